@@ -1,0 +1,1 @@
+//! SQLite sink (to be written).

@@ -1,0 +1,1 @@
+//! fake-graph: a synthetic Entra tenant served behind Microsoft Graph's API.
