@@ -1,1 +1,3 @@
-//! entrasync
+//! entrasync: sync a Microsoft Entra ID tenant from Microsoft Graph into a database.
+
+pub mod tables;
