@@ -1,3 +1,4 @@
 //! entrasync: sync a Microsoft Entra ID tenant from Microsoft Graph into a database.
 
+pub mod config;
 pub mod tables;
