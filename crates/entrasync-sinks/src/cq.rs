@@ -72,9 +72,11 @@ impl ColumnKind {
             ColumnKind::Int64 => DataType::Int64,
             ColumnKind::Float64 => DataType::Float64,
             ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            ColumnKind::Utf8List => {
-                DataType::List(std::sync::Arc::new(Field::new("item", DataType::Utf8, true)))
-            }
+            ColumnKind::Utf8List => DataType::List(std::sync::Arc::new(Field::new(
+                "item",
+                DataType::Utf8,
+                true,
+            ))),
             ColumnKind::Json => DataType::Binary,
             ColumnKind::Uuid => DataType::FixedSizeBinary(16),
         }
@@ -127,4 +129,68 @@ pub fn table_name(schema: &Schema) -> Option<&str> {
 /// Whether a field is part of the primary key (only the literal "true" counts, as in the Go SDK).
 pub fn is_primary_key(field: &Field) -> bool {
     field.metadata().get(META_PRIMARY_KEY).map(String::as_str) == Some("true")
+}
+
+/// `_cq_sync_time` as the CloudQuery CLI adds it (timestamp µs UTC, nullable).
+pub fn sync_time_field() -> Field {
+    field(CQ_SYNC_TIME, ColumnKind::Timestamp, false, false)
+}
+
+/// `_cq_source_name` as the CloudQuery CLI adds it (utf8, nullable).
+pub fn source_name_field() -> Field {
+    field(CQ_SOURCE_NAME, ColumnKind::Utf8, false, false)
+}
+
+/// `schema` with `_cq_sync_time` and `_cq_source_name` in front, each only if absent, as the
+/// CloudQuery CLI transforms every migrated schema. Schema metadata is kept.
+pub fn with_sync_columns(schema: &Schema) -> Schema {
+    let mut fields: Vec<arrow_schema::FieldRef> = Vec::new();
+    if schema.field_with_name(CQ_SYNC_TIME).is_err() {
+        fields.push(std::sync::Arc::new(sync_time_field()));
+    }
+    if schema.field_with_name(CQ_SOURCE_NAME).is_err() {
+        fields.push(std::sync::Arc::new(source_name_field()));
+    }
+    fields.extend(schema.fields().iter().cloned());
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// `batch` with `_cq_sync_time` = `sync_time` and `_cq_source_name` = `source_name` in front
+/// (each only if absent), matching [`with_sync_columns`], as the CloudQuery CLI does per record.
+pub fn add_sync_columns(
+    batch: &arrow_array::RecordBatch,
+    source_name: &str,
+    sync_time: chrono::DateTime<chrono::Utc>,
+) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
+    use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+    let schema = batch.schema();
+    let rows = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    if schema.field_with_name(CQ_SYNC_TIME).is_err() {
+        let micros = sync_time.timestamp_micros();
+        columns.push(std::sync::Arc::new(
+            TimestampMicrosecondArray::from(vec![micros; rows]).with_timezone("UTC"),
+        ));
+    }
+    if schema.field_with_name(CQ_SOURCE_NAME).is_err() {
+        columns.push(std::sync::Arc::new(StringArray::from(vec![
+            source_name;
+            rows
+        ])));
+    }
+    columns.extend(batch.columns().iter().cloned());
+    arrow_array::RecordBatch::try_new(std::sync::Arc::new(with_sync_columns(&schema)), columns)
+}
+
+/// The Arrow schema of CloudQuery's state table: `key` (utf8, primary key), `value` (utf8),
+/// `version` (uint64), no `_cq_*` columns.
+pub fn state_schema(table_name: &str) -> Schema {
+    let key = field("key", ColumnKind::Utf8, true, false);
+    let value = field("value", ColumnKind::Utf8, false, false);
+    let mut version = field("version", ColumnKind::Int64, false, false);
+    version = version.with_data_type(DataType::UInt64);
+    Schema::new_with_metadata(
+        vec![key, value, version],
+        HashMap::from([(META_TABLE_NAME.to_string(), table_name.to_string())]),
+    )
 }

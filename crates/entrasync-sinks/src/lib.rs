@@ -5,11 +5,15 @@
 //! CloudQuery extension types (`uuid`, `json`) as field metadata.
 
 pub mod cq;
+pub mod file;
+pub mod postgres;
 pub mod sqlite;
+pub mod values;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// How rows are written, as CloudQuery's destination `write_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,6 +27,65 @@ pub enum WriteMode {
     Append,
 }
 
+impl WriteMode {
+    /// Parses CloudQuery's spelling (`overwrite-delete-stale`, `overwrite`, `append`).
+    pub fn parse(s: &str) -> Option<WriteMode> {
+        match s {
+            "overwrite-delete-stale" => Some(WriteMode::OverwriteDeleteStale),
+            "overwrite" => Some(WriteMode::Overwrite),
+            "append" => Some(WriteMode::Append),
+            _ => None,
+        }
+    }
+
+    /// CloudQuery's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::OverwriteDeleteStale => "overwrite-delete-stale",
+            WriteMode::Overwrite => "overwrite",
+            WriteMode::Append => "append",
+        }
+    }
+}
+
+/// What `migrate` may do to an existing table, as CloudQuery's destination `migrate_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MigrateMode {
+    /// Create tables and add columns; refuse a changed column type or primary key.
+    #[default]
+    Safe,
+    /// Like `Safe`, but drop and recreate a table whose columns or key changed incompatibly.
+    Forced,
+}
+
+impl MigrateMode {
+    /// Parses CloudQuery's spelling (`safe`, `forced`).
+    pub fn parse(s: &str) -> Option<MigrateMode> {
+        match s {
+            "safe" => Some(MigrateMode::Safe),
+            "forced" => Some(MigrateMode::Forced),
+            _ => None,
+        }
+    }
+}
+
+/// A parent/child link between tables, as CloudQuery's `TableRelation`: deleting a parent row
+/// deletes the child rows whose `_cq_parent_id` is the parent row's `_cq_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRelation {
+    pub table_name: String,
+    pub parent_table: String,
+}
+
+impl TableRelation {
+    pub fn new(table_name: impl Into<String>, parent_table: impl Into<String>) -> Self {
+        TableRelation {
+            table_name: table_name.into(),
+            parent_table: parent_table.into(),
+        }
+    }
+}
+
 /// What a sink can fail with. Messages name the table and never contain connection secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -34,8 +97,32 @@ pub enum SinkError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("{context}: {message}")]
+    Postgres { context: String, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+impl SinkError {
+    pub(crate) fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> SinkError {
+        let context = context.into();
+        move |source| SinkError::Sqlite { context, source }
+    }
+
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SinkError {
+        let context = context.into();
+        move |source| SinkError::Io { context, source }
+    }
+}
+
+fn unsupported(what: &str) -> SinkError {
+    SinkError::Other(format!("this sink does not support {what}"))
 }
 
 pub type Result<T, E = SinkError> = std::result::Result<T, E>;
@@ -57,4 +144,38 @@ pub trait Sink: Send {
     ) -> Result<u64>;
     /// Makes every write so far durable.
     async fn flush(&mut self) -> Result<()>;
+
+    /// Deletes the rows of `table` identified by `keys` (Graph delta `@removed`, CloudQuery's
+    /// `DeleteRecord`): every row of `keys` names one row to delete, matching when all of its
+    /// columns (named as columns of `table`, typed as in its schema) are equal. In the same
+    /// transaction, rows of child tables (per `relations`, transitively) whose `_cq_parent_id`
+    /// is the `_cq_id` of a deleted row are deleted too. Returns the rows deleted from `table`.
+    async fn delete_rows(
+        &mut self,
+        table: &str,
+        keys: RecordBatch,
+        relations: &[TableRelation],
+    ) -> Result<u64> {
+        let _ = (table, keys, relations);
+        Err(unsupported("deleting rows"))
+    }
+
+    /// Reads the state table `table_name` (CloudQuery's `key`, `value`, `version`; a table
+    /// without `version` is accepted; for a key stored twice the highest version wins). A
+    /// missing table reads as empty.
+    async fn read_state(&mut self, table_name: &str) -> Result<HashMap<String, String>> {
+        let _ = table_name;
+        Err(unsupported("a state table"))
+    }
+
+    /// Writes `entries` to the state table `table_name` in one transaction, creating the table
+    /// if needed; each written key's `version` goes up by one.
+    async fn write_state(
+        &mut self,
+        table_name: &str,
+        entries: &HashMap<String, String>,
+    ) -> Result<()> {
+        let _ = (table_name, entries);
+        Err(unsupported("a state table"))
+    }
 }

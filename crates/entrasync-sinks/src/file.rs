@@ -1,0 +1,1 @@
+//! File sink (in progress).

@@ -1,0 +1,1 @@
+//! File sink tests (in progress).

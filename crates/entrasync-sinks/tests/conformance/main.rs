@@ -1,0 +1,47 @@
+//! The conformance suite: the same cases run against every database sink (SQLite always;
+//! PostgreSQL against `ENTRASYNC_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`),
+//! plus the file sink's own tests.
+
+mod cases;
+mod data;
+mod file;
+mod harness;
+
+macro_rules! conformance {
+    ($module:ident, $make:path) => {
+        mod $module {
+            use super::*;
+            conformance!(@cases $make;
+                all_kinds_roundtrip_with_nulls,
+                upsert_by_primary_key,
+                duplicate_keys_in_one_batch_last_wins,
+                migrate_adds_new_columns,
+                migrate_is_idempotent,
+                migrate_refuses_type_change_unless_forced,
+                delete_stale_removes_only_old_rows_of_the_source,
+                delete_rows_by_key_cascades_to_children,
+                delete_rows_with_composite_keys,
+                state_roundtrip,
+                state_reads_highest_version,
+                append_mode_keeps_duplicates,
+                empty_batch_is_a_no_op,
+                missing_table_name_is_an_error,
+                hostile_identifiers_are_quoted,
+                many_rows_in_many_batches,
+                sync_columns_helper_matches_the_cli,
+            );
+        }
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(h) = $make(stringify!($case)).await else { return };
+                cases::$case(&*h).await;
+            }
+        )*
+    };
+}
+
+conformance!(sqlite, harness::sqlite);
+conformance!(postgres, harness::postgres);
