@@ -1,1 +1,130 @@
-fn main() {}
+//! The `entrasync` command line.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "entrasync",
+    version,
+    about = "Sync a Microsoft Entra ID tenant from Microsoft Graph into SQLite, PostgreSQL or files",
+    long_about = "Sync a Microsoft Entra ID tenant from Microsoft Graph into SQLite, PostgreSQL or files.\n\n\
+        entrasync reads CloudQuery-style YAML (kind: source with path cloudquery/entraid, kind: destination \
+        with path cloudquery/sqlite, cloudquery/postgresql or cloudquery/file) and writes the same tables \
+        and columns as CloudQuery's entraid plugin.\n\n\
+        Quick start without credentials: entrasync sync examples/quickstart.yml"
+)]
+struct Cli {
+    /// Log level: trace, debug, info, warn or error.
+    #[arg(long, global = true, default_value = "info", env = "ENTRASYNC_LOG_LEVEL")]
+    log_level: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TablesFormat {
+    Markdown,
+    Json,
+    Names,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sync the tenant(s) of the given config files into their destinations.
+    ///
+    /// Exit code 0 when every selected table synced; 1 when a table failed or a table named
+    /// explicitly in `tables` could not be synced; tables matched only by a glob that lack a
+    /// permission or licence are skipped with a warning and do not change the exit code.
+    Sync {
+        /// CloudQuery-style YAML config files; their documents are merged.
+        #[arg(required = true)]
+        config: Vec<PathBuf>,
+        /// Plain log lines instead of progress bars, even on a terminal.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// List the tables entrasync can sync (docs/tables.md is this command's markdown output).
+    Tables {
+        #[arg(long, value_enum, default_value_t = TablesFormat::Names)]
+        format: TablesFormat,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Sync {
+            config,
+            no_progress,
+        } => {
+            let config = entrasync::config::load(&config)?;
+            let result = entrasync::run_sync(&config, !no_progress).await?;
+            if result.errors > 0 {
+                eprintln!(
+                    "error: {} table(s) failed or could not be synced; see the summary above",
+                    result.errors
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tables { format } => {
+            let tables = entrasync::tables::all();
+            match format {
+                TablesFormat::Names => {
+                    for t in tables {
+                        println!("{}", t.name);
+                    }
+                }
+                TablesFormat::Markdown => print!("{}", entrasync::tables::docs::markdown(&tables)),
+                TablesFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&entrasync::tables::docs::json(&tables))?
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},hyper=warn,reqwest=warn,h2=warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}

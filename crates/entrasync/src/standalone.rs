@@ -1,0 +1,239 @@
+//! `entrasync sync`: config → tables → scheduler → the built-in sinks.
+//!
+//! The writer adds `_cq_sync_time` and `_cq_source_name` as the CloudQuery CLI does, so a
+//! database written by entrasync alone looks like one written through CloudQuery.
+
+use crate::config::{Config, DestinationConfig, DestinationKind, SourceConfig, WriteMode};
+use crate::graph::GraphClient;
+use crate::sync::{Outcome, Scheduler, SyncMessage, SyncOptions, TableRun, report};
+use crate::tables;
+use anyhow::{Context, anyhow};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{Schema, SchemaRef};
+use chrono::{DateTime, SubsecRound, Utc};
+use entrasync_sinks::Sink;
+use entrasync_sinks::cq::{self, ColumnKind};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How a finished sync went, for the exit code.
+#[derive(Debug, Default)]
+pub struct SyncResult {
+    /// Tables that failed, or that the user named explicitly and could not be synced.
+    pub errors: usize,
+    /// Tables matched only by a glob that were skipped for a missing permission or licence.
+    pub warnings: usize,
+}
+
+/// Pages buffered between Graph and the sinks; the bound on memory besides in-flight requests.
+const CHANNEL_PAGES: usize = 16;
+
+pub async fn sync(config: &Config, progress: bool) -> anyhow::Result<SyncResult> {
+    let mut result = SyncResult::default();
+    for source in &config.sources {
+        let r = sync_source(config, source, progress).await?;
+        result.errors += r.errors;
+        result.warnings += r.warnings;
+    }
+    Ok(result)
+}
+
+async fn sync_source(
+    config: &Config,
+    source: &SourceConfig,
+    progress: bool,
+) -> anyhow::Result<SyncResult> {
+    let selected = tables::select(
+        &tables::all(),
+        &source.tables,
+        &source.skip_tables,
+        source.skip_dependent_tables,
+    )
+    .map_err(|e| anyhow!("{}: source {:?}: {e}", source.file.display(), source.name))?;
+    // Open every destination before any Graph traffic: a database that is down fails fast.
+    let mut sinks = Vec::new();
+    for name in &source.destinations {
+        let dest = config
+            .destinations
+            .iter()
+            .find(|d| &d.name == name)
+            .expect("validated by config::load");
+        sinks.push(open_sink(dest).await?);
+    }
+    let client = GraphClient::new(&source.spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+    // Fail early and clearly on bad credentials, before tables start failing one by one.
+    client
+        .tokens()
+        .token()
+        .await
+        .map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+
+    let sync_time = Utc::now().trunc_subsecs(6);
+    tracing::info!(
+        source = %source.name,
+        tables = selected.len(),
+        tenant = client.tenant_id(),
+        "sync started"
+    );
+    let (tx, rx) = mpsc::channel(CHANNEL_PAGES);
+    let scheduler = Arc::new(Scheduler::new(
+        client,
+        &selected,
+        SyncOptions {
+            deterministic_cq_id: source.deterministic_cq_id,
+        },
+        tx,
+    ));
+    let runs = scheduler.runs();
+    let bars = report::Progress::start(runs.clone(), progress);
+    let writer = tokio::spawn(write_all(rx, sinks, source.name.clone(), sync_time));
+    scheduler.run().await;
+    let written = writer.await.context("the writer task panicked")?;
+    bars.finish().await;
+    log_outcomes(&runs);
+    eprintln!("\n{}", report::summary(&runs));
+    written?;
+
+    let mut result = SyncResult::default();
+    for run in &runs {
+        match run.outcome() {
+            Some(Outcome::Failed(_) | Outcome::Partial(_)) => result.errors += 1,
+            Some(Outcome::Skipped(_)) if run.explicit => result.errors += 1,
+            Some(Outcome::Skipped(_)) => result.warnings += 1,
+            _ => {}
+        }
+    }
+    Ok(result)
+}
+
+fn log_outcomes(runs: &[Arc<TableRun>]) {
+    for run in runs {
+        let rows = run.rows.load(std::sync::atomic::Ordering::Relaxed);
+        match run.outcome() {
+            Some(Outcome::Skipped(why)) => {
+                tracing::warn!(table = run.table.name, "table skipped: {why}")
+            }
+            Some(Outcome::Failed(why) | Outcome::Partial(why)) => {
+                tracing::error!(table = run.table.name, rows, "table failed: {why}")
+            }
+            _ => tracing::info!(table = run.table.name, rows, "table done"),
+        }
+    }
+}
+
+/// A sink with the destination's settings that the writer needs.
+struct Destination {
+    name: String,
+    sink: Box<dyn Sink>,
+    write_mode: WriteMode,
+}
+
+async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
+    let mode = match dest.write_mode {
+        WriteMode::OverwriteDeleteStale => entrasync_sinks::WriteMode::OverwriteDeleteStale,
+        WriteMode::Overwrite => entrasync_sinks::WriteMode::Overwrite,
+        WriteMode::Append => entrasync_sinks::WriteMode::Append,
+    };
+    let sink: Box<dyn Sink> = match dest.kind {
+        DestinationKind::Sqlite => {
+            let path = dest.connection_string()?;
+            let sink = entrasync_sinks::sqlite::SqliteSink::open(std::path::Path::new(&path), mode)
+                .with_context(|| format!("destination {:?}: cannot open SQLite database {path}", dest.name))?;
+            Box::new(sink)
+        }
+        DestinationKind::Postgres | DestinationKind::File => {
+            return Err(anyhow!(
+                "{}: destination {:?}: {} is not available in this build yet",
+                dest.file.display(),
+                dest.name,
+                dest.path
+            ));
+        }
+    };
+    Ok(Destination {
+        name: dest.name.clone(),
+        sink,
+        write_mode: dest.write_mode,
+    })
+}
+
+/// Drains the scheduler's messages into every destination, then makes the writes durable.
+async fn write_all(
+    mut rx: mpsc::Receiver<SyncMessage>,
+    mut dests: Vec<Destination>,
+    source_name: String,
+    sync_time: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    while let Some(message) = rx.recv().await {
+        for dest in &mut dests {
+            let ctx = |what: &str| format!("destination {:?}: {what}", dest.name);
+            match &message {
+                SyncMessage::MigrateTable(schema) => {
+                    let table = cq::table_name(schema).unwrap_or_default().to_string();
+                    dest.sink
+                        .migrate(with_sync_columns(schema))
+                        .await
+                        .with_context(|| ctx(&format!("migrating {table}")))?;
+                }
+                SyncMessage::Insert(batch) => {
+                    let batch = add_sync_columns(batch, &source_name, sync_time)?;
+                    dest.sink
+                        .write(batch)
+                        .await
+                        .with_context(|| ctx("writing rows"))?;
+                }
+                SyncMessage::TableDone { table, complete } => {
+                    if *complete && dest.write_mode == WriteMode::OverwriteDeleteStale {
+                        // Make this table's rows durable before deleting what they replace.
+                        dest.sink.flush().await.with_context(|| ctx("flushing"))?;
+                        let deleted = dest
+                            .sink
+                            .delete_stale(table, &source_name, sync_time)
+                            .await
+                            .with_context(|| ctx(&format!("deleting stale rows of {table}")))?;
+                        if deleted > 0 {
+                            tracing::info!(table, deleted, destination = %dest.name, "stale rows deleted");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for dest in &mut dests {
+        dest.sink
+            .flush()
+            .await
+            .with_context(|| format!("destination {:?}: flushing", dest.name))?;
+    }
+    Ok(())
+}
+
+/// The schema with `_cq_source_name` and `_cq_sync_time` in front, as the CloudQuery CLI adds them.
+fn with_sync_columns(schema: &SchemaRef) -> SchemaRef {
+    let mut fields = vec![
+        Arc::new(cq::field(cq::CQ_SOURCE_NAME, ColumnKind::Utf8, false, false)),
+        Arc::new(cq::field(cq::CQ_SYNC_TIME, ColumnKind::Timestamp, false, false)),
+    ];
+    fields.extend(schema.fields().iter().cloned());
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn add_sync_columns(
+    batch: &RecordBatch,
+    source_name: &str,
+    sync_time: DateTime<Utc>,
+) -> anyhow::Result<RecordBatch> {
+    let n = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![source_name; n])),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![sync_time.timestamp_micros(); n])
+                .with_timezone("UTC"),
+        ),
+    ];
+    columns.extend(batch.columns().iter().cloned());
+    Ok(RecordBatch::try_new(
+        with_sync_columns(&batch.schema()),
+        columns,
+    )?)
+}

@@ -1,0 +1,282 @@
+//! Graph JSON objects → one Arrow record batch per page, typed by the table's columns.
+
+use crate::tables::{Column, Table};
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int64Builder,
+    ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Schema, SchemaRef};
+use entrasync_sinks::cq::{self, ColumnKind};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The Arrow schema of a table, with every `cq:` key CloudQuery's SDK writes.
+pub fn schema(table: &Table) -> SchemaRef {
+    let fields: Vec<_> = table
+        .columns()
+        .iter()
+        .map(|c| cq::field(&c.name, c.kind, c.primary_key, c.not_null))
+        .collect();
+    let mut meta = HashMap::from([
+        (cq::META_TABLE_NAME.to_string(), table.name.to_string()),
+        (
+            cq::META_TABLE_DESCRIPTION.to_string(),
+            table.description.to_string(),
+        ),
+        (cq::META_TABLE_TITLE.to_string(), title(table.name)),
+        (cq::META_CONSTRAINT_NAME.to_string(), String::new()),
+        (
+            cq::META_TABLE_PERMISSIONS.to_string(),
+            serde_json::to_string(table.permissions).expect("strings serialize"),
+        ),
+    ]);
+    if table.incremental != crate::tables::Incremental::None {
+        meta.insert(cq::META_TABLE_INCREMENTAL.to_string(), "true".into());
+    }
+    if let Some(parent) = table.parent() {
+        meta.insert(cq::META_TABLE_DEPENDS_ON.to_string(), parent.to_string());
+    }
+    Arc::new(Schema::new_with_metadata(fields, meta))
+}
+
+/// `entraid_group_members` → `Entraid Group Members`.
+fn title(name: &str) -> String {
+    name.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What entrasync fills in itself for each row.
+pub struct RowContext<'a> {
+    pub tenant_id: &'a str,
+    /// The parent's id (child tables) and the parent's `_cq_id`.
+    pub parent: Option<(&'a str, uuid::Uuid)>,
+}
+
+/// Converts Graph objects into a batch. Returns the batch and each row's `_cq_id`, so children
+/// can point at their parent. Values of the wrong JSON type become null rather than failing the
+/// page: Graph's documented types and its real payloads do not always agree.
+pub fn to_batch(
+    table: &Table,
+    schema: &SchemaRef,
+    objects: &[Value],
+    ctx: &RowContext<'_>,
+    deterministic_cq_id: bool,
+) -> Result<(RecordBatch, Vec<uuid::Uuid>), arrow_schema::ArrowError> {
+    let columns = table.columns();
+    let ids: Vec<uuid::Uuid> = objects
+        .iter()
+        .map(|o| cq_id(table, &columns, o, ctx, deterministic_cq_id))
+        .collect();
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .map(|col| build_column(col, objects, ctx, &ids))
+        .collect();
+    Ok((RecordBatch::try_new(schema.clone(), arrays)?, ids))
+}
+
+fn build_column(
+    col: &Column,
+    objects: &[Value],
+    ctx: &RowContext<'_>,
+    ids: &[uuid::Uuid],
+) -> ArrayRef {
+    let n = objects.len();
+    match col.name.as_str() {
+        cq::CQ_ID => {
+            let mut b = FixedSizeBinaryBuilder::with_capacity(n, 16);
+            for id in ids {
+                b.append_value(id.as_bytes()).expect("16 bytes");
+            }
+            return Arc::new(b.finish());
+        }
+        cq::CQ_PARENT_ID => {
+            let mut b = FixedSizeBinaryBuilder::with_capacity(n, 16);
+            for _ in 0..n {
+                match ctx.parent {
+                    Some((_, pid)) => b.append_value(pid.as_bytes()).expect("16 bytes"),
+                    None => b.append_null(),
+                }
+            }
+            return Arc::new(b.finish());
+        }
+        _ => {}
+    }
+    let Some(graph) = col.graph else {
+        // tenant_id or the parent key: the same for every row of the page.
+        let value = if col.name == "tenant_id" {
+            ctx.tenant_id
+        } else {
+            ctx.parent.map(|(id, _)| id).unwrap_or_default()
+        };
+        let mut b = StringBuilder::with_capacity(n, n * value.len());
+        for _ in 0..n {
+            b.append_value(value);
+        }
+        return Arc::new(b.finish());
+    };
+    let values = objects.iter().map(|o| o.get(graph).filter(|v| !v.is_null()));
+    match col.kind {
+        ColumnKind::Utf8 => {
+            let mut b = StringBuilder::new();
+            for v in values {
+                match v {
+                    Some(Value::String(s)) => b.append_value(s),
+                    // Numbers or objects in a string column keep their JSON text.
+                    Some(other) => b.append_value(other.to_string()),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::Bool => {
+            let mut b = BooleanBuilder::with_capacity(n);
+            for v in values {
+                b.append_option(v.and_then(Value::as_bool));
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::Int64 => {
+            let mut b = Int64Builder::with_capacity(n);
+            for v in values {
+                b.append_option(v.and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                }));
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::Float64 => {
+            let mut b = Float64Builder::with_capacity(n);
+            for v in values {
+                b.append_option(v.and_then(Value::as_f64));
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::Timestamp => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+            for v in values {
+                b.append_option(v.and_then(Value::as_str).and_then(parse_timestamp));
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::Utf8List => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for v in values {
+                match v {
+                    Some(Value::Array(items)) => {
+                        for item in items {
+                            match item {
+                                Value::String(s) => b.values().append_value(s),
+                                Value::Null => b.values().append_null(),
+                                other => b.values().append_value(other.to_string()),
+                            }
+                        }
+                        b.append(true);
+                    }
+                    _ => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::Json => {
+            let mut b = BinaryBuilder::new();
+            for v in values {
+                match v {
+                    Some(v) => b.append_value(v.to_string().as_bytes()),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::Uuid => {
+            let mut b = FixedSizeBinaryBuilder::with_capacity(n, 16);
+            for v in values {
+                match v.and_then(Value::as_str).and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+                    Some(u) => b.append_value(u.as_bytes()).expect("16 bytes"),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// Graph timestamps: RFC 3339 with 0–7 fractional digits, normally `Z`, sometimes an offset.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_micros())
+        .or_else(|| {
+            // Some payloads omit the zone; Graph means UTC.
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc().timestamp_micros())
+        })
+}
+
+/// CloudQuery's `_cq_id`: random, or with `deterministic_cq_id` a v5-style SHA-1 hash (nil
+/// namespace) of the SHA-256 over the sorted primary-key columns' names and values.
+fn cq_id(
+    table: &Table,
+    columns: &[Column],
+    object: &Value,
+    ctx: &RowContext<'_>,
+    deterministic: bool,
+) -> uuid::Uuid {
+    if !deterministic {
+        return uuid::Uuid::new_v4();
+    }
+    use sha2::{Digest, Sha256};
+    let mut keys: Vec<(&str, String)> = columns
+        .iter()
+        .filter(|c| c.primary_key)
+        .map(|c| {
+            let value = match (c.graph, c.name.as_str()) {
+                (Some(g), _) => match object.get(g) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => "(null)".to_string(),
+                    Some(v) => v.to_string(),
+                },
+                (None, "tenant_id") => ctx.tenant_id.to_string(),
+                (None, _) => ctx.parent.map(|(id, _)| id.to_string()).unwrap_or_default(),
+            };
+            (c.name.as_str(), value)
+        })
+        .collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    let mut hasher = Sha256::new();
+    for (name, value) in keys {
+        hasher.update(name.as_bytes());
+        hasher.update(value.as_bytes());
+    }
+    let _ = table;
+    uuid::Uuid::new_v5(&uuid::Uuid::nil(), &hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_with_seven_digits_and_offsets() {
+        assert_eq!(
+            parse_timestamp("2020-03-13T19:15:41.6195833Z"),
+            Some(1_584_126_941_619_583)
+        );
+        assert_eq!(
+            parse_timestamp("2020-03-13T11:15:41-08:00"),
+            Some(1_584_126_941_000_000)
+        );
+        assert_eq!(parse_timestamp("2020-03-13T19:15:41"), Some(1_584_126_941_000_000));
+        assert_eq!(parse_timestamp("not a time"), None);
+    }
+}
