@@ -60,7 +60,10 @@ async fn sync_source(
             .expect("validated by config::load");
         sinks.push(open_sink(dest).await?);
     }
-    let client = GraphClient::new(&source.spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+    // A simulated tenant lives as long as this sync.
+    let (spec, _simulator) = simulator::resolve(&source.spec).await?;
+    let client =
+        GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
     // Fail early and clearly on bad credentials, before tables start failing one by one.
     client
         .tokens()
@@ -236,4 +239,55 @@ fn add_sync_columns(
         with_sync_columns(&batch.schema()),
         columns,
     )?)
+}
+
+/// The quick start's built-in tenant: fake-graph started in-process, its URLs and app put into
+/// the spec in place of a real tenant's.
+mod simulator {
+    use crate::config::{EntraSpec, Secret};
+
+    #[cfg(feature = "simulator")]
+    pub type Running = Option<fake_graph::Server>;
+    #[cfg(not(feature = "simulator"))]
+    pub type Running = Option<()>;
+
+    pub async fn resolve(spec: &EntraSpec) -> anyhow::Result<(EntraSpec, Running)> {
+        let Some(sim) = &spec.simulator else {
+            return Ok((spec.clone(), None));
+        };
+        #[cfg(feature = "simulator")]
+        {
+            let profile = match sim.profile.as_str() {
+                "tiny" => fake_graph::Profile::Tiny,
+                "small" => fake_graph::Profile::Small,
+                "large" => fake_graph::Profile::Large,
+                other => anyhow::bail!(
+                    "spec.simulator.profile: unknown profile {other:?}; use tiny, small or large"
+                ),
+            };
+            let server = fake_graph::start(fake_graph::Config::new(profile, sim.seed)).await?;
+            let info = &server.info;
+            let mut resolved = spec.clone();
+            resolved.tenant_id = Some(info.tenant_id.clone());
+            resolved.client_id = Some(info.client_id.clone());
+            resolved.client_secret = Some(Secret::new(info.client_secret.clone()));
+            resolved.client_certificate_path = None;
+            resolved.graph_url = info.graph_url.parse()?;
+            resolved.login_url = info.login_url.parse()?;
+            tracing::info!(
+                profile = %sim.profile,
+                seed = sim.seed,
+                tenant = %info.tenant_id,
+                "syncing a simulated tenant (fake-graph), not a real one"
+            );
+            Ok((resolved, Some(server)))
+        }
+        #[cfg(not(feature = "simulator"))]
+        {
+            let _ = sim;
+            anyhow::bail!(
+                "spec.simulator needs entrasync built with the `simulator` feature (on by default)"
+            )
+        }
+    }
 }

@@ -5,7 +5,7 @@
 mod expand;
 mod spec;
 
-pub use spec::{Cloud, EntraSpec, Secret};
+pub use spec::{Cloud, EntraSpec, Secret, SimulatorSpec};
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;

@@ -67,6 +67,27 @@ struct RawSpec {
     graph_url: Option<String>,
     login_url: Option<String>,
     max_retries: Option<u32>,
+    simulator: Option<SimulatorSpec>,
+}
+
+/// A built-in simulated tenant (fake-graph in-process) instead of a real one: the zero-credential
+/// quick start and demos.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSpec {
+    /// `tiny` (about 20 users), `small` (about 1,000) or `large` (100,000).
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_profile() -> String {
+    "small".into()
+}
+
+fn default_seed() -> u64 {
+    1
 }
 
 /// The validated source spec, with environment fallbacks applied.
@@ -82,6 +103,8 @@ pub struct EntraSpec {
     pub login_url: Url,
     /// Attempts per request for retryable failures (429, 5xx, connection errors).
     pub max_retries: u32,
+    /// When set, sync a simulated tenant instead of a real one.
+    pub simulator: Option<SimulatorSpec>,
 }
 
 impl EntraSpec {
@@ -125,6 +148,7 @@ impl EntraSpec {
             graph_url: url_of("graph_url", raw.graph_url, cloud.graph_url())?,
             login_url: url_of("login_url", raw.login_url, cloud.login_url())?,
             max_retries: raw.max_retries.unwrap_or(8),
+            simulator: raw.simulator,
         })
     }
 }

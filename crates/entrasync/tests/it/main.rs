@@ -1,0 +1,5 @@
+//! entrasync's integration tests: the real client against fake-graph over real HTTP, writing to
+//! real sinks. One binary, modules by topic.
+
+mod harness;
+mod sync_sqlite;

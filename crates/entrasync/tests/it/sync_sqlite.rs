@@ -1,0 +1,160 @@
+//! Full syncs into SQLite: completeness, paging, recovery, permissions, deletions.
+
+use crate::harness::{Db, Tenant, run_cli, sync, write_config};
+use fake_graph::Profile;
+use serde_json::json;
+
+/// The tables of the foundation: the core directory.
+const CORE_TABLES: &str = r#"["entraid_users", "entraid_groups", "entraid_group_members", "entraid_group_owners", "entraid_applications", "entraid_application_owners", "entraid_serviceprincipals", "entraid_directoryroles", "entraid_directoryrole_members", "entraid_devices", "entraid_domains", "entraid_organization", "entraid_subscribedskus"]"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_tables_are_complete() {
+    let tenant = Tenant::start(Profile::Tiny, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("entraid.db");
+    let config = write_config(dir.path(), &tenant.sqlite_config(&db, CORE_TABLES, ""));
+    let result = sync(&config).await;
+    assert_eq!(result.errors, 0);
+    let db = Db::open(&db);
+    let tables: Vec<String> = serde_json::from_str(CORE_TABLES).unwrap();
+    for table in &tables {
+        assert!(db.count(table) > 0, "{table} is empty");
+        let mut nulls = db.all_null_columns(table);
+        // Top-level rows have no parent.
+        nulls.retain(|c| c != "_cq_parent_id");
+        assert!(nulls.is_empty(), "{table}: columns null in every row: {nulls:?}");
+        let cols = db.columns(table);
+        assert_eq!(
+            &cols[..2],
+            ["_cq_source_name", "_cq_sync_time"],
+            "{table}: sync columns first"
+        );
+    }
+    // Child rows point at their parents.
+    let orphans = db.strings(
+        "SELECT m.id FROM entraid_group_members m LEFT JOIN entraid_groups g \
+         ON g._cq_id = m._cq_parent_id AND g.id = m.group_id WHERE g.id IS NULL",
+    );
+    assert!(orphans.is_empty(), "members without their group: {orphans:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_next_links_across_pages() {
+    let tenant = Tenant::start(Profile::Small, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("entraid.db");
+    let config = write_config(
+        dir.path(),
+        &tenant.sqlite_config(&db, r#"["entraid_users", "entraid_devices"]"#, ""),
+    );
+    assert_eq!(sync(&config).await.errors, 0);
+    let db = Db::open(&db);
+    let users = db.count("entraid_users");
+    assert!(users > 999, "small has more users than one page holds: {users}");
+    // Ids are unique: no page was read twice.
+    let distinct = db.strings("SELECT count(DISTINCT id) FROM entraid_users");
+    assert_eq!(distinct, vec![users.to_string()]);
+    let stats = tenant.stats().await;
+    assert!(
+        stats.to_string().contains("users"),
+        "stats list the users endpoint: {stats}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_from_throttling_outages_and_resets() {
+    let tenant = Tenant::start(Profile::Tiny, 3).await;
+    let baseline_dir = tempfile::tempdir().unwrap();
+    let baseline_db = baseline_dir.path().join("a.db");
+    let tables = r#"["entraid_users", "entraid_groups", "entraid_group_members"]"#;
+    let config = write_config(
+        baseline_dir.path(),
+        &tenant.sqlite_config(&baseline_db, tables, ""),
+    );
+    assert_eq!(sync(&config).await.errors, 0);
+
+    for fault in [
+        json!({"path_prefix": "/v1.0/users", "status": 429, "retry_after": "0.5", "count": 2}),
+        json!({"path_prefix": "/v1.0/groups", "status": 429, "retry_after": null, "count": 1}),
+        json!({"path_prefix": "/v1.0/users", "status": 503, "count": 2}),
+        json!({"path_prefix": "/v1.0/groups", "reset": true, "count": 1}),
+    ] {
+        tenant.admin("faults", fault.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("b.db");
+        let config = write_config(dir.path(), &tenant.sqlite_config(&db, tables, ""));
+        let result = sync(&config).await;
+        assert_eq!(result.errors, 0, "after fault {fault}");
+        let (a, b) = (Db::open(&baseline_db), Db::open(&db));
+        for table in ["entraid_users", "entraid_groups", "entraid_group_members"] {
+            assert_eq!(a.count(table), b.count(table), "{table} after fault {fault}");
+        }
+    }
+    let stats = tenant.stats().await.to_string();
+    assert!(stats.contains("429"), "the faults were served: {stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_table_fails_alone() {
+    let tenant = Tenant::start(Profile::Tiny, 4).await;
+    // Everything the core tables need except Device.Read.All.
+    let (client_id, secret) = tenant
+        .app_with(&[
+            "User.Read.All",
+            "Group.Read.All",
+            "GroupMember.Read.All",
+            "Application.Read.All",
+            "RoleManagement.Read.Directory",
+            "Domain.Read.All",
+            "Organization.Read.All",
+        ])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("entraid.db");
+    let config = write_config(
+        dir.path(),
+        &tenant.config_with_credentials(
+            &db,
+            r#"["entraid_users", "entraid_devices", "entraid_domains"]"#,
+            &format!("    client_id: {client_id}\n    client_secret: {secret}\n"),
+        ),
+    );
+    let (code, _out, err) = run_cli(
+        &["sync", "--no-progress", config.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 1, "an explicitly named table that fails is an error: {err}");
+    assert!(
+        err.contains("grant the application permission Device.Read.All"),
+        "names the permission to grant: {err}"
+    );
+    assert!(err.contains("Authorization_RequestDenied"), "{err}");
+    let db = Db::open(&db);
+    assert!(db.count("entraid_users") > 0);
+    assert!(db.count("entraid_domains") > 0);
+    assert_eq!(db.count("entraid_devices"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_removes_deleted_objects() {
+    let tenant = Tenant::start(Profile::Tiny, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("entraid.db");
+    let config_core = write_config(dir.path(), &tenant.sqlite_config(&db_path, CORE_TABLES, ""));
+    assert_eq!(sync(&config_core).await.errors, 0);
+    let before: Vec<String> = Db::open(&db_path).strings("SELECT id FROM entraid_users ORDER BY id");
+    tenant.admin("mutate", json!({"seed": 9, "count": 40})).await;
+    assert_eq!(sync(&config_core).await.errors, 0);
+    let after: Vec<String> = Db::open(&db_path).strings("SELECT id FROM entraid_users ORDER BY id");
+    assert_ne!(before, after, "the mutations changed the user set");
+    // What Graph lists now is exactly what the table holds.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh_db = fresh_dir.path().join("fresh.db");
+    let fresh = write_config(fresh_dir.path(), &tenant.sqlite_config(&fresh_db, CORE_TABLES, ""));
+    assert_eq!(sync(&fresh).await.errors, 0);
+    let (a, b) = (Db::open(&db_path), Db::open(&fresh_db));
+    for table in ["entraid_users", "entraid_groups", "entraid_group_members", "entraid_devices"] {
+        let q = format!("SELECT id FROM {table} ORDER BY id");
+        assert_eq!(a.strings(&q), b.strings(&q), "{table} equals a fresh sync");
+    }
+}
