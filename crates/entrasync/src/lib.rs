@@ -4,6 +4,7 @@
 //! Graph, `sync` schedules the reads and turns pages into Arrow, and `standalone` writes them to
 //! the sinks of `entrasync-sinks`.
 
+pub mod check;
 pub mod config;
 pub mod graph;
 pub mod standalone;

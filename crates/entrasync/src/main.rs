@@ -54,6 +54,15 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Check credentials and permissions: acquire a token, show the tenant and the application
+    /// permissions the token carries, and say for every selected table whether it can be synced
+    /// and, if not, which permission or licence is missing.
+    ///
+    /// Exit code 0 when a token was acquired, 1 when the credentials fail.
+    TestConnection {
+        #[arg(required = true)]
+        config: Vec<PathBuf>,
+    },
     /// List the tables entrasync can sync (docs/tables.md is this command's markdown output).
     Tables {
         #[arg(long, value_enum, default_value_t = TablesFormat::Names)]
@@ -94,6 +103,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::TestConnection { config } => {
+            let config = entrasync::config::load(&config)?;
+            let mut failed = false;
+            for source in &config.sources {
+                match entrasync::check::test_connection(source).await {
+                    Ok(report) => print!("{}", report.render()),
+                    Err(e) => {
+                        eprintln!("error: source {:?}: {e:#}", source.name);
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Tables { format } => {
             let tables = entrasync::tables::all();

@@ -243,7 +243,7 @@ fn add_sync_columns(
 
 /// The quick start's built-in tenant: fake-graph started in-process, its URLs and app put into
 /// the spec in place of a real tenant's.
-mod simulator {
+pub(crate) mod simulator {
     use crate::config::{EntraSpec, Secret};
 
     #[cfg(feature = "simulator")]

@@ -402,15 +402,18 @@ impl ChildJob {
 
 /// Whether a child table reads this parent row at all (e.g. PIM group tables only for
 /// role-assignable groups).
-fn applies_to(_table: &Table, _parent: &Value) -> bool {
-    true
+fn applies_to(table: &Table, parent: &Value) -> bool {
+    match table.parent_condition {
+        Some(flag) => parent.get(flag).and_then(Value::as_bool) == Some(true),
+        None => true,
+    }
 }
 
 /// `/{version}{path}?$select=…&$top=…` for a collection.
 fn list_query(table: &Table, path: &str) -> String {
     let mut query: Vec<String> = Vec::new();
     let select = table.select();
-    if !select.is_empty() {
+    if table.use_select && !select.is_empty() {
         query.push(format!("$select={}", select.join(",")));
     }
     if let Some(top) = table.max_page_size {
