@@ -1,16 +1,933 @@
-//! PostgreSQL sink (in progress).
-use crate::{MigrateMode, Result, WriteMode};
+//! PostgreSQL sink (`path: cloudquery/postgresql`).
+//!
+//! # Type mapping (as CloudQuery's PostgreSQL destination)
+//!
+//! | CloudQuery / Arrow        | PostgreSQL          |
+//! |---------------------------|---------------------|
+//! | utf8                      | `text`              |
+//! | bool                      | `boolean`           |
+//! | int64 (and narrower ints) | `bigint`            |
+//! | float64 (and float32)     | `double precision`  |
+//! | timestamp[us, tz=UTC]     | `timestamptz`       |
+//! | list<utf8>                | `text[]`            |
+//! | json (extension)          | `jsonb`             |
+//! | uuid (extension)          | `uuid`              |
+//!
+//! Non-nullable fields are `NOT NULL` at creation; the primary key (constraint `<table>_cqpk`)
+//! is the set of `cq:extension:primary_key` fields (none in append mode). NUL characters, which
+//! PostgreSQL text cannot hold, are removed from text values.
+//!
+//! # Loading
+//!
+//! `write` buffers batches per table until `batch_size` rows or `batch_size_bytes` (Arrow
+//! memory) are reached, or until `flush`, `delete_stale`, `delete_rows` or `write_state` (which
+//! flush everything first, so state never gets ahead of rows). A flush encodes the rows straight
+//! from Arrow into PostgreSQL's binary COPY format (our own encoder; no per-row round trip) and,
+//! in one transaction, `COPY`s them into a `TEMP … ON COMMIT DROP` staging table and runs
+//! `INSERT INTO t SELECT DISTINCT ON (pk) … ORDER BY pk, ctid DESC ON CONFLICT (pk) DO UPDATE`
+//! (the last of duplicate keys wins). In append mode (or without a primary key) it `COPY`s into
+//! the table directly.
+//!
+//! # Migrations
+//!
+//! `migrate` creates the table or adds missing columns. A changed column type or primary key is
+//! refused in [`MigrateMode::Safe`]; [`MigrateMode::Forced`] drops and recreates the table.
+//!
+//! # Connection strings
+//!
+//! A URL (`postgres://user:pass@host:5432/db?sslmode=disable`) or key=value
+//! (`host=… user=… password=… dbname=… sslmode=…`), as tokio-postgres parses them.
+//! `sslmode=disable` and `prefer` connect without TLS (prefer falls back to plain text when the
+//! server offers no TLS); `require`, `verify-ca` and `verify-full` are refused with a clear error
+//! because this build has no TLS connector. Error messages show the connection string with its
+//! password replaced by `xxxxx`, and never the password itself.
 
-#[derive(Debug, Clone, Default)]
+use crate::cq::{self, ColumnKind};
+use crate::values::{self, Column, quote_ident};
+use crate::{MigrateMode, Result, Sink, SinkError, TableRelation, WriteMode};
+use arrow_array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, Utc};
+use futures::SinkExt;
+use std::collections::{HashMap, HashSet};
+use tokio_postgres::types::ToSql;
+
+/// Options of the PostgreSQL sink (the CloudQuery destination spec's fields).
+#[derive(Debug, Clone)]
 pub struct PostgresOptions {
     pub write_mode: WriteMode,
     pub migrate_mode: MigrateMode,
+    /// Rows buffered per table before a COPY (CloudQuery's default: 10000).
+    pub batch_size: usize,
+    /// Arrow bytes buffered per table before a COPY (CloudQuery's default: 100 MB).
+    pub batch_size_bytes: usize,
 }
 
-pub struct PostgresSink;
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            write_mode: WriteMode::default(),
+            migrate_mode: MigrateMode::default(),
+            batch_size: 10_000,
+            batch_size_bytes: 100_000_000,
+        }
+    }
+}
+
+/// The PostgreSQL type of a column kind.
+pub fn pg_type(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Utf8 => "text",
+        ColumnKind::Bool => "boolean",
+        ColumnKind::Int64 => "bigint",
+        ColumnKind::Float64 => "double precision",
+        ColumnKind::Timestamp => "timestamptz",
+        ColumnKind::Utf8List => "text[]",
+        ColumnKind::Json => "jsonb",
+        ColumnKind::Uuid => "uuid",
+    }
+}
+
+/// `pg_type` as PostgreSQL's `format_type` prints it.
+fn formatted_type(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Timestamp => "timestamp with time zone",
+        other => pg_type(other),
+    }
+}
+
+/// A sink writing into one PostgreSQL database over one connection.
+pub struct PostgresSink {
+    client: tokio_postgres::Client,
+    connection: tokio::task::JoinHandle<()>,
+    options: PostgresOptions,
+    target: String,
+    pks: HashMap<String, Vec<String>>,
+    pending: HashMap<String, Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Drop for PostgresSink {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            tracing::warn!(
+                tables = self.pending.len(),
+                "PostgreSQL sink dropped with unflushed rows; they are not written"
+            );
+        }
+        self.connection.abort();
+    }
+}
+
+/// The value of the `password` of a connection string (URL or key=value), if any.
+fn password_of(conn: &str) -> Option<String> {
+    if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
+        let rest = conn.split_once("://")?.1;
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let userinfo = authority.rsplit_once('@')?.0;
+        let password = userinfo.split_once(':')?.1;
+        if let Some(q) = rest.split_once('?') {
+            for pair in q.1.split('&') {
+                if let Some(p) = pair.strip_prefix("password=") {
+                    return Some(p.to_string());
+                }
+            }
+        }
+        return Some(password.to_string());
+    }
+    let idx = conn.find("password")?;
+    let after = conn[idx + "password".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    if let Some(quoted) = after.strip_prefix('\'') {
+        let end = quoted.find('\'').unwrap_or(quoted.len());
+        Some(quoted[..end].to_string())
+    } else {
+        Some(after.split_whitespace().next().unwrap_or("").to_string())
+    }
+}
+
+/// The connection string with its password (URL user-info, `password=` key or query parameter)
+/// replaced by `xxxxx`: safe for logs and errors.
+pub fn sanitize_connection_string(conn: &str) -> String {
+    let mut out = conn.to_string();
+    if let Some(p) = password_of(conn).filter(|p| !p.is_empty()) {
+        out = out.replace(&p, "xxxxx");
+    }
+    out
+}
+
+fn scrub(message: String, password: Option<&str>) -> String {
+    match password {
+        Some(p) if !p.is_empty() => message.replace(p, "xxxxx"),
+        _ => message,
+    }
+}
+
+/// An error with PostgreSQL's own message, detail and hint.
+fn pg_err(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> SinkError {
+    let context = context.into();
+    move |e| {
+        let message = match e.as_db_error() {
+            Some(db) => {
+                let mut m = format!("{} ({})", db.message(), db.code().code());
+                if let Some(d) = db.detail() {
+                    m.push_str(&format!("; detail: {d}"));
+                }
+                if let Some(h) = db.hint() {
+                    m.push_str(&format!("; hint: {h}"));
+                }
+                m
+            }
+            None => {
+                let mut m = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    m.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                m
+            }
+        };
+        SinkError::Postgres { context, message }
+    }
+}
+
+fn sslmode_of(conn: &str) -> Option<String> {
+    let lower = conn.to_ascii_lowercase();
+    let idx = lower.find("sslmode")?;
+    let after = lower[idx + "sslmode".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    Some(
+        after
+            .split(|c: char| c.is_whitespace() || c == '&')
+            .next()
+            .unwrap_or("")
+            .trim_matches('\'')
+            .to_string(),
+    )
+}
 
 impl PostgresSink {
-    pub async fn connect(_c: &str, _o: PostgresOptions) -> Result<crate::sqlite::SqliteSink> {
-        todo!()
+    /// Connects to `connection_string` (URL or key=value; see the module doc for `sslmode`).
+    pub async fn connect(connection_string: &str, options: PostgresOptions) -> Result<Self> {
+        let target = sanitize_connection_string(connection_string);
+        let password = password_of(connection_string);
+        let fail = |message: String| SinkError::Postgres {
+            context: format!("connecting to PostgreSQL at {target}"),
+            message: scrub(message, password.as_deref()),
+        };
+        match sslmode_of(connection_string).as_deref() {
+            None | Some("disable") | Some("prefer") | Some("allow") => {}
+            Some(mode) => {
+                return Err(fail(format!(
+                    "sslmode={mode} needs TLS, which this build does not support; use sslmode=disable or prefer"
+                )));
+            }
+        }
+        let config: tokio_postgres::Config = connection_string
+            .parse()
+            .map_err(|e: tokio_postgres::Error| fail(format!("invalid connection string: {e}")))?;
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+            let SinkError::Postgres { message, .. } = pg_err("")(e) else {
+                unreachable!()
+            };
+            fail(message)
+        })?;
+        let connection = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "PostgreSQL connection closed with an error");
+            }
+        });
+        Ok(PostgresSink {
+            client,
+            connection,
+            options,
+            target,
+            pks: HashMap::new(),
+            pending: HashMap::new(),
+        })
+    }
+
+    /// The connection string with the password masked.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The options given at `connect`.
+    pub fn options(&self) -> &PostgresOptions {
+        &self.options
+    }
+
+    async fn columns(&self, table: &str) -> Result<Vec<(String, String)>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
+                 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&quote_ident(table)],
+            )
+            .await
+            .map_err(pg_err(format!("reading the columns of {table}")))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn primary_key(&self, table: &str) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text FROM pg_index i \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary \
+                 ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                &[&quote_ident(table)],
+            )
+            .await
+            .map_err(pg_err(format!("reading the primary key of {table}")))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn create_sql(table: &str, columns: &[(String, ColumnKind, bool)], pk: &[String]) -> String {
+        let mut defs: Vec<String> = columns
+            .iter()
+            .map(|(name, kind, nullable)| {
+                let mut d = format!("{} {}", quote_ident(name), pg_type(*kind));
+                if !nullable {
+                    d.push_str(" NOT NULL");
+                }
+                d
+            })
+            .collect();
+        if !pk.is_empty() {
+            let cols: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
+            defs.push(format!(
+                "CONSTRAINT {} PRIMARY KEY ({})",
+                quote_ident(&format!("{table}_cqpk")),
+                cols.join(", ")
+            ));
+        }
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            quote_ident(table),
+            defs.join(", ")
+        )
+    }
+
+    fn schema_pk(&self, schema: &Schema) -> Vec<String> {
+        if self.options.write_mode == WriteMode::Append {
+            return Vec::new();
+        }
+        schema
+            .fields()
+            .iter()
+            .filter(|f| cq::is_primary_key(f))
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    async fn flush_all(&mut self) -> Result<()> {
+        let tables: Vec<String> = self.pending.keys().cloned().collect();
+        for t in tables {
+            self.flush_table(&t).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_table(&mut self, table: &str) -> Result<()> {
+        let Some(pending) = self.pending.remove(table) else {
+            return Ok(());
+        };
+        if pending.rows == 0 {
+            return Ok(());
+        }
+        let schema = pending.batches[0].schema();
+        let mut pk = self.schema_pk(&schema);
+        if pk.is_empty() && self.options.write_mode != WriteMode::Append {
+            pk = match self.pks.get(table) {
+                Some(pk) => pk.clone(),
+                None => self.primary_key(table).await?,
+            };
+        }
+        let ctx = format!("writing {} rows to {table}", pending.rows);
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| quote_ident(f.name()))
+            .collect();
+        let kinds: Vec<ColumnKind> = schema
+            .fields()
+            .iter()
+            .map(|f| values::column_kind(table, f))
+            .collect::<Result<_>>()?;
+        let cols = names.join(", ");
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(pg_err(ctx.clone()))?;
+        let copy_target = if pk.is_empty() {
+            quote_ident(table)
+        } else {
+            let defs: Vec<String> = names
+                .iter()
+                .zip(&kinds)
+                .map(|(n, k)| format!("{n} {}", pg_type(*k)))
+                .collect();
+            tx.batch_execute(&format!(
+                "CREATE TEMP TABLE \"_entrasync_stage\" ({}) ON COMMIT DROP",
+                defs.join(", ")
+            ))
+            .await
+            .map_err(pg_err(ctx.clone()))?;
+            "\"_entrasync_stage\"".to_string()
+        };
+        {
+            let copy = tx
+                .copy_in::<_, bytes::Bytes>(&format!(
+                    "COPY {copy_target} ({cols}) FROM STDIN (FORMAT binary)"
+                ))
+                .await
+                .map_err(pg_err(ctx.clone()))?;
+            futures::pin_mut!(copy);
+            let mut buf = BytesMut::with_capacity(1 << 20);
+            buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+            buf.put_i32(0);
+            buf.put_i32(0);
+            for batch in &pending.batches {
+                let arrays = values::normalize(table, batch)?;
+                let columns: Vec<Column<'_>> =
+                    arrays.iter().map(|(k, a)| Column::new(*k, a)).collect();
+                for row in 0..batch.num_rows() {
+                    buf.put_i16(columns.len() as i16);
+                    for col in &columns {
+                        encode_cell(&mut buf, col, row);
+                    }
+                    if buf.len() >= 1 << 20 {
+                        copy.send(buf.split().freeze())
+                            .await
+                            .map_err(pg_err(ctx.clone()))?;
+                    }
+                }
+            }
+            buf.put_i16(-1);
+            copy.send(buf.split().freeze())
+                .await
+                .map_err(pg_err(ctx.clone()))?;
+            copy.finish().await.map_err(pg_err(ctx.clone()))?;
+        }
+        if !pk.is_empty() {
+            let pk_cols: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
+            let pk_cols = pk_cols.join(", ");
+            let updates: Vec<String> = schema
+                .fields()
+                .iter()
+                .filter(|f| !pk.contains(f.name()))
+                .map(|f| format!("{0} = EXCLUDED.{0}", quote_ident(f.name())))
+                .collect();
+            let action = if updates.is_empty() {
+                "DO NOTHING".to_string()
+            } else {
+                format!("DO UPDATE SET {}", updates.join(", "))
+            };
+            let sql = format!(
+                "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({pk_cols}) {cols} \
+                 FROM \"_entrasync_stage\" ORDER BY {pk_cols}, ctid DESC \
+                 ON CONFLICT ({pk_cols}) {action}",
+                quote_ident(table)
+            );
+            tx.batch_execute(&sql).await.map_err(pg_err(ctx.clone()))?;
+        }
+        tx.commit().await.map_err(pg_err(ctx))?;
+        Ok(())
+    }
+
+    /// The tables that exist among `names` and which of `columns` each has.
+    async fn existing_columns(&self, table: &str) -> Result<HashSet<String>> {
+        Ok(self
+            .columns(table)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
+    }
+}
+
+/// Appends one cell in COPY BINARY encoding (length prefix, then the value's binary form).
+fn encode_cell(buf: &mut BytesMut, col: &Column<'_>, row: usize) {
+    if col.is_null(row) {
+        buf.put_i32(-1);
+        return;
+    }
+    match col {
+        Column::Utf8(a) => put_text(buf, a.value(row).as_bytes()),
+        Column::Bool(a) => {
+            buf.put_i32(1);
+            buf.put_u8(a.value(row) as u8);
+        }
+        Column::Int64(a) => {
+            buf.put_i32(8);
+            buf.put_i64(a.value(row));
+        }
+        Column::Float64(a) => {
+            buf.put_i32(8);
+            buf.put_f64(a.value(row));
+        }
+        Column::Timestamp(a) => {
+            buf.put_i32(8);
+            // PostgreSQL counts microseconds from 2000-01-01T00:00:00Z.
+            buf.put_i64(a.value(row) - 946_684_800_000_000);
+        }
+        Column::Utf8List(a) => {
+            let items = values::list_values(a, row);
+            let start = buf.len();
+            buf.put_i32(0); // length, patched below
+            if items.is_empty() {
+                buf.put_i32(0); // ndim
+                buf.put_i32(0); // flags
+                buf.put_u32(25); // text
+            } else {
+                buf.put_i32(1);
+                buf.put_i32(items.iter().any(Option::is_none) as i32);
+                buf.put_u32(25);
+                buf.put_i32(items.len() as i32);
+                buf.put_i32(1); // lower bound
+                for item in items {
+                    match item {
+                        Some(s) => put_text(buf, s.as_bytes()),
+                        None => buf.put_i32(-1),
+                    }
+                }
+            }
+            let len = (buf.len() - start - 4) as i32;
+            buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        Column::Json(a) => {
+            let v = a.value(row);
+            buf.put_i32(v.len() as i32 + 1);
+            buf.put_u8(1); // jsonb binary format version
+            buf.put_slice(v);
+        }
+        Column::Uuid(a) => {
+            buf.put_i32(16);
+            buf.put_slice(a.value(row));
+        }
+    }
+}
+
+fn put_text(buf: &mut BytesMut, bytes: &[u8]) {
+    if bytes.contains(&0) {
+        let cleaned: Vec<u8> = bytes.iter().copied().filter(|b| *b != 0).collect();
+        buf.put_i32(cleaned.len() as i32);
+        buf.put_slice(&cleaned);
+    } else {
+        buf.put_i32(bytes.len() as i32);
+        buf.put_slice(bytes);
+    }
+}
+
+/// Cell `row` of `col` as a query parameter of the column's type.
+fn param(col: &Column<'_>, row: usize) -> Box<dyn ToSql + Sync + Send> {
+    let null = col.is_null(row);
+    match col {
+        Column::Utf8(a) => Box::new((!null).then(|| a.value(row).to_string())),
+        Column::Bool(a) => Box::new((!null).then(|| a.value(row))),
+        Column::Int64(a) => Box::new((!null).then(|| a.value(row))),
+        Column::Float64(a) => Box::new((!null).then(|| a.value(row))),
+        Column::Timestamp(a) => Box::new(
+            (!null)
+                .then(|| DateTime::<Utc>::from_timestamp_micros(a.value(row)))
+                .flatten(),
+        ),
+        Column::Utf8List(a) => Box::new((!null).then(|| {
+            values::list_values(a, row)
+                .into_iter()
+                .map(|s| s.map(str::to_string))
+                .collect::<Vec<Option<String>>>()
+        })),
+        Column::Json(a) => Box::new(
+            (!null)
+                .then(|| serde_json::from_slice::<serde_json::Value>(a.value(row)).ok())
+                .flatten(),
+        ),
+        Column::Uuid(a) => Box::new(
+            (!null)
+                .then(|| uuid::Uuid::from_slice(a.value(row)).ok())
+                .flatten(),
+        ),
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for PostgresSink {
+    async fn migrate(&mut self, schema: SchemaRef) -> Result<()> {
+        let table = values::table_of(&schema)?;
+        self.flush_table(&table).await?;
+        let columns: Vec<(String, ColumnKind, bool)> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok((
+                    f.name().clone(),
+                    values::column_kind(&table, f)?,
+                    f.is_nullable(),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let pk = self.schema_pk(&schema);
+        let existing = self.columns(&table).await?;
+        let ctx = format!("migrating {table}");
+        if existing.is_empty() {
+            self.client
+                .batch_execute(&Self::create_sql(&table, &columns, &pk))
+                .await
+                .map_err(pg_err(ctx))?;
+        } else {
+            let existing_pk = self.primary_key(&table).await?;
+            let mut problems = Vec::new();
+            if !pk.is_empty() {
+                let mut a = existing_pk.clone();
+                let mut b = pk.clone();
+                a.sort();
+                b.sort();
+                if a != b {
+                    problems.push(format!(
+                        "primary key is ({}), the schema wants ({})",
+                        existing_pk.join(", "),
+                        pk.join(", ")
+                    ));
+                }
+            }
+            let mut missing = Vec::new();
+            for (name, kind, _) in &columns {
+                match existing.iter().find(|(n, _)| n == name) {
+                    None => missing.push((name.clone(), *kind)),
+                    Some((_, t)) if t != formatted_type(*kind) => problems.push(format!(
+                        "column {name:?} is {t}, the schema wants {}",
+                        pg_type(*kind)
+                    )),
+                    Some(_) => {}
+                }
+            }
+            if !problems.is_empty() {
+                if self.options.migrate_mode != MigrateMode::Forced {
+                    return Err(SinkError::Schema(format!(
+                        "table {table} cannot be migrated safely: {}; set migrate_mode: forced to drop and recreate it",
+                        problems.join("; ")
+                    )));
+                }
+                tracing::warn!(table = %table, changes = %problems.join("; "), "migrate_mode forced: dropping and recreating the table");
+                let sql = format!(
+                    "BEGIN; DROP TABLE {}; {}; COMMIT;",
+                    quote_ident(&table),
+                    Self::create_sql(&table, &columns, &pk)
+                );
+                if let Err(e) = self.client.batch_execute(&sql).await {
+                    let _ = self.client.batch_execute("ROLLBACK").await;
+                    return Err(pg_err(ctx)(e));
+                }
+            } else if !missing.is_empty() {
+                let adds: Vec<String> = missing
+                    .iter()
+                    .map(|(n, k)| {
+                        format!(
+                            "ADD COLUMN IF NOT EXISTS {} {}",
+                            quote_ident(n),
+                            pg_type(*k)
+                        )
+                    })
+                    .collect();
+                self.client
+                    .batch_execute(&format!(
+                        "ALTER TABLE {} {}",
+                        quote_ident(&table),
+                        adds.join(", ")
+                    ))
+                    .await
+                    .map_err(pg_err(ctx))?;
+            }
+        }
+        self.pks.insert(table, pk);
+        Ok(())
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let schema = batch.schema();
+        let table = values::table_of(&schema)?;
+        for f in schema.fields() {
+            values::column_kind(&table, f)?;
+        }
+        let same_shape = self
+            .pending
+            .get(&table)
+            .and_then(|p| p.batches.first())
+            .is_none_or(|b| b.schema().fields() == schema.fields());
+        if !same_shape {
+            self.flush_table(&table).await?;
+        }
+        let p = self.pending.entry(table.clone()).or_default();
+        p.rows += batch.num_rows();
+        p.bytes += batch.get_array_memory_size();
+        p.batches.push(batch);
+        if p.rows >= self.options.batch_size.max(1) || p.bytes >= self.options.batch_size_bytes {
+            self.flush_table(&table).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_stale(
+        &mut self,
+        table: &str,
+        source_name: &str,
+        sync_time: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.flush_table(table).await?;
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1 AND {} < $2",
+            quote_ident(table),
+            quote_ident(cq::CQ_SOURCE_NAME),
+            quote_ident(cq::CQ_SYNC_TIME)
+        );
+        self.client
+            .execute(&sql, &[&source_name, &sync_time])
+            .await
+            .map_err(pg_err(format!("deleting stale rows of {table}")))
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.flush_all().await
+    }
+
+    async fn delete_rows(
+        &mut self,
+        table: &str,
+        keys: RecordBatch,
+        relations: &[TableRelation],
+    ) -> Result<u64> {
+        self.flush_all().await?;
+        if keys.num_rows() == 0 {
+            return Ok(0);
+        }
+        let schema = keys.schema();
+        let arrays = values::normalize(table, &keys)?;
+        let columns: Vec<Column<'_>> = arrays.iter().map(|(k, a)| Column::new(*k, a)).collect();
+        if columns.is_empty() {
+            return Err(SinkError::Schema(format!(
+                "deleting rows of {table}: the key batch has no columns"
+            )));
+        }
+        let condition: Vec<String> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("{} = ${}", quote_ident(f.name()), i + 1))
+            .collect();
+        // The cascade: a chain of data-modifying CTEs, parent before child.
+        let mut ctes = Vec::new();
+        let has_id = self.existing_columns(table).await?.contains(cq::CQ_ID);
+        let returning = if has_id {
+            format!(" RETURNING {}", quote_ident(cq::CQ_ID))
+        } else {
+            " RETURNING 1".to_string()
+        };
+        ctes.push(format!(
+            "\"d0\" AS (DELETE FROM {} WHERE {}{returning})",
+            quote_ident(table),
+            condition.join(" AND ")
+        ));
+        if has_id {
+            let mut queue: Vec<(String, String)> = vec![(table.to_string(), "d0".to_string())];
+            let mut seen: HashSet<String> = HashSet::from([table.to_string()]);
+            while let Some((parent, alias)) = queue.pop() {
+                for rel in relations.iter().filter(|r| r.parent_table == parent) {
+                    if !seen.insert(rel.table_name.clone()) {
+                        continue;
+                    }
+                    let cols = self.existing_columns(&rel.table_name).await?;
+                    if !cols.contains(cq::CQ_PARENT_ID) {
+                        continue;
+                    }
+                    let child_alias = format!("d{}", ctes.len());
+                    let ret = if cols.contains(cq::CQ_ID) {
+                        format!(" RETURNING {}", quote_ident(cq::CQ_ID))
+                    } else {
+                        " RETURNING 1".to_string()
+                    };
+                    ctes.push(format!(
+                        "\"{child_alias}\" AS (DELETE FROM {} WHERE {} IN (SELECT {} FROM \"{alias}\"){ret})",
+                        quote_ident(&rel.table_name),
+                        quote_ident(cq::CQ_PARENT_ID),
+                        quote_ident(cq::CQ_ID)
+                    ));
+                    if cols.contains(cq::CQ_ID) {
+                        queue.push((rel.table_name.clone(), child_alias));
+                    }
+                }
+            }
+        }
+        let sql = format!("WITH {} SELECT count(*) FROM \"d0\"", ctes.join(", "));
+        let ctx = format!("deleting {} rows of {table}", keys.num_rows());
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(pg_err(ctx.clone()))?;
+        let stmt = tx.prepare(&sql).await.map_err(pg_err(ctx.clone()))?;
+        let mut deleted = 0u64;
+        for row in 0..keys.num_rows() {
+            let params: Vec<Box<dyn ToSql + Sync + Send>> =
+                columns.iter().map(|c| param(c, row)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let n: i64 = tx
+                .query_one(&stmt, &refs)
+                .await
+                .map_err(pg_err(ctx.clone()))?
+                .get(0);
+            deleted += n as u64;
+        }
+        tx.commit().await.map_err(pg_err(ctx))?;
+        Ok(deleted)
+    }
+
+    async fn read_state(&mut self, table_name: &str) -> Result<HashMap<String, String>> {
+        let cols = self.existing_columns(table_name).await?;
+        if cols.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let version = if cols.contains("version") {
+            "\"version\"::bigint"
+        } else {
+            "0::bigint"
+        };
+        let sql = format!(
+            "SELECT \"key\"::text, \"value\"::text, {version} FROM {}",
+            quote_ident(table_name)
+        );
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(pg_err(format!("reading state table {table_name}")))?;
+        let mut best: HashMap<String, (i64, String)> = HashMap::new();
+        for r in rows {
+            let key: String = r.get(0);
+            let value: Option<String> = r.get(1);
+            let version: Option<i64> = r.get(2);
+            let version = version.unwrap_or(0);
+            match best.get(&key) {
+                Some((v, _)) if *v > version => {}
+                _ => {
+                    best.insert(key, (version, value.unwrap_or_default()));
+                }
+            }
+        }
+        Ok(best.into_iter().map(|(k, (_, v))| (k, v)).collect())
+    }
+
+    async fn write_state(
+        &mut self,
+        table_name: &str,
+        entries: &HashMap<String, String>,
+    ) -> Result<()> {
+        // Rows first: state must never get ahead of the rows it covers.
+        self.flush_all().await?;
+        let ctx = format!("writing state table {table_name}");
+        let t = quote_ident(table_name);
+        let mut cols = self.existing_columns(table_name).await?;
+        if cols.is_empty() {
+            self.client
+                .batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\"key\" text NOT NULL PRIMARY KEY, \"value\" text, \"version\" bigint)"
+                ))
+                .await
+                .map_err(pg_err(ctx.clone()))?;
+            cols = self.existing_columns(table_name).await?;
+        }
+        let has_version = cols.contains("version");
+        let key_is_pk = self.primary_key(table_name).await? == ["key"];
+        let sql = match (key_is_pk, has_version) {
+            (true, true) => format!(
+                "INSERT INTO {t} (\"key\", \"value\", \"version\") VALUES ($1, $2, 1) \
+                 ON CONFLICT (\"key\") DO UPDATE SET \"value\" = EXCLUDED.\"value\", \
+                 \"version\" = COALESCE({t}.\"version\", 0) + 1"
+            ),
+            (true, false) => format!(
+                "INSERT INTO {t} (\"key\", \"value\") VALUES ($1, $2) \
+                 ON CONFLICT (\"key\") DO UPDATE SET \"value\" = EXCLUDED.\"value\""
+            ),
+            (false, true) => format!(
+                "INSERT INTO {t} (\"key\", \"value\", \"version\") \
+                 SELECT $1, $2, COALESCE(MAX(\"version\"), 0) + 1 FROM {t} WHERE \"key\" = $1"
+            ),
+            (false, false) => format!(
+                "WITH d AS (DELETE FROM {t} WHERE \"key\" = $1) INSERT INTO {t} (\"key\", \"value\") VALUES ($1, $2)"
+            ),
+        };
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(pg_err(ctx.clone()))?;
+        let stmt = tx.prepare(&sql).await.map_err(pg_err(ctx.clone()))?;
+        for (key, value) in entries {
+            tx.execute(&stmt, &[key, value])
+                .await
+                .map_err(pg_err(ctx.clone()))?;
+        }
+        tx.commit().await.map_err(pg_err(ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            sanitize_connection_string("postgres://u:s3cr%40t@db:5432/x?sslmode=disable"),
+            "postgres://u:xxxxx@db:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            sanitize_connection_string("host=db user=u password='p w' dbname=x"),
+            "host=db user=u password='xxxxx' dbname=x"
+        );
+        assert_eq!(
+            sanitize_connection_string("host=db password=hunter2 dbname=x"),
+            "host=db password=xxxxx dbname=x"
+        );
+        assert_eq!(
+            sanitize_connection_string("postgres://u@db/x"),
+            "postgres://u@db/x"
+        );
+    }
+
+    #[test]
+    fn sslmode_is_read_from_both_forms() {
+        assert_eq!(
+            sslmode_of("postgres://h/db?sslmode=require").as_deref(),
+            Some("require")
+        );
+        assert_eq!(
+            sslmode_of("host=h sslmode = disable").as_deref(),
+            Some("disable")
+        );
+        assert_eq!(sslmode_of("host=h"), None);
     }
 }

@@ -4,8 +4,14 @@
 //! it stores. Columns derive from the properties by the conventions of DESIGN.md: `tenant_id`
 //! first, then the parent key for child tables, then every property in snake_case.
 
+#[cfg(test)]
+mod appendix_tests;
 mod directory;
+pub mod docs;
 mod glob;
+mod logs;
+mod policies;
+mod roles;
 
 use entrasync_sinks::cq::{self, ColumnKind};
 
@@ -76,7 +82,9 @@ pub enum Incremental {
     /// Graph delta query at `{list path}/delta`.
     Delta,
     /// A timestamp filter with overlap, de-duplicated by id.
-    Cursor { property: &'static str },
+    Cursor {
+        property: &'static str,
+    },
 }
 
 /// One Graph property stored as one column.
@@ -85,28 +93,91 @@ pub struct Prop {
     /// The Graph property name, e.g. `accountEnabled` (`@odata.type` for the type annotation).
     pub graph: &'static str,
     pub kind: ColumnKind,
+    /// The column name when it is not the snake_case of `graph` (e.g. to avoid `tenant_id`).
+    pub column: Option<&'static str>,
+    /// Part of the primary key (besides `tenant_id`); `id` always is.
+    pub primary_key: bool,
+}
+
+impl Prop {
+    /// The column this property is stored in.
+    pub fn column_name(&self) -> String {
+        match self.column {
+            Some(column) => column.to_string(),
+            None => snake_case(self.graph),
+        }
+    }
 }
 
 /// Shorthand for catalog files: `p("accountEnabled", Bool)`.
 pub const fn p(graph: &'static str, kind: ColumnKind) -> Prop {
-    Prop { graph, kind }
+    Prop {
+        graph,
+        kind,
+        column: None,
+        primary_key: false,
+    }
+}
+
+/// A primary-key property stored under an explicit column name, for resources keyed by something
+/// other than `id`: `key("tenantId", "partner_tenant_id", Utf8)`.
+pub const fn key(graph: &'static str, column: &'static str, kind: ColumnKind) -> Prop {
+    Prop {
+        graph,
+        kind,
+        column: Some(column),
+        primary_key: true,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
     pub name: &'static str,
+    /// Human title, as CloudQuery's `tables.json` shows it, e.g. `Group Members`.
+    pub title: &'static str,
     pub description: &'static str,
+    /// The Graph resource type the rows are, e.g. `user` (`directoryObject` for polymorphic
+    /// relationship collections).
+    pub resource: &'static str,
     pub source: Source,
     pub version: ApiVersion,
     /// Application permissions, least privileged first; any one of them suffices.
     pub permissions: &'static [&'static str],
+    /// Application permissions needed in addition to one of `permissions` (all of them), e.g.
+    /// sign-ins need `Directory.Read.All` besides `AuditLog.Read.All`.
+    pub also_requires: &'static [&'static str],
     pub licence: Option<Licence>,
-    /// The largest `$top` Graph allows here; `None` when the endpoint takes no `$top`.
+    /// The largest `$top` Graph allows here; `None` when the endpoint takes no `$top` (or its
+    /// maximum is not documented: Graph's default page size is then used).
     pub max_page_size: Option<u32>,
     pub incremental: Incremental,
+    /// For a child table: fetch only for parent rows whose boolean property of this name is true,
+    /// e.g. `isAssignableToRole` (PIM for groups covers only role-assignable groups).
+    pub parent_condition: Option<&'static str>,
+    /// Whether to send `$select` with the props. False for polymorphic collections whose subtype
+    /// properties Graph rejects in a `$select` on the base type (named locations).
+    pub use_select: bool,
     /// The Graph properties, `id` first where the resource has one.
     pub props: &'static [Prop],
 }
+
+/// Defaults for the optional fields of a catalog entry: `..DEFAULT` after the required ones.
+pub(crate) const DEFAULT: Table = Table {
+    name: "",
+    title: "",
+    description: "",
+    resource: "",
+    source: Source::List { path: "" },
+    version: ApiVersion::V1,
+    permissions: &[],
+    also_requires: &[],
+    licence: None,
+    max_page_size: None,
+    incremental: Incremental::None,
+    parent_condition: None,
+    use_select: true,
+    props: &[],
+};
 
 /// A column of a table's Arrow schema.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +198,18 @@ impl Table {
         }
     }
 
+    /// The column that holds the parent's id, for child tables (`group_id`).
+    pub fn parent_key(&self) -> Option<&'static str> {
+        match self.source {
+            Source::Child { parent_key, .. } => Some(parent_key),
+            _ => None,
+        }
+    }
+
     /// Every column in schema order: `_cq_id`, `_cq_parent_id`, `tenant_id`, parent key, props.
+    ///
+    /// A child table whose resource has a property with the parent key's name (PIM for groups:
+    /// `groupId` → `group_id`) stores it once, in the parent key's place, read from the property.
     pub fn columns(&self) -> Vec<Column> {
         let own = |name: &str, kind, primary_key, not_null| Column {
             name: name.to_string(),
@@ -141,34 +223,65 @@ impl Table {
             own(cq::CQ_PARENT_ID, ColumnKind::Uuid, false, false),
             own("tenant_id", ColumnKind::Utf8, true, true),
         ];
-        if let Source::Child { parent_key, .. } = self.source {
-            cols.push(own(parent_key, ColumnKind::Utf8, true, true));
-        }
-        let has_id = self.props.iter().any(|p| p.graph == "id");
-        for prop in self.props {
-            let primary_key = prop.graph == "id";
+        let parent_key = self.parent_key();
+        if let Some(parent_key) = parent_key {
+            let graph = self
+                .props
+                .iter()
+                .find(|p| p.column_name() == parent_key)
+                .map(|p| p.graph);
             cols.push(Column {
-                name: snake_case(prop.graph),
+                graph,
+                ..own(parent_key, ColumnKind::Utf8, true, true)
+            });
+        }
+        for prop in self.props {
+            let name = prop.column_name();
+            if Some(name.as_str()) == parent_key {
+                continue;
+            }
+            let primary_key = prop.primary_key || prop.graph == "id";
+            cols.push(Column {
+                name,
                 graph: Some(prop.graph),
                 kind: prop.kind,
                 primary_key,
                 not_null: primary_key,
             });
         }
-        if !has_id {
-            // A resource without an id (rare) is keyed by its tenant alone: one row per tenant.
-            debug_assert!(matches!(self.source, Source::Singleton { .. }));
-        }
         cols
     }
 
-    /// The `$select` list for Graph: every stored property except annotations.
+    /// The primary-key column names: `tenant_id`, the parent key, then `id` (or the key props).
+    pub fn primary_key(&self) -> Vec<String> {
+        self.columns()
+            .into_iter()
+            .filter(|c| c.primary_key)
+            .map(|c| c.name)
+            .collect()
+    }
+
+    /// The `$select` list for Graph: every stored property except annotations; empty when the
+    /// table does not use `$select` (`use_select` is false).
     pub fn select(&self) -> Vec<&'static str> {
+        if !self.use_select {
+            return Vec::new();
+        }
         self.props
             .iter()
             .map(|p| p.graph)
             .filter(|g| !g.starts_with('@'))
             .collect()
+    }
+
+    /// The Graph URL path with the API version, e.g. `/v1.0/users` (children keep `{id}`).
+    pub fn endpoint(&self) -> Option<String> {
+        match self.source {
+            Source::List { path } | Source::Singleton { path } | Source::Child { path, .. } => {
+                Some(format!("/{}{}", self.version.segment(), path))
+            }
+            Source::Computed { .. } => None,
+        }
     }
 }
 
@@ -203,6 +316,9 @@ pub fn snake_case(graph: &str) -> String {
 pub fn all() -> Vec<&'static Table> {
     let mut tables: Vec<&'static Table> = Vec::new();
     tables.extend(directory::TABLES);
+    tables.extend(roles::TABLES);
+    tables.extend(policies::TABLES);
+    tables.extend(logs::TABLES);
     tables
 }
 
@@ -239,7 +355,11 @@ mod tests {
         for t in &tables {
             assert!(seen.insert(t.name), "duplicate table {}", t.name);
             if let Some(parent) = t.parent() {
-                assert!(seen.contains(parent), "{} listed before its parent {parent}", t.name);
+                assert!(
+                    seen.contains(parent),
+                    "{} listed before its parent {parent}",
+                    t.name
+                );
             }
         }
     }
@@ -249,7 +369,12 @@ mod tests {
         for t in all() {
             let mut seen = std::collections::HashSet::new();
             for c in t.columns() {
-                assert!(seen.insert(c.name.clone()), "{}: duplicate column {}", t.name, c.name);
+                assert!(
+                    seen.insert(c.name.clone()),
+                    "{}: duplicate column {}",
+                    t.name,
+                    c.name
+                );
             }
         }
     }
