@@ -244,7 +244,9 @@ fn add_sync_columns(
 /// The quick start's built-in tenant: fake-graph started in-process, its URLs and app put into
 /// the spec in place of a real tenant's.
 pub(crate) mod simulator {
-    use crate::config::{EntraSpec, Secret};
+    use crate::config::EntraSpec;
+    #[cfg(feature = "simulator")]
+    use crate::config::Secret;
 
     #[cfg(feature = "simulator")]
     pub type Running = Option<fake_graph::Server>;

@@ -7,6 +7,7 @@
 
 pub mod convert;
 pub mod report;
+mod transitive;
 
 use crate::graph::{GraphClient, GraphError, Traffic};
 use crate::tables::{Selected, Source, Table};
@@ -110,12 +111,19 @@ pub struct SyncOptions {
 /// Parent rows fetched for children at the same time, across all tables.
 const CHILD_CHAINS: usize = 32;
 
+/// The direct-membership table that `entraid_group_transitive_members` is computed from.
+pub const DIRECT_MEMBERS: &str = "entraid_group_members";
+
+type SharedMemberships = Arc<std::sync::Mutex<transitive::Memberships>>;
+
 pub struct Scheduler {
     client: Arc<GraphClient>,
     options: SyncOptions,
     runs: Vec<Arc<TableRun>>,
     tx: mpsc::Sender<SyncMessage>,
     child_slots: Arc<Semaphore>,
+    /// Collected only when a computed table needs them.
+    memberships: Option<SharedMemberships>,
 }
 
 impl Scheduler {
@@ -125,12 +133,16 @@ impl Scheduler {
         options: SyncOptions,
         tx: mpsc::Sender<SyncMessage>,
     ) -> Scheduler {
+        let computed = selected
+            .iter()
+            .any(|s| matches!(s.table.source, Source::Computed { .. }));
         Scheduler {
             client,
             options,
             runs: selected.iter().map(|s| Arc::new(TableRun::new(s))).collect(),
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
+            memberships: computed.then(Default::default),
         }
     }
 
@@ -160,8 +172,66 @@ impl Scheduler {
         join_all(tasks).await;
         // Children and computed tables finish once their parents have.
         for run in &self.runs {
-            if run.table.parent().is_some() {
+            if let Source::Child { .. } = run.table.source {
                 self.done(run).await;
+            }
+        }
+        for run in &self.runs {
+            if let Source::Computed { parent } = run.table.source {
+                self.compute(run, parent).await;
+                self.done(run).await;
+            }
+        }
+    }
+
+    /// Emits a computed table once its inputs are complete; fails it otherwise, since a partial
+    /// closure would silently under-report access.
+    async fn compute(&self, run: &Arc<TableRun>, parent: &str) {
+        run.start();
+        let complete = |name: &str| {
+            self.runs
+                .iter()
+                .find(|r| r.table.name == name)
+                .is_some_and(|r| r.outcome() == Some(Outcome::Complete))
+        };
+        if !complete(parent) || !complete(DIRECT_MEMBERS) {
+            run.fail(Outcome::Failed(format!(
+                "computed from {parent} and {DIRECT_MEMBERS}, which did not sync completely"
+            )));
+            return;
+        }
+        let Some(memberships) = &self.memberships else {
+            return;
+        };
+        let schema = convert::schema(run.table);
+        let batches: Vec<RecordBatch> = {
+            let memberships = memberships.lock().expect("not poisoned");
+            let mut batches = Vec::new();
+            for (group, cq_id, rows) in memberships.closure() {
+                let ctx = convert::RowContext {
+                    tenant_id: self.client.tenant_id(),
+                    parent: Some((group, cq_id)),
+                };
+                match convert::to_batch(
+                    run.table,
+                    &schema,
+                    &rows,
+                    &ctx,
+                    self.options.deterministic_cq_id,
+                ) {
+                    Ok((batch, _)) => batches.push(batch),
+                    Err(e) => {
+                        run.fail(Outcome::Failed(e.to_string()));
+                        return;
+                    }
+                }
+            }
+            batches
+        };
+        for batch in batches {
+            run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
+            if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
+                return;
             }
         }
     }
@@ -282,6 +352,16 @@ impl Scheduler {
         if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
             return Err(GraphError::Setup("the sink stopped".into()));
         }
+        if let Some(memberships) = &self.memberships
+            && run.table.name == "entraid_groups"
+        {
+            let mut m = memberships.lock().expect("not poisoned");
+            for (object, cq_id) in objects.iter().zip(&ids) {
+                if let Some(id) = object.get("id").and_then(Value::as_str) {
+                    m.add_group(id, *cq_id);
+                }
+            }
+        }
         if children.is_empty() {
             return Ok(());
         }
@@ -304,6 +384,7 @@ impl Scheduler {
                 parent_id: id.to_string(),
                 parent_cq_id: cq_id,
                 parent_object: object.clone(),
+                memberships: self.memberships.clone(),
             };
             child_tasks.push(tokio::spawn(async move {
                 me.run().await;
@@ -325,6 +406,7 @@ struct ChildJob {
     parent_id: String,
     parent_cq_id: uuid::Uuid,
     parent_object: Value,
+    memberships: Option<SharedMemberships>,
 }
 
 impl ChildJob {
@@ -375,6 +457,13 @@ impl ChildJob {
                 _ => Vec::new(),
             };
             if !objects.is_empty() {
+                if let Some(m) = &self.memberships
+                    && child.table.name == DIRECT_MEMBERS
+                {
+                    m.lock()
+                        .expect("not poisoned")
+                        .add_members(&self.parent_id, &objects);
+                }
                 let ctx = convert::RowContext {
                     tenant_id: self.client.tenant_id(),
                     parent: Some((&self.parent_id, self.parent_cq_id)),

@@ -11,6 +11,12 @@ pub enum SelectError {
     NoMatch { pattern: String },
 }
 
+/// Computed tables and the tables their rows are derived from.
+const COMPUTED_INPUTS: &[(&str, &str)] = &[(
+    "entraid_group_transitive_members",
+    "entraid_group_members",
+)];
+
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 pub fn matches(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
@@ -96,6 +102,20 @@ pub fn select(
         if !result.iter().any(|(t, _)| t.name == table.name) {
             result.push((table, explicit));
         }
+        // A computed table needs the rows it is computed from.
+        if let super::Source::Computed { .. } = table.source {
+            for &input in COMPUTED_INPUTS
+                .iter()
+                .filter(|(c, _)| *c == table.name)
+                .map(|(_, i)| i)
+            {
+                if let Some(t) = catalog.iter().find(|t| t.name == input)
+                    && !result.iter().any(|(r, _)| r.name == input)
+                {
+                    result.push((t, false));
+                }
+            }
+        }
     }
     // Keep catalog order (parents first).
     let order = |t: &Table| catalog.iter().position(|c| c.name == t.name);
@@ -119,5 +139,47 @@ mod tests {
         assert!(!matches("entraid_group*", "entraid_users"));
         assert!(!matches("entraid_users", "entraid_users_x"));
         assert!(!matches("a*a", "a"));
+    }
+
+    fn names(tables: &[&str], skip: &[&str], skip_dependent: bool) -> Vec<&'static str> {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        select(&crate::tables::all(), &own(tables), &own(skip), skip_dependent)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.table.name)
+            .collect()
+    }
+
+    #[test]
+    fn children_come_with_parents_unless_skipped() {
+        let with = names(&["entraid_groups"], &[], false);
+        assert!(with.contains(&"entraid_group_members"));
+        let without = names(&["entraid_groups"], &[], true);
+        assert_eq!(without, ["entraid_groups"]);
+        // A child named alone brings its parent.
+        assert_eq!(
+            names(&["entraid_group_owners"], &[], true),
+            ["entraid_groups", "entraid_group_owners"]
+        );
+        // Skipping the parent skips its children.
+        assert!(names(&["entraid_group_*"], &["entraid_groups"], true).is_empty());
+        // The computed table brings the memberships it is computed from.
+        assert_eq!(
+            names(&["entraid_group_transitive_members"], &[], true),
+            [
+                "entraid_groups",
+                "entraid_group_members",
+                "entraid_group_transitive_members"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pattern_that_matches_nothing_is_an_error() {
+        let err = select(&crate::tables::all(), &["entraid_userz".into()], &[], true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`tables` entry \"entraid_userz\" matches no table; run `entrasync tables` for the list of table names"
+        );
     }
 }
