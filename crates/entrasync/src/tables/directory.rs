@@ -221,6 +221,7 @@ pub static GROUP_MEMBERS: Table = Table {
         "Directory.Read.All",
     ],
     max_page_size: Some(999),
+    parent_delta: Some("members"),
     props: MEMBER_REF,
     ..DEFAULT
 };
@@ -609,6 +610,7 @@ pub static DIRECTORYROLE_MEMBERS: Table = Table {
     },
     version: ApiVersion::V1,
     permissions: &["RoleManagement.Read.Directory", "Directory.Read.All"],
+    parent_delta: Some("members"),
     props: MEMBER_REF,
     ..DEFAULT
 };

@@ -20,6 +20,12 @@ fn incremental(table: &Table) -> String {
         (Incremental::None, Source::Computed { parent }) => {
             format!("with `{parent}` (computed from its rows)")
         }
+        (Incremental::None, Source::Child { parent, .. }) if table.parent_delta.is_some() => {
+            let relationship = table.parent_delta.unwrap_or_default();
+            format!(
+                "with `{parent}`: the parent's delta query carries `{relationship}@delta` (otherwise one request per parent row)"
+            )
+        }
         (Incremental::None, Source::Child { parent, .. }) => {
             format!("no (read again for every row of `{parent}`)")
         }

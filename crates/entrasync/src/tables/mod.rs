@@ -154,6 +154,10 @@ pub struct Table {
     /// For a child table: fetch only for parent rows whose boolean property of this name is true,
     /// e.g. `isAssignableToRole` (PIM for groups covers only role-assignable groups).
     pub parent_condition: Option<&'static str>,
+    /// For a child of a delta table: the parent's relationship (`members`) whose `members@delta`
+    /// annotation in the parent's delta pages carries this table's rows, so that a delta sync of
+    /// the parent needs no request per parent row (graph-api.md §3).
+    pub parent_delta: Option<&'static str>,
     /// Whether to send `$select` with the props. False for polymorphic collections whose subtype
     /// properties Graph rejects in a `$select` on the base type (named locations).
     pub use_select: bool,
@@ -175,6 +179,7 @@ pub(crate) const DEFAULT: Table = Table {
     max_page_size: None,
     incremental: Incremental::None,
     parent_condition: None,
+    parent_delta: None,
     use_select: true,
     props: &[],
 };
@@ -362,6 +367,122 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn catalog_entries_are_consistent() {
+        let tables = all();
+        assert_eq!(tables.len(), 59, "TABLES.md lists 59 tables");
+        for t in &tables {
+            let name = t.name;
+            assert!(name.starts_with("entraid_"), "{name}");
+            assert!(!t.title.is_empty() && !t.description.is_empty(), "{name}");
+            assert!(!t.resource.is_empty(), "{name}: resource");
+            assert!(!t.permissions.is_empty(), "{name}: permissions");
+            assert!(
+                t.primary_key().len() >= 2,
+                "{name}: primary key beyond tenant_id"
+            );
+            match t.source {
+                Source::List { path } | Source::Singleton { path } => {
+                    assert!(
+                        path.starts_with('/') && !path.contains("{id}"),
+                        "{name}: {path}"
+                    );
+                }
+                Source::Child { parent, path, .. } => {
+                    assert!(
+                        path.starts_with('/') && path.contains("{id}"),
+                        "{name}: {path}"
+                    );
+                    let parent = by_name(parent).expect("parent exists");
+                    if let Some(condition) = t.parent_condition {
+                        assert!(
+                            parent
+                                .props
+                                .iter()
+                                .any(|p| p.graph == condition && p.kind == ColumnKind::Bool),
+                            "{name}: parent_condition {condition} is not a bool of {}",
+                            parent.name
+                        );
+                    }
+                    if t.parent_delta.is_some() {
+                        assert_eq!(parent.incremental, Incremental::Delta, "{name}");
+                    }
+                }
+                Source::Computed { parent } => {
+                    assert!(by_name(parent).is_some(), "{name}");
+                }
+            }
+            match t.incremental {
+                Incremental::Delta => {
+                    assert!(
+                        matches!(t.source, Source::List { .. }),
+                        "{name}: delta on a list"
+                    )
+                }
+                Incremental::Cursor { property } => assert!(
+                    t.props
+                        .iter()
+                        .any(|p| p.graph == property && p.kind == ColumnKind::Timestamp),
+                    "{name}: cursor {property} is not a timestamp prop"
+                ),
+                Incremental::None => {}
+            }
+            if t.parent_condition.is_some() || t.parent_delta.is_some() {
+                assert!(matches!(t.source, Source::Child { .. }), "{name}");
+            }
+        }
+        // Facts of graph-api.md §2 and TABLES.md.
+        let table = |n: &str| by_name(n).unwrap_or_else(|| panic!("{n}"));
+        assert_eq!(table("entraid_directoryroles").max_page_size, None);
+        assert_eq!(table("entraid_auditlogs_signins").max_page_size, Some(1000));
+        assert_eq!(table("entraid_users").max_page_size, Some(999));
+        assert_eq!(
+            table("entraid_user_signin_activity").max_page_size,
+            Some(500)
+        );
+        assert_eq!(
+            table("entraid_user_signin_activity").select(),
+            ["id", "signInActivity"]
+        );
+        assert!(
+            table("entraid_identity_conditional_access_namedlocations")
+                .select()
+                .is_empty()
+        );
+        assert_eq!(
+            table("entraid_identityprotection_riskyusers").licence,
+            Some(Licence::EntraP2)
+        );
+    }
+
+    #[test]
+    fn child_key_columns() {
+        let pim = by_name("entraid_privilegedaccess_group_assignmentscheduleinstances").unwrap();
+        let cols = pim.columns();
+        let group_id: Vec<&Column> = cols.iter().filter(|c| c.name == "group_id").collect();
+        assert_eq!(
+            group_id.len(),
+            1,
+            "groupId is stored once, as the parent key"
+        );
+        assert_eq!(group_id[0].graph, Some("groupId"));
+        assert!(group_id[0].primary_key);
+        assert_eq!(pim.primary_key(), ["tenant_id", "group_id", "id"]);
+
+        let members = by_name("entraid_group_members").unwrap();
+        assert_eq!(members.primary_key(), ["tenant_id", "group_id", "id"]);
+        assert_eq!(
+            members.columns()[3].graph,
+            None,
+            "the parent key comes from the parent row"
+        );
+
+        let partners = by_name("entraid_policies_crosstenantaccesspolicy_partners").unwrap();
+        assert_eq!(partners.primary_key(), ["tenant_id", "partner_tenant_id"]);
+        let transitive = by_name("entraid_group_transitive_members").unwrap();
+        assert_eq!(transitive.primary_key(), ["tenant_id", "group_id", "id"]);
     }
 
     #[test]

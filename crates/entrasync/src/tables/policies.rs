@@ -192,8 +192,6 @@ pub static PERMISSIONGRANTPOLICIES: Table = Table {
         p("deletedDateTime", Timestamp),
         p("description", Utf8),
         p("displayName", Utf8),
-        p("excludes", Json),
-        p("includes", Json),
     ],
     ..DEFAULT
 };
