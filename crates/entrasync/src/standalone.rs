@@ -84,12 +84,20 @@ async fn sync_source(
         &selected,
         SyncOptions {
             deterministic_cq_id: source.deterministic_cq_id,
+            ..Default::default()
         },
         tx,
     ));
     let runs = scheduler.runs();
     let bars = report::Progress::start(runs.clone(), progress);
-    let writer = tokio::spawn(write_all(rx, sinks, source.name.clone(), sync_time));
+    let state_table = source.backend_options.as_ref().map(|b| b.table_name.clone());
+    let writer = tokio::spawn(write_all(
+        rx,
+        sinks,
+        source.name.clone(),
+        sync_time,
+        state_table,
+    ));
     scheduler.run().await;
     let written = writer.await.context("the writer task panicked")?;
     bars.finish().await;
@@ -166,6 +174,7 @@ async fn write_all(
     mut dests: Vec<Destination>,
     source_name: String,
     sync_time: DateTime<Utc>,
+    state_table: Option<String>,
 ) -> anyhow::Result<()> {
     while let Some(message) = rx.recv().await {
         for dest in &mut dests {
@@ -184,6 +193,29 @@ async fn write_all(
                         .write(batch)
                         .await
                         .with_context(|| ctx("writing rows"))?;
+                }
+                SyncMessage::DeleteRecord {
+                    table,
+                    tenant_id,
+                    id,
+                } => {
+                    let keys = delete_keys(tenant_id, id)?;
+                    dest.sink
+                        .delete_rows(table, keys, &relations_of(table))
+                        .await
+                        .with_context(|| ctx(&format!("deleting a removed row of {table}")))?;
+                }
+                SyncMessage::State { key, value } => {
+                    let Some(state_table) = &state_table else {
+                        continue;
+                    };
+                    // The rows this state covers must be durable before the state is.
+                    dest.sink.flush().await.with_context(|| ctx("flushing"))?;
+                    let entry = std::collections::HashMap::from([(key.clone(), value.clone())]);
+                    dest.sink
+                        .write_state(state_table, &entry)
+                        .await
+                        .with_context(|| ctx(&format!("writing state to {state_table}")))?;
                 }
                 SyncMessage::TableDone { table, complete } => {
                     if *complete && dest.write_mode == WriteMode::OverwriteDeleteStale {
@@ -209,6 +241,35 @@ async fn write_all(
             .with_context(|| format!("destination {:?}: flushing", dest.name))?;
     }
     Ok(())
+}
+
+/// A one-row key batch for `Sink::delete_rows`: `(tenant_id, id)`, the key of top-level tables.
+fn delete_keys(tenant_id: &str, id: &str) -> anyhow::Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        cq::field("tenant_id", ColumnKind::Utf8, true, true),
+        cq::field("id", ColumnKind::Utf8, true, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec![tenant_id])),
+            Arc::new(StringArray::from(vec![id])),
+        ],
+    )?)
+}
+
+/// The child tables of `table`, transitively, parents first: what a deletion cascades to.
+pub fn relations_of(table: &str) -> Vec<entrasync_sinks::TableRelation> {
+    let all = tables::all();
+    let mut out: Vec<entrasync_sinks::TableRelation> = Vec::new();
+    let mut parents = vec![table.to_string()];
+    while let Some(parent) = parents.pop() {
+        for child in all.iter().filter(|t| t.parent() == Some(parent.as_str())) {
+            out.push(entrasync_sinks::TableRelation::new(child.name, parent.clone()));
+            parents.push(child.name.to_string());
+        }
+    }
+    out
 }
 
 /// The schema with `_cq_source_name` and `_cq_sync_time` in front, as the CloudQuery CLI adds them.

@@ -28,6 +28,16 @@ pub enum SyncMessage {
     MigrateTable(SchemaRef),
     /// One page of rows.
     Insert(RecordBatch),
+    /// Rows removed in Graph (delta `@removed`): delete the row of `table` with this tenant and
+    /// id, and its child rows.
+    DeleteRecord {
+        table: &'static str,
+        tenant_id: String,
+        id: String,
+    },
+    /// Incremental state to store once every message before this one is durably written
+    /// (a delta link or a log cursor). Keys are `<table>|<tenant id>`.
+    State { key: String, value: String },
     /// The table has finished; `complete` is true only when every row was read.
     TableDone { table: &'static str, complete: bool },
 }
@@ -103,9 +113,14 @@ impl TableRun {
 }
 
 /// Options of one sync that come from the source config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
     pub deterministic_cq_id: bool,
+    /// Incremental state read from the backend (`<table>|<tenant id>` → delta link or cursor).
+    /// `None` without `backend_options`: every table syncs in full and no state is emitted.
+    pub state: Option<std::collections::HashMap<String, String>>,
+    /// How far back the first sync of a log table reads.
+    pub log_lookback: Option<chrono::Duration>,
 }
 
 /// Parent rows fetched for children at the same time, across all tables.
