@@ -60,6 +60,10 @@ async fn sync_source(
             .expect("validated by config::load");
         sinks.push(open_sink(dest).await?);
     }
+    let backend = match &source.backend_options {
+        Some(options) => Some(open_backend(config, source, options, &mut sinks).await?),
+        None => None,
+    };
     // A simulated tenant lives as long as this sync.
     let (spec, _simulator) = simulator::resolve(&source.spec).await?;
     let client =
@@ -84,19 +88,20 @@ async fn sync_source(
         &selected,
         SyncOptions {
             deterministic_cq_id: source.deterministic_cq_id,
-            ..Default::default()
+            state: backend.as_ref().map(|b| b.state.clone()),
+            log_lookback: (spec.log_lookback_days > 0)
+                .then(|| chrono::Duration::days(spec.log_lookback_days.into())),
         },
         tx,
     ));
     let runs = scheduler.runs();
     let bars = report::Progress::start(runs.clone(), progress);
-    let state_table = source.backend_options.as_ref().map(|b| b.table_name.clone());
     let writer = tokio::spawn(write_all(
         rx,
         sinks,
         source.name.clone(),
         sync_time,
-        state_table,
+        backend.map(|b| (b.destination, b.table_name)),
     ));
     scheduler.run().await;
     let written = writer.await.context("the writer task panicked")?;
@@ -130,6 +135,59 @@ fn log_outcomes(runs: &[Arc<TableRun>]) {
             _ => tracing::info!(table = run.table.name, rows, "table done"),
         }
     }
+}
+
+/// Where incremental state lives: a table in one of the source's destinations.
+struct Backend {
+    destination: usize,
+    table_name: String,
+    state: std::collections::HashMap<String, String>,
+}
+
+/// Resolves `backend_options.connection` (`@@plugins.<destination>.connection`, as CloudQuery
+/// writes it) to one of this source's destinations and reads the state table from it.
+async fn open_backend(
+    config: &Config,
+    source: &SourceConfig,
+    options: &crate::config::BackendOptions,
+    sinks: &mut [Destination],
+) -> anyhow::Result<Backend> {
+    let name = options
+        .connection
+        .strip_prefix("@@plugins.")
+        .and_then(|rest| rest.strip_suffix(".connection"))
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: source {:?}: backend_options.connection must be \"@@plugins.<destination name>.connection\" for entrasync sync (got {:?})",
+                source.file.display(),
+                source.name,
+                options.connection
+            )
+        })?;
+    let destination = source
+        .destinations
+        .iter()
+        .position(|d| d == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = config.destinations.iter().map(|d| d.name.as_str()).collect();
+            anyhow!(
+                "{}: source {:?}: backend_options.connection names destination {name:?}, which is not one of this source's destinations ({})",
+                source.file.display(),
+                source.name,
+                known.join(", ")
+            )
+        })?;
+    let state = sinks[destination]
+        .sink
+        .read_state(&options.table_name)
+        .await
+        .with_context(|| format!("reading state table {} from destination {name:?}", options.table_name))?;
+    tracing::info!(table = %options.table_name, destination = name, keys = state.len(), "incremental state read");
+    Ok(Backend {
+        destination,
+        table_name: options.table_name.clone(),
+        state,
+    })
 }
 
 /// A sink with the destination's settings that the writer needs.
@@ -174,10 +232,11 @@ async fn write_all(
     mut dests: Vec<Destination>,
     source_name: String,
     sync_time: DateTime<Utc>,
-    state_table: Option<String>,
+    // The destination (by index) and table that keep the incremental state.
+    backend: Option<(usize, String)>,
 ) -> anyhow::Result<()> {
     while let Some(message) = rx.recv().await {
-        for dest in &mut dests {
+        for (index, dest) in dests.iter_mut().enumerate() {
             let ctx = |what: &str| format!("destination {:?}: {what}", dest.name);
             match &message {
                 SyncMessage::MigrateTable(schema) => {
@@ -194,19 +253,16 @@ async fn write_all(
                         .await
                         .with_context(|| ctx("writing rows"))?;
                 }
-                SyncMessage::DeleteRecord {
-                    table,
-                    tenant_id,
-                    id,
-                } => {
-                    let keys = delete_keys(tenant_id, id)?;
+                SyncMessage::DeleteRecord { table, keys } => {
+                    let keys = delete_keys(keys)?;
                     dest.sink
                         .delete_rows(table, keys, &relations_of(table))
                         .await
                         .with_context(|| ctx(&format!("deleting a removed row of {table}")))?;
                 }
                 SyncMessage::State { key, value } => {
-                    let Some(state_table) = &state_table else {
+                    let Some((_, state_table)) = backend.as_ref().filter(|(i, _)| *i == index)
+                    else {
                         continue;
                     };
                     // The rows this state covers must be durable before the state is.
@@ -217,8 +273,8 @@ async fn write_all(
                         .await
                         .with_context(|| ctx(&format!("writing state to {state_table}")))?;
                 }
-                SyncMessage::TableDone { table, complete } => {
-                    if *complete && dest.write_mode == WriteMode::OverwriteDeleteStale {
+                SyncMessage::TableDone { table, replaced } => {
+                    if *replaced && dest.write_mode == WriteMode::OverwriteDeleteStale {
                         // Make this table's rows durable before deleting what they replace.
                         dest.sink.flush().await.with_context(|| ctx("flushing"))?;
                         let deleted = dest
@@ -243,19 +299,17 @@ async fn write_all(
     Ok(())
 }
 
-/// A one-row key batch for `Sink::delete_rows`: `(tenant_id, id)`, the key of top-level tables.
-fn delete_keys(tenant_id: &str, id: &str) -> anyhow::Result<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![
-        cq::field("tenant_id", ColumnKind::Utf8, true, true),
-        cq::field("id", ColumnKind::Utf8, true, true),
-    ]));
-    Ok(RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from(vec![tenant_id])),
-            Arc::new(StringArray::from(vec![id])),
-        ],
-    )?)
+/// A one-row key batch for `Sink::delete_rows`: one utf8 column per key column.
+fn delete_keys(keys: &[(String, String)]) -> anyhow::Result<RecordBatch> {
+    let fields: Vec<_> = keys
+        .iter()
+        .map(|(name, _)| cq::field(name, ColumnKind::Utf8, true, true))
+        .collect();
+    let columns: Vec<ArrayRef> = keys
+        .iter()
+        .map(|(_, value)| Arc::new(StringArray::from(vec![value.as_str()])) as ArrayRef)
+        .collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// The child tables of `table`, transitively, parents first: what a deletion cascades to.
