@@ -17,7 +17,12 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// Log level: trace, debug, info, warn or error.
-    #[arg(long, global = true, default_value = "info", env = "ENTRASYNC_LOG_LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "ENTRASYNC_LOG_LEVEL"
+    )]
     log_level: String,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -116,7 +121,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Tables { format } => {
             let tables = entrasync::tables::all();
@@ -138,10 +147,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{level},hyper=warn,reqwest=warn,h2=warn"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,reqwest=warn,h2=warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

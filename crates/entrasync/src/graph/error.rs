@@ -8,7 +8,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum GraphError {
     /// Graph answered with an error status and (usually) its error envelope.
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// The token endpoint refused the credentials (AADSTS codes).
     Auth {
         status: u16,
@@ -131,7 +131,9 @@ impl std::error::Error for GraphError {}
 fn aadsts_hint(description: &str) -> Option<&'static str> {
     let code = description.strip_prefix("AADSTS")?.split(':').next()?;
     Some(match code {
-        "7000215" => "check client_secret (or AZURE_CLIENT_SECRET): use the secret's value, not its id",
+        "7000215" => {
+            "check client_secret (or AZURE_CLIENT_SECRET): use the secret's value, not its id"
+        }
         "7000222" => "the client secret has expired; create a new one in the app registration",
         "700016" => "check client_id: no application with that id exists in this tenant",
         "90002" => "check tenant_id: no such tenant",
@@ -205,7 +207,13 @@ mod tests {
     #[test]
     fn parses_graph_envelope() {
         let body = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2025-02-13T10:17:06","request-id":"abc"}}}"#;
-        let e = GraphError::Api(parse_api_error(403, body, "/v1.0/users", None, None));
+        let e = GraphError::Api(Box::new(parse_api_error(
+            403,
+            body,
+            "/v1.0/users",
+            None,
+            None,
+        )));
         assert!(e.is_permission_denied());
         assert!(!e.is_licence_missing());
         assert_eq!(
@@ -216,7 +224,10 @@ mod tests {
 
     #[test]
     fn retry_after_is_fractional_seconds() {
-        assert_eq!(parse_retry_after("2.128"), Some(Duration::from_millis(2128)));
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_millis(2128))
+        );
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("soon"), None);
     }

@@ -203,7 +203,10 @@ impl Scheduler {
         Scheduler {
             client,
             options,
-            runs: selected.iter().map(|s| Arc::new(TableRun::new(s))).collect(),
+            runs: selected
+                .iter()
+                .map(|s| Arc::new(TableRun::new(s)))
+                .collect(),
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
             memberships: computed.then(Default::default),
@@ -219,7 +222,12 @@ impl Scheduler {
     pub async fn run(self: Arc<Self>) {
         for run in &self.runs {
             let schema = convert::schema(run.table);
-            if self.tx.send(SyncMessage::MigrateTable(schema)).await.is_err() {
+            if self
+                .tx
+                .send(SyncMessage::MigrateTable(schema))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -274,7 +282,10 @@ impl Scheduler {
             }
             (Incremental::Cursor { property }, _) => Plan::Cursor {
                 property,
-                since: match self.state(table).and_then(|c| c.parse::<DateTime<Utc>>().ok()) {
+                since: match self
+                    .state(table)
+                    .and_then(|c| c.parse::<DateTime<Utc>>().ok())
+                {
                     Some(cursor) => Some(cursor - CURSOR_OVERLAP),
                     None => self.options.log_lookback.map(|d| Utc::now() - d),
                 },
@@ -397,7 +408,11 @@ impl Scheduler {
         };
         if let Err(err) = result {
             run.fail(classify(run.table, &err));
-            tracing::error!(table = run.table.name, "{}", describe_failure(run.table, &err));
+            tracing::error!(
+                table = run.table.name,
+                "{}",
+                describe_failure(run.table, &err)
+            );
             // Children of a failed parent cannot be complete either.
             for child in &children {
                 child.fail(Outcome::Failed(format!(
@@ -443,7 +458,9 @@ impl Scheduler {
                 }
             }
             Source::Singleton { path } => {
-                let url = self.client.url(&format!("/{}{path}", run.table.version.segment()));
+                let url = self
+                    .client
+                    .url(&format!("/{}{path}", run.table.version.segment()));
                 let object = self.client.get(&url, &run.traffic).await?;
                 self.emit(run, &[object], children, jobs, Read::Listing)
                     .await
@@ -529,7 +546,9 @@ impl Scheduler {
             return Ok(());
         };
         let filter = since.map(|t| format!("{property} ge {}", t.format("%Y-%m-%dT%H:%M:%SZ")));
-        let mut url = self.client.url(&list_query(run.table, path, filter.as_deref()));
+        let mut url = self
+            .client
+            .url(&list_query(run.table, path, filter.as_deref()));
         let mut newest: Option<String> = None;
         loop {
             let (objects, next) = self.page(&url, &run.traffic).await?;
@@ -615,7 +634,9 @@ impl Scheduler {
             &ctx,
             self.options.deterministic(),
         )
-        .map_err(|e| GraphError::Setup(format!("{}: cannot convert a page: {e}", run.table.name)))?;
+        .map_err(|e| {
+            GraphError::Setup(format!("{}: cannot convert a page: {e}", run.table.name))
+        })?;
         run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
         self.send(SyncMessage::Insert(batch)).await?;
         if let Some(memberships) = &self.memberships
@@ -716,9 +737,14 @@ impl Scheduler {
             parent: Some((parent_id, parent_cq_id)),
         };
         let schema = convert::schema(child.table);
-        let (batch, _) =
-            convert::to_batch(child.table, &schema, &present, &ctx, self.options.deterministic())
-                .map_err(|e| GraphError::Setup(format!("{}: {e}", child.table.name)))?;
+        let (batch, _) = convert::to_batch(
+            child.table,
+            &schema,
+            &present,
+            &ctx,
+            self.options.deterministic(),
+        )
+        .map_err(|e| GraphError::Setup(format!("{}: {e}", child.table.name)))?;
         child.rows.fetch_add(batch.num_rows() as u64, Relaxed);
         self.send(SyncMessage::Insert(batch)).await
     }
@@ -823,7 +849,10 @@ impl ChildJob {
             if child.stopped.load(Relaxed) {
                 continue;
             }
-            let Source::Child { path, parent_key, .. } = child.table.source else {
+            let Source::Child {
+                path, parent_key, ..
+            } = child.table.source
+            else {
                 continue;
             };
             let path = path.replace("{id}", &self.parent_id);
@@ -841,7 +870,11 @@ impl ChildJob {
                     if fatal {
                         // A permission or licence error will repeat for every parent.
                         if !child.stopped.swap(true, Relaxed) {
-                            tracing::error!(table = child.table.name, "{}", describe_failure(child.table, &e));
+                            tracing::error!(
+                                table = child.table.name,
+                                "{}",
+                                describe_failure(child.table, &e)
+                            );
                         }
                         child.fail(outcome);
                     } else {
@@ -965,7 +998,11 @@ pub fn describe_failure(table: &Table, err: &GraphError) -> String {
     } else if err.is_permission_denied() {
         format!(
             "{err}; grant the application permission {} (admin consent required) to sync {}",
-            table.permissions.first().copied().unwrap_or("Directory.Read.All"),
+            table
+                .permissions
+                .first()
+                .copied()
+                .unwrap_or("Directory.Read.All"),
             table.name
         )
     } else {
@@ -987,12 +1024,21 @@ mod tests {
         ]);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0]["displayName"], "A");
-        assert_eq!(merged[0]["members@delta"], json!([{"id": "u1"}, {"id": "u2"}]));
+        assert_eq!(
+            merged[0]["members@delta"],
+            json!([{"id": "u1"}, {"id": "u2"}])
+        );
     }
 
     #[test]
     fn later_compares_instants() {
-        assert!(later("2024-01-02T00:00:00Z", "2024-01-01T23:59:59.9999999Z"));
-        assert!(!later("2024-01-01T00:00:00Z", "2024-01-01T00:00:00.0000000Z"));
+        assert!(later(
+            "2024-01-02T00:00:00Z",
+            "2024-01-01T23:59:59.9999999Z"
+        ));
+        assert!(!later(
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00.0000000Z"
+        ));
     }
 }
