@@ -467,6 +467,7 @@ pub fn generate(
     for k in 0..counts.managed_devices {
         let (uid, uname, upn) = &users[k % users.len()];
         let mut o = f.resource("managedDevice");
+        o.insert("@odata.type".into(), json!("#microsoft.graph.managedDevice"));
         let (os, ver, model) = [("Windows", "10.0.22631.3007", "Surface Laptop 5"), ("iOS", "17.2.1", "iPhone 15"), ("Android", "14", "Pixel 8")][k % 3];
         o.insert("userId".into(), json!(uid));
         o.insert("userDisplayName".into(), json!(uname));
