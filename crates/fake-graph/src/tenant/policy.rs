@@ -331,6 +331,7 @@ pub fn generate(
     let mut s = Obj::new();
     s.insert("id".into(), json!("crossTenantAccessPolicy"));
     s.insert("displayName".into(), json!("CrossTenantAccessPolicy"));
+    s.insert("description".into(), json!("Cross tenant access policy of the organization"));
     s.insert("allowedCloudEndpoints".into(), json!([]));
     t.singletons.insert("crossTenantAccessPolicy", s);
     for k in 0..3 {

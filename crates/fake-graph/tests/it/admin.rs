@@ -49,9 +49,8 @@ async fn reset_truncate_and_slow() {
 
 #[tokio::test]
 async fn random_fault_rates_are_seeded() {
-    let mut cfg = Config::new(Profile::Tiny, 4);
-    cfg.faults.server_error = 0.5;
-    let t = common::start(cfg).await;
+    let t = common::start(Config::new(Profile::Tiny, 4)).await;
+    t.admin("/faults", json!({"rates": {"server_error": 0.5}})).await;
     let mut errors = 0;
     for _ in 0..40 {
         let (s, _, _) = t.get("/v1.0/domains").await;

@@ -61,7 +61,7 @@ async fn walk_every_endpoint_with_every_property() {
                         .iter()
                         .map(|v| v["id"].as_str().unwrap().to_string())
                         .collect();
-                    if matches!(r.kind, Kind::Entity(_)) {
+                    if matches!(r.kind, Kind::Entity(_)) && !pp.ends_with("users") {
                         ids.truncate(3);
                     }
                     for id in ids {

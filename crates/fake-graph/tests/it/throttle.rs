@@ -33,8 +33,10 @@ async fn published_limits() {
     assert!(ra > 0.0 && ra <= 10.0);
     // identity RU budget: 3,500 per 10 s in a tenant under 50 users
     let mut throttled = false;
-    for _ in 0..2000 {
-        let (s, _, _) = t.get("/v1.0/users?$top=1&$select=id").await;
+    let gid = g[0]["id"].as_str().unwrap().to_string();
+    for _ in 0..800 {
+        // transitiveMembers costs 5 units
+        let (s, _, _) = t.get(&format!("/v1.0/groups/{gid}/transitiveMembers")).await;
         if s == 429 {
             throttled = true;
             break;
