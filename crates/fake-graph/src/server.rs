@@ -225,10 +225,20 @@ async fn serve(state: Arc<State>, info: Arc<ServerInfo>, kill: Arc<Notify>, req:
             state.stats.lock().unwrap().faults_injected += 1;
             let full_len = resp.body.len();
             let half = resp.body.slice(..full_len / 2);
-            let stream = futures::stream::iter(vec![
-                Ok(Frame::data(half)),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected truncation")),
-            ]);
+            // send the first half, give it time to reach the client, then abort the connection
+            let stream = futures::stream::unfold(0u8, move |step| {
+                let half = half.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok(Frame::data(half)), 1)),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Some((Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected truncation")), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
             let mut b = hyper::Response::builder().status(resp.status);
             for (k, v) in &resp.headers {
                 b = b.header(k.as_str(), v.as_str());

@@ -331,6 +331,7 @@ pub fn generate(
     let mut s = Obj::new();
     s.insert("id".into(), json!("crossTenantAccessPolicy"));
     s.insert("displayName".into(), json!("CrossTenantAccessPolicy"));
+    s.insert("description".into(), json!("Cross tenant access policy of the organization"));
     s.insert("allowedCloudEndpoints".into(), json!([]));
     t.singletons.insert("crossTenantAccessPolicy", s);
     for k in 0..3 {
@@ -467,6 +468,7 @@ pub fn generate(
     for k in 0..counts.managed_devices {
         let (uid, uname, upn) = &users[k % users.len()];
         let mut o = f.resource("managedDevice");
+        o.insert("@odata.type".into(), json!("#microsoft.graph.managedDevice"));
         let (os, ver, model) = [("Windows", "10.0.22631.3007", "Surface Laptop 5"), ("iOS", "17.2.1", "iPhone 15"), ("Android", "14", "Pixel 8")][k % 3];
         o.insert("userId".into(), json!(uid));
         o.insert("userDisplayName".into(), json!(uname));
