@@ -175,6 +175,10 @@ pub struct Scheduler {
     child_slots: Arc<Semaphore>,
     /// Collected only when a computed table needs them.
     memberships: Option<SharedMemberships>,
+    /// Directory objects reported removed, whose relationship rows go at the end of the sync.
+    removed: std::sync::Mutex<Vec<String>>,
+    /// State entries of finished tables, sent once every row of the sync is out.
+    states: std::sync::Mutex<Vec<SyncMessage>>,
 }
 
 /// Where a top-level table's reading starts.
@@ -210,6 +214,8 @@ impl Scheduler {
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
             memberships: computed.then(Default::default),
+            removed: Default::default(),
+            states: Default::default(),
         }
     }
 
@@ -242,10 +248,24 @@ impl Scheduler {
             tokio::spawn(async move { me.sync_top_level(run).await })
         });
         join_all(tasks).await;
+        // After every table's own rows, so that no later upsert brings a forgotten row back.
+        let removed = std::mem::take(&mut *self.removed.lock().expect("not poisoned"));
+        for id in removed {
+            if self.forget_related(&id).await.is_err() {
+                return;
+            }
+        }
         for run in &self.runs {
             if let Source::Computed { parent } = run.table.source {
                 self.compute(run, parent).await;
                 self.done(run).await;
+            }
+        }
+        // Last: a state entry may only be stored once everything it covers is written.
+        let states = std::mem::take(&mut *self.states.lock().expect("not poisoned"));
+        for state in states {
+            if self.tx.send(state).await.is_err() {
+                return;
             }
         }
     }
@@ -425,7 +445,7 @@ impl Scheduler {
         // The state goes out after every row it covers, children included, and only when all
         // of them were read: otherwise the next sync repeats this round.
         if let Some(state) = result_state(&run, &children, &self.pending_state(&run)) {
-            let _ = self.send(state).await;
+            self.states.lock().expect("not poisoned").push(state);
         }
         self.done(&run).await;
         for child in &children {
@@ -511,6 +531,7 @@ impl Scheduler {
                         keys: self.keys(&[("id", id)]),
                     })
                     .await?;
+                    self.removed.lock().expect("not poisoned").push(id.to_string());
                 }
             }
             let present = dedupe_by_id(present);
@@ -600,6 +621,24 @@ impl Scheduler {
             Link::End
         };
         Ok((objects, link))
+    }
+
+    /// A removed directory object no longer shows in any relationship listing (members, owners,
+    /// …); delta does not report those relationships for soft-deleted objects, so their rows go
+    /// here, as a full sync would drop them.
+    async fn forget_related(&self, id: &str) -> Result<(), GraphError> {
+        for run in &self.runs {
+            if run.table.resource == "directoryObject"
+                && matches!(run.table.source, Source::Child { .. })
+            {
+                self.send(SyncMessage::DeleteRecord {
+                    table: run.table.name,
+                    keys: self.keys(&[("id", id)]),
+                })
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// `tenant_id` plus the given key columns.

@@ -2,4 +2,5 @@
 //! real sinks. One binary, modules by topic.
 
 mod harness;
+mod incremental;
 mod sync_sqlite;
