@@ -531,7 +531,10 @@ impl Scheduler {
                         keys: self.keys(&[("id", id)]),
                     })
                     .await?;
-                    self.removed.lock().expect("not poisoned").push(id.to_string());
+                    self.removed
+                        .lock()
+                        .expect("not poisoned")
+                        .push(id.to_string());
                 }
             }
             let present = dedupe_by_id(present);
@@ -542,6 +545,9 @@ impl Scheduler {
             match link {
                 Link::Next(next) => url = next,
                 Link::Delta(delta) => {
+                    if !initial {
+                        self.reread_children(run, path, children, jobs).await?;
+                    }
                     *run.pending_state.lock().expect("not poisoned") = Some(SyncMessage::State {
                         key: state_key(run.table.name, self.client.tenant_id()),
                         value: delta,
@@ -551,6 +557,95 @@ impl Scheduler {
                 Link::End => return Ok(()),
             }
         }
+    }
+
+    /// In an incremental round, the child tables that the parent's delta does not carry (owners,
+    /// app role assignments, …) are re-read for every parent: Graph's delta does not report a
+    /// parent whose owners changed, so reading only changed parents would leave stale rows.
+    /// The parents are enumerated by their ids alone, the cheapest listing Graph offers.
+    async fn reread_children(
+        &self,
+        run: &Arc<TableRun>,
+        path: &str,
+        children: &[Arc<TableRun>],
+        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<(), GraphError> {
+        let fetched: Vec<Arc<TableRun>> = children
+            .iter()
+            .filter(|c| c.table.parent_delta.is_none())
+            .cloned()
+            .collect();
+        if fetched.is_empty() {
+            return Ok(());
+        }
+        for child in &fetched {
+            child.full.store(true, Relaxed);
+        }
+        let mut select = vec!["id"];
+        select.extend(fetched.iter().filter_map(|c| c.table.parent_condition));
+        let mut url = self.client.url(&format!(
+            "/{}{path}?$select={}{}",
+            run.table.version.segment(),
+            select.join(","),
+            run.table
+                .max_page_size
+                .map(|n| format!("&$top={n}"))
+                .unwrap_or_default()
+        ));
+        loop {
+            let (parents, next) = self.page(&url, &run.traffic).await?;
+            for parent in &parents {
+                let Some(id) = parent.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let wanted: Vec<Arc<TableRun>> = fetched
+                    .iter()
+                    .filter(|c| !c.stopped.load(Relaxed) && applies_to(c.table, parent))
+                    .cloned()
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                let cq_id = convert::row_id(run.table, self.client.tenant_id(), id);
+                self.spawn_children(wanted, id, cq_id, jobs).await;
+            }
+            match next {
+                Link::Next(next) => url = next,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Starts a job reading `children` of one parent row; waits for a free slot first, the
+    /// back-pressure that bounds memory.
+    async fn spawn_children(
+        &self,
+        children: Vec<Arc<TableRun>>,
+        parent_id: &str,
+        parent_cq_id: uuid::Uuid,
+        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        let slot = self
+            .child_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let job = ChildJob {
+            client: self.client.clone(),
+            deterministic: self.options.deterministic(),
+            tx: self.tx.clone(),
+            children,
+            parent_id: parent_id.to_string(),
+            parent_cq_id,
+            memberships: self.memberships.clone(),
+        };
+        jobs.push(tokio::spawn(async move {
+            job.run().await;
+            drop(slot);
+        }));
+        // Finished handles are dropped so the list does not grow with the tenant.
+        jobs.retain(|t| !t.is_finished());
     }
 
     /// A log table: entries newer than `since`, largest pages Graph allows; the newest
@@ -648,8 +743,7 @@ impl Scheduler {
         out
     }
 
-    /// Converts objects to a batch, sends it, and starts the children of each row. In an
-    /// incremental delta round each parent's existing child rows are replaced.
+    /// Converts objects to a batch, sends it, and starts the children of each row.
     async fn emit(
         &self,
         run: &Arc<TableRun>,
@@ -701,39 +795,23 @@ impl Scheduler {
                     self.emit_related(child, id, cq_id, related).await?;
                 }
             }
-            let fetched: Vec<Arc<TableRun>> = children
-                .iter()
-                .filter(|c| read == Read::Listing || c.table.parent_delta.is_none())
-                .filter(|c| !c.stopped.load(Relaxed) && applies_to(c.table, object))
-                .cloned()
-                .collect();
-            if fetched.is_empty() {
-                continue;
+            let fetched: Vec<Arc<TableRun>> = match read {
+                Read::Listing => children.to_vec(),
+                Read::Delta { incremental: false } => children
+                    .iter()
+                    .filter(|c| c.table.parent_delta.is_none())
+                    .cloned()
+                    .collect(),
+                // Re-read for every parent once the delta round is over.
+                Read::Delta { incremental: true } => Vec::new(),
             }
-            // Waiting for a slot here is the back-pressure that bounds memory.
-            let slot = self
-                .child_slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("never closed");
-            let job = ChildJob {
-                client: self.client.clone(),
-                deterministic: self.options.deterministic(),
-                tx: self.tx.clone(),
-                children: fetched,
-                parent_id: id.to_string(),
-                parent_cq_id: cq_id,
-                refresh: read == Read::Delta { incremental: true },
-                memberships: self.memberships.clone(),
-            };
-            jobs.push(tokio::spawn(async move {
-                job.run().await;
-                drop(slot);
-            }));
+            .into_iter()
+            .filter(|c| !c.stopped.load(Relaxed) && applies_to(c.table, object))
+            .collect();
+            if !fetched.is_empty() {
+                self.spawn_children(fetched, id, cq_id, jobs).await;
+            }
         }
-        // Finished handles are dropped so the list does not grow with the tenant.
-        jobs.retain(|t| !t.is_finished());
         Ok(())
     }
 
@@ -877,8 +955,6 @@ struct ChildJob {
     children: Vec<Arc<TableRun>>,
     parent_id: String,
     parent_cq_id: uuid::Uuid,
-    /// Replace the parent's existing child rows (its children may have changed).
-    refresh: bool,
     memberships: Option<SharedMemberships>,
 }
 
@@ -888,15 +964,12 @@ impl ChildJob {
             if child.stopped.load(Relaxed) {
                 continue;
             }
-            let Source::Child {
-                path, parent_key, ..
-            } = child.table.source
-            else {
+            let Source::Child { path, .. } = child.table.source else {
                 continue;
             };
             let path = path.replace("{id}", &self.parent_id);
             let url = self.client.url(&list_query(child.table, &path, None));
-            let result = self.read_child(child, parent_key, url).await;
+            let result = self.read_child(child, url).await;
             match result {
                 Ok(()) => {}
                 // The parent vanished between its listing and this request: nothing to read.
@@ -925,30 +998,10 @@ impl ChildJob {
         }
     }
 
-    async fn read_child(
-        &self,
-        child: &Arc<TableRun>,
-        parent_key: &str,
-        mut url: String,
-    ) -> Result<(), GraphError> {
+    async fn read_child(&self, child: &Arc<TableRun>, mut url: String) -> Result<(), GraphError> {
         let schema = convert::schema(child.table);
-        let mut first = true;
         loop {
             let mut page = self.client.get(&url, &child.traffic).await?;
-            if first && self.refresh {
-                // Only once the parent is known to be readable: its old child rows go, the
-                // current ones follow.
-                let keys = vec![
-                    ("tenant_id".to_string(), self.client.tenant_id().to_string()),
-                    (parent_key.to_string(), self.parent_id.clone()),
-                ];
-                self.send(SyncMessage::DeleteRecord {
-                    table: child.table.name,
-                    keys,
-                })
-                .await?;
-            }
-            first = false;
             let objects = match page.get_mut("value").map(Value::take) {
                 Some(Value::Array(items)) => dedupe_by_id(items),
                 _ => Vec::new(),

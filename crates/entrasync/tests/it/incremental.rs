@@ -9,7 +9,7 @@ use std::path::Path;
 /// The delta tables, and the child tables their delta pages carry (`members@delta`).
 const DELTA_TABLES: &str = r#"["entraid_users", "entraid_groups", "entraid_group_members", "entraid_applications", "entraid_serviceprincipals", "entraid_directoryroles", "entraid_directoryrole_members", "entraid_devices", "entraid_administrativeunits", "entraid_oauth2permissiongrants", "entraid_contacts"]"#;
 
-fn with_backend(config: String) -> String {
+pub fn with_backend(config: String) -> String {
     config.replacen(
         "  destinations: [\"sqlite\"]\n",
         "  destinations: [\"sqlite\"]\n  backend_options:\n    table_name: cq_state_entraid\n    connection: \"@@plugins.sqlite.connection\"\n",
@@ -19,7 +19,7 @@ fn with_backend(config: String) -> String {
 
 /// Every row of every table of `db`, without the columns that legitimately differ between two
 /// syncs (`_cq_sync_time`; `_cq_id` and `_cq_parent_id`, random in a full sync), sorted.
-fn snapshot(db: &Db, tables: &[String]) -> Vec<(String, Vec<String>)> {
+pub fn snapshot(db: &Db, tables: &[String]) -> Vec<(String, Vec<String>)> {
     tables
         .iter()
         .map(|t| {
@@ -49,7 +49,7 @@ fn graph_gets(stats: &serde_json::Value) -> u64 {
         .sum()
 }
 
-async fn full_sync_snapshot(tenant: &Tenant, tables_json: &str) -> Vec<(String, Vec<String>)> {
+pub async fn full_sync_snapshot(tenant: &Tenant, tables_json: &str) -> Vec<(String, Vec<String>)> {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("fresh.db");
     let config = write_config(dir.path(), &tenant.sqlite_config(&db, tables_json, ""));
@@ -58,11 +58,19 @@ async fn full_sync_snapshot(tenant: &Tenant, tables_json: &str) -> Vec<(String, 
     snapshot(&Db::open(&db), &tables)
 }
 
-fn assert_same(label: &str, a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
+pub fn assert_same(label: &str, a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) {
     for ((table, rows_a), (_, rows_b)) in a.iter().zip(b) {
         if rows_a != rows_b {
-            let only_a: Vec<_> = rows_a.iter().filter(|r| !rows_b.contains(r)).take(3).collect();
-            let only_b: Vec<_> = rows_b.iter().filter(|r| !rows_a.contains(r)).take(3).collect();
+            let only_a: Vec<_> = rows_a
+                .iter()
+                .filter(|r| !rows_b.contains(r))
+                .take(3)
+                .collect();
+            let only_b: Vec<_> = rows_b
+                .iter()
+                .filter(|r| !rows_a.contains(r))
+                .take(3)
+                .collect();
             panic!(
                 "{label}: {table} differs ({} vs {} rows)\nonly incremental: {only_a:#?}\nonly full: {only_b:#?}",
                 rows_a.len(),
@@ -74,15 +82,24 @@ fn assert_same(label: &str, a: &[(String, Vec<String>)], b: &[(String, Vec<Strin
 
 async fn equivalence_rounds(tenant: &Tenant, dir: &Path, tables_json: &str, rounds: u64) {
     let db_path = dir.join("incremental.db");
-    let config = write_config(dir, &with_backend(tenant.sqlite_config(&db_path, tables_json, "")));
+    let config = write_config(
+        dir,
+        &with_backend(tenant.sqlite_config(&db_path, tables_json, "")),
+    );
     let tables: Vec<String> = serde_json::from_str(tables_json).unwrap();
     assert_eq!(sync(&config).await.errors, 0, "first (full) round");
     for round in 1..=rounds {
-        let summary = tenant.admin("mutate", json!({"seed": 100 + round, "count": 40})).await;
+        let summary = tenant
+            .admin("mutate", json!({"seed": 100 + round, "count": 40}))
+            .await;
         assert_eq!(sync(&config).await.errors, 0, "incremental round {round}");
         let incremental = snapshot(&Db::open(&db_path), &tables);
         let full = full_sync_snapshot(tenant, tables_json).await;
-        assert_same(&format!("round {round} after {summary}"), &incremental, &full);
+        assert_same(
+            &format!("round {round} after {summary}"),
+            &incremental,
+            &full,
+        );
     }
     let state = Db::open(&db_path).strings("SELECT key FROM cq_state_entraid ORDER BY key");
     assert!(
@@ -131,12 +148,17 @@ async fn an_expired_or_reset_delta_link_falls_back_to_a_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("i.db");
     let tables = r#"["entraid_users", "entraid_groups", "entraid_group_members"]"#;
-    let config = write_config(dir.path(), &with_backend(tenant.sqlite_config(&db_path, tables, "")));
+    let config = write_config(
+        dir.path(),
+        &with_backend(tenant.sqlite_config(&db_path, tables, "")),
+    );
     assert_eq!(sync(&config).await.errors, 0);
     let names: Vec<String> = serde_json::from_str(tables).unwrap();
     // 400 syncStateNotFound (a link older than 7 days), then 410 Gone with Location (a reset).
     for (i, admin) in ["delta/expire", "delta/reset"].into_iter().enumerate() {
-        tenant.admin("mutate", json!({"seed": 50 + i, "count": 20})).await;
+        tenant
+            .admin("mutate", json!({"seed": 50 + i, "count": 20}))
+            .await;
         tenant.admin(admin, json!({})).await;
         assert_eq!(sync(&config).await.errors, 0, "after {admin}");
         let full = full_sync_snapshot(&tenant, tables).await;

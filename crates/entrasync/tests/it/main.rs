@@ -3,4 +3,5 @@
 
 mod harness;
 mod incremental;
+mod resilience;
 mod sync_sqlite;
