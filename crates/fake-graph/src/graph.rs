@@ -585,7 +585,7 @@ fn list(ctx: &Ctx, coll: &str) -> Resp {
     };
     let t = ctx.state.tenant.read().unwrap();
     let c = t.coll(coll);
-    let mut filter = ctx.q.filter.clone();
+    let filter = ctx.q.filter.clone();
     if let Kind::PimGroup(_) = ctx.route.kind {
         let ok = filter.as_ref().is_some_and(|f| {
             f.eq_value("groupId").is_some() || f.eq_value("principalId").is_some()
@@ -598,19 +598,28 @@ fn list(ctx: &Ctx, coll: &str) -> Resp {
             );
         }
     }
-    // cheap fast path for `groupId eq`: PIM collections are small anyway
     let size = page_size(ctx);
     let sel = ctx.q.select.as_deref();
     let with_type = false;
+    let search = ctx
+        .q
+        .search
+        .as_deref()
+        .map(parse_search)
+        .unwrap_or_default();
+    let matches = |i: &Item| {
+        filter
+            .as_ref()
+            .is_none_or(|f| f.eval_item(Some(&i.id), &i.data))
+            && search.iter().all(|(p, needle)| {
+                i.data
+                    .get(p)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.to_lowercase().contains(needle))
+            })
+    };
     let count = if ctx.q.count && eventual(ctx) && after.is_none() {
-        Some(match &filter {
-            Some(f) => c
-                .items
-                .values()
-                .filter(|i| f.eval(&i.data) || f.eval(&with_id(i)))
-                .count(),
-            None => c.len(),
-        })
+        Some(c.items.values().filter(|i| matches(i)).count())
     } else {
         None
     };
@@ -619,9 +628,7 @@ fn list(ctx: &Ctx, coll: &str) -> Resp {
     let mut more = false;
     let start = after.map(|a| a + 1).unwrap_or(0);
     for (seq, item) in c.items.range(start..) {
-        if let Some(f) = &mut filter
-            && !(f.eval(&item.data) || f.eval(&with_id(item)))
-        {
+        if !matches(item) {
             continue;
         }
         if values.len() >= size {
@@ -642,10 +649,12 @@ fn list(ctx: &Ctx, coll: &str) -> Resp {
     collection_body(ctx, values, count, next)
 }
 
-fn with_id(i: &Item) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(i.id));
-    m
+/// `$search="displayName:foo" AND "mail:bar"` → [(property, lower-case needle)].
+fn parse_search(s: &str) -> Vec<(String, String)> {
+    s.split('"')
+        .filter_map(|part| part.split_once(':'))
+        .map(|(p, v)| (p.trim().to_string(), v.trim().to_lowercase()))
+        .collect()
 }
 
 fn entity(ctx: &Ctx, coll: &str) -> Resp {
@@ -727,7 +736,7 @@ fn dir_objects_page(ctx: &Ctx, t: &Tenant, ids: &[String]) -> Resp {
     for (k, item) in resolved.get(start..end).unwrap_or(&[]) {
         let res = t.coll(k).resource;
         if let Some(f) = &ctx.q.filter
-            && !f.eval(&item.data)
+            && !f.eval_item(Some(&item.id), &item.data)
         {
             continue;
         }
@@ -816,7 +825,12 @@ fn children(ctx: &Ctx, coll: &str, by_resource: bool) -> Resp {
         .get(start..end)
         .unwrap_or(&[])
         .iter()
-        .filter(|i| ctx.q.filter.as_ref().is_none_or(|f| f.eval(&i.data)))
+        .filter(|i| {
+            ctx.q
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.eval_item(Some(&i.id), &i.data))
+        })
         .map(|i| project(&t, c.resource, i, ctx.q.select.as_deref(), false, None))
         .collect();
     let count = (ctx.q.count && eventual(ctx) && after.is_none()).then_some(items.len());

@@ -163,13 +163,25 @@ impl Expr {
         }
     }
     pub fn eval(&self, o: &serde_json::Map<String, Value>) -> bool {
+        self.eval_item(None, o)
+    }
+    /// Evaluate against an object whose `id` is kept outside its property map.
+    pub fn eval_item(&self, id: Option<&str>, o: &serde_json::Map<String, Value>) -> bool {
+        let idv = id.map(|i| Value::String(i.to_string()));
+        let get = |p: &str| {
+            if p.eq_ignore_ascii_case("id") && idv.is_some() {
+                idv.as_ref()
+            } else {
+                lookup(o, p)
+            }
+        };
         match self {
-            Expr::And(a, b) => a.eval(o) && b.eval(o),
-            Expr::Or(a, b) => a.eval(o) || b.eval(o),
-            Expr::Not(a) => !a.eval(o),
-            Expr::Cmp(p, op, lit) => cmp(lookup(o, p), *op, lit),
+            Expr::And(a, b) => a.eval_item(id, o) && b.eval_item(id, o),
+            Expr::Or(a, b) => a.eval_item(id, o) || b.eval_item(id, o),
+            Expr::Not(a) => !a.eval_item(id, o),
+            Expr::Cmp(p, op, lit) => cmp(get(p), *op, lit),
             Expr::Func(f, p, lit) => {
-                let (Some(Value::String(s)), Lit::Str(x)) = (lookup(o, p), lit) else {
+                let (Some(Value::String(s)), Lit::Str(x)) = (get(p), lit) else {
                     return false;
                 };
                 let (s, x) = (s.to_lowercase(), x.to_lowercase());
@@ -180,7 +192,7 @@ impl Expr {
                     _ => false,
                 }
             }
-            Expr::In(p, lits) => lits.iter().any(|l| cmp(lookup(o, p), Op::Eq, l)),
+            Expr::In(p, lits) => lits.iter().any(|l| cmp(get(p), Op::Eq, l)),
         }
     }
     /// Bounds on a timestamp property from a top-level conjunction: ((ms, inclusive), (ms, inclusive)).

@@ -292,3 +292,32 @@ async fn beta_and_singletons() {
     );
     let _: Value = v;
 }
+
+#[tokio::test]
+async fn search_and_id_filters() {
+    let t = tiny().await;
+    let (s, _, v) = t
+        .get_h(
+            "/v1.0/users?$search=\"displayName:adele\"&$count=true",
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["@odata.count"], 1);
+    assert_eq!(v["value"][0]["displayName"], "Adele Vance");
+    let id = v["value"][0]["id"].as_str().unwrap();
+    let f = t
+        .all(&format!(
+            "/v1.0/users?$filter=id eq '{id}' and accountEnabled eq true&$select=id"
+        ))
+        .await;
+    assert_eq!(f.len(), 1);
+    let f = t
+        .all("/v1.0/users?$filter=startswith(displayName,'A')&$select=displayName")
+        .await;
+    assert!(
+        !f.is_empty()
+            && f.iter()
+                .all(|u| u["displayName"].as_str().unwrap().starts_with('A'))
+    );
+}
