@@ -435,7 +435,10 @@ impl Inner {
             }
         }
         let ctx = || format!("writing {} rows to {table}", batch.num_rows());
-        let tx = self.conn.transaction().map_err(SinkError::sqlite(ctx()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(SinkError::sqlite(ctx()))?;
         {
             let mut stmt = tx.prepare_cached(&sql).map_err(SinkError::sqlite(ctx()))?;
             let columns: Vec<Column<'_>> = arrays.iter().map(|(k, a)| Column::new(*k, a)).collect();
@@ -479,7 +482,10 @@ impl Inner {
             && table_info(&self.conn, table)?
                 .iter()
                 .any(|c| c.name == cq::CQ_ID);
-        let tx = self.conn.transaction().map_err(SinkError::sqlite(ctx()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(SinkError::sqlite(ctx()))?;
         let mut deleted = 0u64;
         let mut ids: Vec<String> = Vec::new();
         {
@@ -596,7 +602,10 @@ impl Inner {
             ),
             (false, false) => format!("INSERT INTO {t} (\"key\", \"value\") VALUES (?1, ?2)"),
         };
-        let tx = self.conn.transaction().map_err(SinkError::sqlite(ctx()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(SinkError::sqlite(ctx()))?;
         {
             if !key_is_pk && !has_version {
                 let mut del = tx

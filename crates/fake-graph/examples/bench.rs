@@ -10,7 +10,15 @@ use serde_json::Value;
 fn rss_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+            })
+        })
         .unwrap_or(0.0)
         / 1024.0
 }
@@ -19,7 +27,15 @@ async fn drain(c: &reqwest::Client, tok: &str, url: String) -> usize {
     let mut n = 0;
     let mut next = Some(url);
     while let Some(u) = next {
-        let v: Value = c.get(&u).bearer_auth(tok).send().await.unwrap().json().await.unwrap();
+        let v: Value = c
+            .get(&u)
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         n += v["value"].as_array().map(|a| a.len()).unwrap_or(0);
         next = v["@odata.nextLink"].as_str().map(str::to_string);
     }
@@ -38,12 +54,20 @@ async fn main() {
     let gen_s = t0.elapsed().as_secs_f64();
     let rss1 = rss_mb("VmRSS:");
     let objects = server.state.tenant.read().unwrap().object_count();
-    println!("profile {arg}: {objects} objects (logs generated lazily) in {gen_s:.2}s; RSS {rss1:.0} MB (+{:.0} MB)", rss1 - rss0);
+    println!(
+        "profile {arg}: {objects} objects (logs generated lazily) in {gen_s:.2}s; RSS {rss1:.0} MB (+{:.0} MB)",
+        rss1 - rss0
+    );
     let c = reqwest::Client::new();
     let i = &server.info;
     let tok: Value = c
         .post(&i.token_url)
-        .form(&[("grant_type", "client_credentials"), ("client_id", i.client_id.as_str()), ("client_secret", i.client_secret.as_str()), ("scope", "https://graph.microsoft.com/.default")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", i.client_id.as_str()),
+            ("client_secret", i.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
         .send()
         .await
         .unwrap()
@@ -53,17 +77,25 @@ async fn main() {
     let tok = tok["access_token"].as_str().unwrap().to_string();
     for (name, path) in [
         ("users (default props, $top=999)", "/v1.0/users?$top=999"),
-        ("users (all props)", "/v1.0/users?$top=999&$select=id,displayName,userPrincipalName,mail,accountEnabled,assignedLicenses,signInActivity,identities,onPremisesExtensionAttributes,createdDateTime,department,jobTitle"),
+        (
+            "users (all props)",
+            "/v1.0/users?$top=999&$select=id,displayName,userPrincipalName,mail,accountEnabled,assignedLicenses,signInActivity,identities,onPremisesExtensionAttributes,createdDateTime,department,jobTitle",
+        ),
         ("groups", "/v1.0/groups?$top=999"),
         ("groups/delta with members", "/v1.0/groups/delta"),
         ("signIns", "/v1.0/auditLogs/signIns"),
     ] {
         let t = Instant::now();
         // 4 concurrent chains of the same listing (what a client does across tables)
-        let futs: Vec<_> = (0..4).map(|_| drain(&c, &tok, format!("{}{}", i.graph_url, path))).collect();
+        let futs: Vec<_> = (0..4)
+            .map(|_| drain(&c, &tok, format!("{}{}", i.graph_url, path)))
+            .collect();
         let n: usize = futures::future::join_all(futs).await.into_iter().sum();
         let s = t.elapsed().as_secs_f64();
-        println!("{name:40} {n:>9} objects in {s:6.2}s = {:>8.0} objects/s", n as f64 / s);
+        println!(
+            "{name:40} {n:>9} objects in {s:6.2}s = {:>8.0} objects/s",
+            n as f64 / s
+        );
     }
     println!("peak RSS {:.0} MB", rss_mb("VmHWM:"));
     server.shutdown().await;

@@ -508,3 +508,27 @@ pub async fn sync_columns_helper_matches_the_cli(h: &dyn Harness) {
     sink.flush().await.unwrap();
     assert_eq!(h.rows(&t, &schema).await, expected(&[Row::full("a")]));
 }
+
+pub async fn delete_many_rows(h: &dyn Harness) {
+    let t = h.table("delmany");
+    let schema = data::schema(&t, data::full_fields());
+    let mut sink = h.sink(WriteMode::Overwrite, MigrateMode::Safe).await;
+    sink.migrate(schema.clone()).await.unwrap();
+    let rows: Vec<Row> = (0..1000).map(|i| Row::new(&format!("r{i:04}"))).collect();
+    sink.write(data::full_batch(&schema, &rows)).await.unwrap();
+    let ids: Vec<String> = (0..1000)
+        .filter(|i| i % 5 != 0)
+        .map(|i| format!("r{i:04}"))
+        .collect();
+    let keys = keys_batch(
+        &t,
+        &[
+            ("tenant_id", vec!["t1"; ids.len()]),
+            ("id", ids.iter().map(String::as_str).collect()),
+        ],
+    );
+    assert_eq!(sink.delete_rows(&t, keys, &[]).await.unwrap(), 800);
+    sink.flush().await.unwrap();
+    let left: Vec<Row> = rows.into_iter().step_by(5).collect();
+    assert_eq!(h.rows(&t, &schema).await, expected(&left));
+}

@@ -22,6 +22,7 @@ macro_rules! conformance {
                 delete_stale_removes_only_old_rows_of_the_source,
                 delete_rows_by_key_cascades_to_children,
                 delete_rows_with_composite_keys,
+                delete_many_rows,
                 state_roundtrip,
                 state_reads_highest_version,
                 append_mode_keeps_duplicates,

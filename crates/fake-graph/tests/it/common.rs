@@ -11,8 +11,18 @@ pub struct T {
 pub async fn start(cfg: Config) -> T {
     let server = fake_graph::start(cfg).await.expect("start");
     let client = Client::new();
-    let token = token(&client, &server.info.token_url, &server.info.client_id, &server.info.client_secret).await;
-    T { server, client, token }
+    let token = token(
+        &client,
+        &server.info.token_url,
+        &server.info.client_id,
+        &server.info.client_secret,
+    )
+    .await;
+    T {
+        server,
+        client,
+        token,
+    }
 }
 
 pub async fn tiny() -> T {
@@ -22,7 +32,12 @@ pub async fn tiny() -> T {
 pub async fn token(c: &Client, url: &str, id: &str, secret: &str) -> String {
     let r = c
         .post(url)
-        .form(&[("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret), ("scope", "https://graph.microsoft.com/.default")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
         .send()
         .await
         .unwrap();
@@ -39,8 +54,16 @@ impl T {
     pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
         self.get_h(path, &[]).await
     }
-    pub async fn get_h(&self, path: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
-        let url = if path.starts_with("http") { path.to_string() } else { self.url(path) };
+    pub async fn get_h(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            self.url(path)
+        };
         let mut rb = self.client.get(url).bearer_auth(&self.token);
         for (k, v) in headers {
             rb = rb.header(*k, *v);
@@ -64,7 +87,13 @@ impl T {
         out
     }
     pub async fn admin(&self, path: &str, body: Value) -> Value {
-        let r = self.client.post(self.url(&format!("/_fake{path}"))).json(&body).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.url(&format!("/_fake{path}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{path}");
         r.json().await.unwrap()
     }

@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use crate::common::{self, err_code, tiny};
 
 /// Follow a delta round: (values, deltaLink, pages).
-async fn round(t: &common::T, start: &str, headers: &[(&str, &str)]) -> (Vec<Value>, String, usize) {
+async fn round(
+    t: &common::T,
+    start: &str,
+    headers: &[(&str, &str)],
+) -> (Vec<Value>, String, usize) {
     let mut out = Vec::new();
     let mut url = start.to_string();
     let mut pages = 0;
@@ -19,7 +23,11 @@ async fn round(t: &common::T, start: &str, headers: &[(&str, &str)]) -> (Vec<Val
         if let Some(n) = b["@odata.nextLink"].as_str() {
             url = n.to_string();
         } else {
-            return (out, b["@odata.deltaLink"].as_str().unwrap().to_string(), pages);
+            return (
+                out,
+                b["@odata.deltaLink"].as_str().unwrap().to_string(),
+                pages,
+            );
         }
     }
 }
@@ -47,7 +55,10 @@ async fn users_delta_rounds() {
         .map(|c| c[1].as_str().unwrap().to_string())
         .collect();
     let (v3, link3, _) = round(&t, &link2, &[]).await;
-    let got: HashSet<String> = v3.iter().map(|u| u["id"].as_str().unwrap().to_string()).collect();
+    let got: HashSet<String> = v3
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(got, changed_users);
     for u in &v3 {
         if let Some(r) = u.get("@removed") {
@@ -62,7 +73,13 @@ async fn users_delta_rounds() {
     t.admin("/delta/reset", json!({})).await;
     let (s, h, b) = t.get(&link3).await;
     assert_eq!(s, 410, "{b}");
-    assert!(h.get("location").unwrap().to_str().unwrap().ends_with("/v1.0/users/delta"));
+    assert!(
+        h.get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with("/v1.0/users/delta")
+    );
     let (_, fresh, _) = round(&t, "/v1.0/users/delta", &[]).await;
     assert_eq!(t.get(&fresh).await.0, 200);
     t.admin("/delta/expire", json!({})).await;
@@ -73,12 +90,28 @@ async fn users_delta_rounds() {
 #[tokio::test]
 async fn prefer_minimal_and_select() {
     let t = tiny().await;
-    let (v, link, _) = round(&t, "/v1.0/users/delta?$select=displayName,jobTitle,department", &[]).await;
-    assert!(v.iter().all(|u| u.as_object().unwrap().keys().all(|k| ["displayName", "jobTitle", "department", "id"].contains(&k.as_str()))));
+    let (v, link, _) = round(
+        &t,
+        "/v1.0/users/delta?$select=displayName,jobTitle,department",
+        &[],
+    )
+    .await;
+    assert!(v.iter().all(|u| {
+        u.as_object()
+            .unwrap()
+            .keys()
+            .all(|k| ["displayName", "jobTitle", "department", "id"].contains(&k.as_str()))
+    }));
     t.admin("/mutate", json!({"seed": 5, "count": 40})).await;
     let (v, _, _) = round(&t, &link, &[("Prefer", "return=minimal")]).await;
     for u in v.iter().filter(|u| u.get("@removed").is_none()) {
-        assert!(u.as_object().unwrap().keys().all(|k| ["displayName", "jobTitle", "department", "id"].contains(&k.as_str())), "{u}");
+        assert!(
+            u.as_object()
+                .unwrap()
+                .keys()
+                .all(|k| ["displayName", "jobTitle", "department", "id"].contains(&k.as_str())),
+            "{u}"
+        );
     }
 }
 
@@ -94,8 +127,16 @@ async fn group_members_delta_split_across_pages() {
         let id = g["id"].as_str().unwrap().to_string();
         *appearances.entry(id.clone()).or_default() += 1;
         for m in g["members@delta"].as_array().into_iter().flatten() {
-            assert!(m["@odata.type"].as_str().unwrap().starts_with("#microsoft.graph."));
-            merged.entry(id.clone()).or_default().insert(m["id"].as_str().unwrap().to_string());
+            assert!(
+                m["@odata.type"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("#microsoft.graph.")
+            );
+            merged
+                .entry(id.clone())
+                .or_default()
+                .insert(m["id"].as_str().unwrap().to_string());
         }
     }
     // "All Company" has 20 members → repeated over 4 pages
@@ -105,7 +146,12 @@ async fn group_members_delta_split_across_pages() {
     assert_eq!(merged[all_company].len(), 20);
     for g in &groups {
         let id = g["id"].as_str().unwrap();
-        let direct: HashSet<String> = t.all(&format!("/v1.0/groups/{id}/members")).await.iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+        let direct: HashSet<String> = t
+            .all(&format!("/v1.0/groups/{id}/members"))
+            .await
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(merged.get(id).cloned().unwrap_or_default(), direct);
     }
     // membership changes come back as members@delta with @removed
@@ -117,7 +163,15 @@ async fn group_members_delta_split_across_pages() {
 #[tokio::test]
 async fn other_delta_resources() {
     let t = tiny().await;
-    for p in ["applications", "servicePrincipals", "directoryRoles", "devices", "directory/administrativeUnits", "oauth2PermissionGrants", "contacts"] {
+    for p in [
+        "applications",
+        "servicePrincipals",
+        "directoryRoles",
+        "devices",
+        "directory/administrativeUnits",
+        "oauth2PermissionGrants",
+        "contacts",
+    ] {
         let (v, _, _) = round(&t, &format!("/v1.0/{p}/delta"), &[]).await;
         assert!(!v.is_empty(), "{p}");
     }

@@ -12,7 +12,11 @@ use serde_json::Value;
 use crate::common::tiny;
 
 fn resource(coll: &str) -> &'static str {
-    COLLECTIONS.iter().find(|(k, _)| *k == coll).map(|(_, r)| *r).unwrap()
+    COLLECTIONS
+        .iter()
+        .find(|(k, _)| *k == coll)
+        .map(|(_, r)| *r)
+        .unwrap()
 }
 
 /// Properties that are legitimately null on every live object.
@@ -30,11 +34,28 @@ async fn walk_every_endpoint_with_every_property() {
                 Kind::Delta(_) => continue,
                 Kind::List(c) | Kind::Entity(c) | Kind::PimGroup(c) => {
                     let res = resource(c);
-                    let v = if res == "namedLocation" { vec![res, "ipNamedLocation", "countryNamedLocation"] } else { vec![res] };
-                    (v, if matches!(r.kind, Kind::Entity(_)) { Some(r.pattern.trim_end_matches("/{id}").to_string()) } else { None })
+                    let v = if res == "namedLocation" {
+                        vec![res, "ipNamedLocation", "countryNamedLocation"]
+                    } else {
+                        vec![res]
+                    };
+                    (
+                        v,
+                        if matches!(r.kind, Kind::Entity(_)) {
+                            Some(r.pattern.trim_end_matches("/{id}").to_string())
+                        } else {
+                            None
+                        },
+                    )
                 }
-                Kind::Child(c, _) => (vec![resource(c)], Some(r.pattern.split("/{id}").next().unwrap().to_string())),
-                Kind::Rel(..) | Kind::Transitive => (vec!["directoryObject"], Some(r.pattern.split("/{id}").next().unwrap().to_string())),
+                Kind::Child(c, _) => (
+                    vec![resource(c)],
+                    Some(r.pattern.split("/{id}").next().unwrap().to_string()),
+                ),
+                Kind::Rel(..) | Kind::Transitive => (
+                    vec!["directoryObject"],
+                    Some(r.pattern.split("/{id}").next().unwrap().to_string()),
+                ),
                 Kind::GroupLifecycle => (vec!["groupLifecyclePolicy"], Some("groups".into())),
                 Kind::Singleton(n) => (vec![n], None),
                 Kind::Log(LogKind::SignIn) => (vec!["signIn"], None),
@@ -43,7 +64,9 @@ async fn walk_every_endpoint_with_every_property() {
             let mut props: Vec<String> = Vec::new();
             for res in &resources {
                 for p in schema.props(res) {
-                    let list_only_user = *res == "user" && !matches!(r.kind, Kind::Entity(_)) && fake_graph::graph::USER_SINGLE_ONLY.contains(&p.name.as_str());
+                    let list_only_user = *res == "user"
+                        && !matches!(r.kind, Kind::Entity(_))
+                        && fake_graph::graph::USER_SINGLE_ONLY.contains(&p.name.as_str());
                     if !props.contains(&p.name) && !list_only_user {
                         props.push(p.name.clone());
                     }
@@ -54,7 +77,7 @@ async fn walk_every_endpoint_with_every_property() {
             let mut paths = Vec::new();
             match (&parent, r.kind) {
                 (Some(pp), _) => {
-                    let parent_path = if pp == "directoryRoles" && r.pattern.ends_with("scopedMembers") { pp.clone() } else { pp.clone() };
+                    let parent_path = pp.clone();
                     let mut ids: Vec<String> = t
                         .all(&format!("/{version}/{parent_path}?$select=id"))
                         .await
@@ -65,13 +88,23 @@ async fn walk_every_endpoint_with_every_property() {
                         ids.truncate(3);
                     }
                     for id in ids {
-                        paths.push(format!("/{version}/{}?$select={select}", r.pattern.replace("{id}", &id)));
+                        paths.push(format!(
+                            "/{version}/{}?$select={select}",
+                            r.pattern.replace("{id}", &id)
+                        ));
                     }
                 }
                 (None, Kind::PimGroup(_)) => {
-                    for g in t.all(&format!("/{version}/groups?$select=id,isAssignableToRole")).await {
+                    for g in t
+                        .all(&format!("/{version}/groups?$select=id,isAssignableToRole"))
+                        .await
+                    {
                         if g["isAssignableToRole"] == true {
-                            paths.push(format!("/{version}/{}?$select={select}&$filter=groupId eq '{}'", r.pattern, g["id"].as_str().unwrap()));
+                            paths.push(format!(
+                                "/{version}/{}?$select={select}&$filter=groupId eq '{}'",
+                                r.pattern,
+                                g["id"].as_str().unwrap()
+                            ));
                         }
                     }
                 }
@@ -83,7 +116,8 @@ async fn walk_every_endpoint_with_every_property() {
             for p in paths {
                 let (s, _, body) = t.get(&p).await;
                 assert_eq!(s, 200, "{p}: {body}");
-                let items: Vec<Value> = if let Some(v) = body.get("value").and_then(Value::as_array) {
+                let items: Vec<Value> = if let Some(v) = body.get("value").and_then(Value::as_array)
+                {
                     let mut all = v.clone();
                     let mut next = body["@odata.nextLink"].as_str().map(str::to_string);
                     while let Some(n) = next {

@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use crate::common::tiny;
 
-const EX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/graph-examples");
+const EX: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/reference/graph-examples"
+);
 
 fn example(name: &str) -> Option<Value> {
     let p = Path::new(EX).join(name);
@@ -24,43 +27,143 @@ async fn shapes_match_published_examples() {
         ("group-list.json", "/v1.0/groups", "group"),
         ("application-list.json", "/v1.0/applications", "application"),
         ("application-get.json", "/v1.0/applications", "application"),
-        ("serviceprincipal-list.json", "/v1.0/servicePrincipals", "servicePrincipal"),
-        ("serviceprincipal-get.json", "/v1.0/servicePrincipals", "servicePrincipal"),
+        (
+            "serviceprincipal-list.json",
+            "/v1.0/servicePrincipals",
+            "servicePrincipal",
+        ),
+        (
+            "serviceprincipal-get.json",
+            "/v1.0/servicePrincipals",
+            "servicePrincipal",
+        ),
         ("device-list.json", "/v1.0/devices", "device"),
         ("domain-list.json", "/v1.0/domains", "domain"),
-        ("organization-list.json", "/v1.0/organization", "organization"),
-        ("subscribedsku-list.json", "/v1.0/subscribedSkus", "subscribedSku"),
-        ("directoryrole-list.json", "/v1.0/directoryRoles", "directoryRole"),
-        ("directoryroletemplate-list.json", "/v1.0/directoryRoleTemplates", "directoryRoleTemplate"),
-        ("administrativeunit-list.json", "/v1.0/directory/administrativeUnits", "administrativeUnit"),
+        (
+            "organization-list.json",
+            "/v1.0/organization",
+            "organization",
+        ),
+        (
+            "subscribedsku-list.json",
+            "/v1.0/subscribedSkus",
+            "subscribedSku",
+        ),
+        (
+            "directoryrole-list.json",
+            "/v1.0/directoryRoles",
+            "directoryRole",
+        ),
+        (
+            "directoryroletemplate-list.json",
+            "/v1.0/directoryRoleTemplates",
+            "directoryRoleTemplate",
+        ),
+        (
+            "administrativeunit-list.json",
+            "/v1.0/directory/administrativeUnits",
+            "administrativeUnit",
+        ),
         ("signin-list.json", "/v1.0/auditLogs/signIns", "signIn"),
-        ("directoryaudit-list.json", "/v1.0/auditLogs/directoryAudits", "directoryAudit"),
-        ("namedlocation-list.json", "/v1.0/identity/conditionalAccess/namedLocations", "ipNamedLocation"),
-        ("conditionalaccesspolicy-list.json", "/v1.0/identity/conditionalAccess/policies", "conditionalAccessPolicy"),
-        ("oauth2permissiongrant-list.json", "/v1.0/oauth2PermissionGrants", "oAuth2PermissionGrant"),
-        ("riskdetection-list.json", "/v1.0/identityProtection/riskDetections", "riskDetection"),
-        ("riskyuser-list.json", "/v1.0/identityProtection/riskyUsers", "riskyUser"),
-        ("manageddevice-list.json", "/v1.0/deviceManagement/managedDevices", "managedDevice"),
-        ("deviceconfiguration-list.json", "/v1.0/deviceManagement/deviceConfigurations", "deviceConfiguration"),
-        ("grouplifecyclepolicy-list.json", "/v1.0/groupLifecyclePolicies", "groupLifecyclePolicy"),
-        ("roleassignmentscheduleinstance-list-beta.json", "/beta/roleManagement/directory/roleAssignmentScheduleInstances", "unifiedRoleAssignmentScheduleInstance"),
-        ("roleeligibilityscheduleinstance-list-beta.json", "/beta/roleManagement/directory/roleEligibilityScheduleInstances", "unifiedRoleEligibilityScheduleInstance"),
-        ("roleassignmentschedule-list-beta.json", "/beta/roleManagement/directory/roleAssignmentSchedules", "unifiedRoleAssignmentSchedule"),
-        ("serviceprincipal-approleassignments-list.json", "/v1.0/servicePrincipals", "appRoleAssignment"),
-        ("authorizationpolicy-get.json", "/v1.0/policies/authorizationPolicy", "authorizationPolicy"),
-        ("identitysecuritydefaultsenforcementpolicy-get.json", "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", "identitySecurityDefaultsEnforcementPolicy"),
+        (
+            "directoryaudit-list.json",
+            "/v1.0/auditLogs/directoryAudits",
+            "directoryAudit",
+        ),
+        (
+            "namedlocation-list.json",
+            "/v1.0/identity/conditionalAccess/namedLocations",
+            "ipNamedLocation",
+        ),
+        (
+            "conditionalaccesspolicy-list.json",
+            "/v1.0/identity/conditionalAccess/policies",
+            "conditionalAccessPolicy",
+        ),
+        (
+            "oauth2permissiongrant-list.json",
+            "/v1.0/oauth2PermissionGrants",
+            "oAuth2PermissionGrant",
+        ),
+        (
+            "riskdetection-list.json",
+            "/v1.0/identityProtection/riskDetections",
+            "riskDetection",
+        ),
+        (
+            "riskyuser-list.json",
+            "/v1.0/identityProtection/riskyUsers",
+            "riskyUser",
+        ),
+        (
+            "manageddevice-list.json",
+            "/v1.0/deviceManagement/managedDevices",
+            "managedDevice",
+        ),
+        (
+            "deviceconfiguration-list.json",
+            "/v1.0/deviceManagement/deviceConfigurations",
+            "deviceConfiguration",
+        ),
+        (
+            "grouplifecyclepolicy-list.json",
+            "/v1.0/groupLifecyclePolicies",
+            "groupLifecyclePolicy",
+        ),
+        (
+            "roleassignmentscheduleinstance-list-beta.json",
+            "/beta/roleManagement/directory/roleAssignmentScheduleInstances",
+            "unifiedRoleAssignmentScheduleInstance",
+        ),
+        (
+            "roleeligibilityscheduleinstance-list-beta.json",
+            "/beta/roleManagement/directory/roleEligibilityScheduleInstances",
+            "unifiedRoleEligibilityScheduleInstance",
+        ),
+        (
+            "roleassignmentschedule-list-beta.json",
+            "/beta/roleManagement/directory/roleAssignmentSchedules",
+            "unifiedRoleAssignmentSchedule",
+        ),
+        (
+            "serviceprincipal-approleassignments-list.json",
+            "/v1.0/servicePrincipals",
+            "appRoleAssignment",
+        ),
+        (
+            "authorizationpolicy-get.json",
+            "/v1.0/policies/authorizationPolicy",
+            "authorizationPolicy",
+        ),
+        (
+            "identitysecuritydefaultsenforcementpolicy-get.json",
+            "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+            "identitySecurityDefaultsEnforcementPolicy",
+        ),
     ];
     let schema = Schema::get();
     let mut checked = 0;
     for (file, path, resource) in cases {
         let Some(ex) = example(file) else { continue };
-        let ex_obj = ex.get("value").and_then(|v| v.get(0)).cloned().unwrap_or(ex.clone());
+        let ex_obj = ex
+            .get("value")
+            .and_then(|v| v.get(0))
+            .cloned()
+            .unwrap_or(ex.clone());
         let mut path = path.to_string();
         if *resource == "appRoleAssignment" {
             // the sync app's service principal holds Graph app role assignments
-            let sps = t.all("/v1.0/servicePrincipals?$select=id,displayName").await;
-            let sp = sps.iter().find(|s| s["displayName"] == "entrasync").unwrap();
-            path = format!("/v1.0/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap());
+            let sps = t
+                .all("/v1.0/servicePrincipals?$select=id,displayName")
+                .await;
+            let sp = sps
+                .iter()
+                .find(|s| s["displayName"] == "entrasync")
+                .unwrap();
+            path = format!(
+                "/v1.0/servicePrincipals/{}/appRoleAssignments",
+                sp["id"].as_str().unwrap()
+            );
         }
         let (s, _, ours) = t.get(&path).await;
         assert_eq!(s, 200, "{path}");
@@ -78,7 +181,10 @@ async fn shapes_match_published_examples() {
             }
             let in_schema = k == "id" || k == "@odata.type" || schema.has_prop(resource, k);
             if in_schema && k != "@odata.type" {
-                assert!(ours_obj.get(k).is_some(), "{file}: property {k} missing from {path}");
+                assert!(
+                    ours_obj.get(k).is_some(),
+                    "{file}: property {k} missing from {path}"
+                );
             }
             if k == "@odata.type" && !matches!(*resource, "riskDetection") {
                 assert!(ours_obj.get(k).is_some(), "{file}: @odata.type missing");

@@ -14,10 +14,18 @@ async fn published_limits() {
     let (_, h, _) = t.get("/v1.0/users?$select=id").await;
     assert_eq!(h.get("x-ms-resource-unit").unwrap(), "1");
     let g = t.all("/v1.0/groups?$select=id").await;
-    let (_, h, _) = t.get(&format!("/v1.0/groups/{}/members", g[0]["id"].as_str().unwrap())).await;
+    let (_, h, _) = t
+        .get(&format!(
+            "/v1.0/groups/{}/members",
+            g[0]["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(h.get("x-ms-resource-unit").unwrap(), "3");
     // identity protection / CA: 1 request per second, 429 without Retry-After
-    assert_eq!(t.get("/v1.0/identity/conditionalAccess/policies").await.0, 200);
+    assert_eq!(
+        t.get("/v1.0/identity/conditionalAccess/policies").await.0,
+        200
+    );
     let (s, h, v) = t.get("/v1.0/identityProtection/riskyUsers").await;
     assert_eq!(s, 429);
     assert!(h.get("retry-after").is_none());
@@ -29,14 +37,22 @@ async fn published_limits() {
     }
     let (s, h, _) = t.get("/v1.0/auditLogs/signIns?$top=1").await;
     assert_eq!(s, 429);
-    let ra: f64 = h.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let ra: f64 = h
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(ra > 0.0 && ra <= 10.0);
     // identity RU budget: 3,500 per 10 s in a tenant under 50 users
     let mut throttled = false;
     let gid = g[0]["id"].as_str().unwrap().to_string();
     for _ in 0..800 {
         // transitiveMembers costs 5 units
-        let (s, _, _) = t.get(&format!("/v1.0/groups/{gid}/transitiveMembers")).await;
+        let (s, _, _) = t
+            .get(&format!("/v1.0/groups/{gid}/transitiveMembers"))
+            .await;
         if s == 429 {
             throttled = true;
             break;
