@@ -3,7 +3,9 @@
 //! The writer adds `_cq_sync_time` and `_cq_source_name` as the CloudQuery CLI does, so a
 //! database written by entrasync alone looks like one written through CloudQuery.
 
-use crate::config::{Config, DestinationConfig, DestinationKind, SourceConfig, WriteMode};
+use crate::config::{
+    Config, DestinationConfig, DestinationKind, MigrateMode, SourceConfig, WriteMode,
+};
 use crate::graph::GraphClient;
 use crate::sync::{Outcome, Scheduler, SyncMessage, SyncOptions, TableRun, report};
 use crate::tables;
@@ -202,30 +204,59 @@ struct Destination {
 }
 
 async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
-    let mode = match dest.write_mode {
+    use entrasync_sinks::{file, postgres, sqlite};
+    let write_mode = match dest.write_mode {
         WriteMode::OverwriteDeleteStale => entrasync_sinks::WriteMode::OverwriteDeleteStale,
         WriteMode::Overwrite => entrasync_sinks::WriteMode::Overwrite,
         WriteMode::Append => entrasync_sinks::WriteMode::Append,
     };
+    let migrate_mode = match dest.migrate_mode {
+        MigrateMode::Safe => entrasync_sinks::MigrateMode::Safe,
+        MigrateMode::Forced => entrasync_sinks::MigrateMode::Forced,
+    };
+    let where_ = || format!("{}: destination {:?}", dest.file.display(), dest.name);
+    let spec_str = |key: &str| dest.spec.get(key).and_then(|v| v.as_str()).unwrap_or_default();
     let sink: Box<dyn Sink> = match dest.kind {
         DestinationKind::Sqlite => {
             let path = dest.connection_string()?;
-            let sink = entrasync_sinks::sqlite::SqliteSink::open(std::path::Path::new(&path), mode)
-                .with_context(|| {
-                    format!(
-                        "destination {:?}: cannot open SQLite database {path}",
-                        dest.name
-                    )
-                })?;
+            let sink = sqlite::SqliteSink::open(std::path::Path::new(&path), write_mode)
+                .with_context(|| format!("{}: cannot open SQLite database {path}", where_()))?;
             Box::new(sink)
         }
-        DestinationKind::Postgres | DestinationKind::File => {
-            return Err(anyhow!(
-                "{}: destination {:?}: {} is not available in this build yet",
-                dest.file.display(),
-                dest.name,
-                dest.path
-            ));
+        DestinationKind::Postgres => {
+            let defaults = postgres::PostgresOptions::default();
+            let spec_count = |key: &str| dest.spec.get(key).and_then(|v| v.as_u64());
+            let options = postgres::PostgresOptions {
+                write_mode,
+                migrate_mode,
+                batch_size: dest
+                    .batch_size
+                    .or(spec_count("batch_size"))
+                    .map_or(defaults.batch_size, |n| n as usize),
+                batch_size_bytes: dest
+                    .batch_size_bytes
+                    .or(spec_count("batch_size_bytes"))
+                    .map_or(defaults.batch_size_bytes, |n| n as usize),
+            };
+            // The sink's errors name the server without the password.
+            let sink = postgres::PostgresSink::connect(&dest.connection_string()?, options)
+                .await
+                .with_context(where_)?;
+            Box::new(sink)
+        }
+        DestinationKind::File => {
+            let format = file::FileFormat::parse(spec_str("format")).ok_or_else(|| {
+                anyhow!("{}: spec.format must be parquet, json or csv", where_())
+            })?;
+            let compression = file::FileCompression::parse(spec_str("compression"))
+                .ok_or_else(|| anyhow!("{}: spec.compression must be \"\" or gzip", where_()))?;
+            let sink = file::FileSink::new(file::FileOptions {
+                path: spec_str("path").to_string(),
+                format,
+                compression,
+            })
+            .with_context(where_)?;
+            Box::new(sink)
         }
     };
     Ok(Destination {

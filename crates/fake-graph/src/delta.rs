@@ -200,11 +200,16 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             let mut o = full(&t, coll, item, &tok.sel);
             let mut split = false;
             if members {
-                let all = item
+                // Like /members: soft-deleted members keep their membership (for a restore)
+                // but are not listed.
+                let all: Vec<&String> = item
                     .rels
                     .get("members")
                     .map(|v| v.as_slice())
-                    .unwrap_or(&[]);
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter(|m| t.kinds.get(*m).is_some_and(|k| t.coll(k).get(m).is_some()))
+                    .collect();
                 if !all.is_empty() {
                     let end = (moff + mchunk).min(all.len());
                     let refs: Vec<Value> =

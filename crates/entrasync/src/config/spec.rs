@@ -152,8 +152,18 @@ impl EntraSpec {
                 .client_certificate_path
                 .or_else(|| env("AZURE_CLIENT_CERTIFICATE_PATH")),
             cloud,
-            graph_url: url_of("graph_url", raw.graph_url, cloud.graph_url())?,
-            login_url: url_of("login_url", raw.login_url, cloud.login_url())?,
+            // The environment fallbacks let a config written for a real tenant run unchanged
+            // against another endpoint (fake-graph in tests, a sovereign proxy).
+            graph_url: url_of(
+                "graph_url",
+                raw.graph_url.or_else(|| env("ENTRASYNC_GRAPH_URL")),
+                cloud.graph_url(),
+            )?,
+            login_url: url_of(
+                "login_url",
+                raw.login_url.or_else(|| env("AZURE_AUTHORITY_HOST")),
+                cloud.login_url(),
+            )?,
             max_retries: raw.max_retries.unwrap_or(8),
             log_lookback_days: raw.log_lookback_days.unwrap_or(DEFAULT_LOG_LOOKBACK_DAYS),
             simulator: raw.simulator,

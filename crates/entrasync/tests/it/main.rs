@@ -3,5 +3,6 @@
 
 mod harness;
 mod incremental;
+mod postgres;
 mod resilience;
 mod sync_sqlite;
