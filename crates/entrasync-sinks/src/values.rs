@@ -181,7 +181,18 @@ pub fn list_json(list: &ListArray, i: usize) -> String {
 /// Microseconds since the epoch as RFC 3339 with exactly six fractional digits and `Z`
 /// (fixed width, so the text sorts as the instant does).
 pub fn format_timestamp(micros: i64) -> String {
+    use chrono::{Datelike, Timelike};
     match chrono::DateTime::from_timestamp_micros(micros) {
+        Some(t) if (0..=9999).contains(&t.year()) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_micros()
+        ),
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         None => micros.to_string(),
     }
@@ -210,6 +221,11 @@ mod tests {
         assert_eq!(
             format_timestamp(1_700_000_000_123_456),
             "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_timestamp(-62_135_596_800_000_000),
+            "0001-01-01T00:00:00.000000Z"
         );
     }
 
