@@ -207,6 +207,10 @@ impl Sink for SqliteSink {
             .await
     }
 
+    async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        self.run(move |inner| inner.read(&schema)).await
+    }
+
     async fn read_state(&mut self, table_name: &str) -> Result<HashMap<String, String>> {
         let table = table_name.to_string();
         self.run(move |inner| inner.read_state(&table)).await
@@ -540,6 +544,58 @@ impl Inner {
         }
         tx.commit().map_err(|e| SinkError::sqlite(ctx())(e))?;
         Ok(deleted)
+    }
+
+    fn read(&mut self, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        use serde_json::Value;
+        let table = values::table_of(schema)?;
+        let out_schema = values::canonical_schema(schema)?;
+        let kinds: Vec<ColumnKind> = schema
+            .fields()
+            .iter()
+            .map(|f| values::column_kind(&table, f))
+            .collect::<Result<_>>()?;
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| quote_ident(f.name()))
+            .collect();
+        let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&table));
+        let ctx = || format!("reading {table}");
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
+        let mut rows = stmt.query([]).map_err(|e| SinkError::sqlite(ctx())(e))?;
+        let mut out = Vec::new();
+        let mut chunk: Vec<Vec<Value>> = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| SinkError::sqlite(ctx())(e))? {
+            let mut cells = Vec::with_capacity(kinds.len());
+            for (i, kind) in kinds.iter().enumerate() {
+                use rusqlite::types::Value as S;
+                let v: S = r.get(i).map_err(|e| SinkError::sqlite(ctx())(e))?;
+                cells.push(match (kind, v) {
+                    (_, S::Null) => Value::Null,
+                    (ColumnKind::Bool, S::Integer(i)) => Value::Bool(i != 0),
+                    (_, S::Integer(i)) => Value::from(i),
+                    (_, S::Real(x)) => Value::from(x),
+                    (ColumnKind::Json, S::Text(t)) => {
+                        serde_json::from_str(&t).unwrap_or(Value::String(t))
+                    }
+                    (_, S::Text(t)) => Value::String(t),
+                    (_, S::Blob(b)) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+                });
+            }
+            chunk.push(cells);
+            if chunk.len() == 10_000 {
+                out.push(values::batch_from_json_rows(&out_schema, &chunk)?);
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            out.push(values::batch_from_json_rows(&out_schema, &chunk)?);
+        }
+        Ok(out)
     }
 
     fn read_state(&mut self, table: &str) -> Result<HashMap<String, String>> {
