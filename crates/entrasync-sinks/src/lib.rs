@@ -174,6 +174,13 @@ pub trait Sink: Send {
         Err(unsupported("deleting rows"))
     }
 
+    /// Reads every row of the table that `schema` describes (its columns, by name), as batches
+    /// of [`values::canonical_schema`] of at most 10000 rows: CloudQuery's destination `Read`.
+    async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        let _ = schema;
+        Err(unsupported("reading tables"))
+    }
+
     /// Reads the state table `table_name` (CloudQuery's `key`, `value`, `version`; a table
     /// without `version` is accepted; for a key stored twice the highest version wins). A
     /// missing table reads as empty.

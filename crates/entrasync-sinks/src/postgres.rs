@@ -857,6 +857,40 @@ impl Sink for PostgresSink {
         Ok(deleted)
     }
 
+    async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        let table = values::table_of(&schema)?;
+        self.flush_table(&table).await?;
+        let out_schema = values::canonical_schema(&schema)?;
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("to_json({})::text", quote_ident(f.name())))
+            .collect();
+        let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&table));
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(pg_err(format!("reading {table}")))?;
+        let mut out = Vec::new();
+        for chunk in rows.chunks(10_000) {
+            let cells: Vec<Vec<serde_json::Value>> = chunk
+                .iter()
+                .map(|r| {
+                    (0..cols.len())
+                        .map(|i| {
+                            r.get::<_, Option<String>>(i)
+                                .and_then(|t| serde_json::from_str(&t).ok())
+                                .unwrap_or(serde_json::Value::Null)
+                        })
+                        .collect()
+                })
+                .collect();
+            out.push(values::batch_from_json_rows(&out_schema, &cells)?);
+        }
+        Ok(out)
+    }
+
     async fn read_state(&mut self, table_name: &str) -> Result<HashMap<String, String>> {
         let cols = self.existing_columns(table_name).await?;
         if cols.is_empty() {

@@ -149,6 +149,11 @@ impl Resp {
             ru: 0,
         }
     }
+    pub fn bytes(status: u16, body: Vec<u8>) -> Resp {
+        let mut r = Resp::json(status, &Value::Null);
+        r.body = Bytes::from(body);
+        r
+    }
     pub fn header(mut self, k: &str, v: impl Into<String>) -> Resp {
         self.headers.push((k.to_string(), v.into()));
         self

@@ -31,6 +31,9 @@ macro_rules! conformance {
                 hostile_identifiers_are_quoted,
                 many_rows_in_many_batches,
                 sync_columns_helper_matches_the_cli,
+                narrower_arrow_types_are_widened,
+                read_returns_what_was_written,
+                state_table_written_through_migrate_and_write,
             );
         }
     };
