@@ -39,7 +39,12 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn graph_gets(http: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
-    let stats: serde_json::Value = http.get(format!("{url}/_fake/stats")).send().await?.json().await?;
+    let stats: serde_json::Value = http
+        .get(format!("{url}/_fake/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
     Ok(stats["by_endpoint"]
         .as_object()
         .into_iter()
@@ -51,8 +56,7 @@ async fn graph_gets(http: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
 }
 
 async fn incremental_requests() -> anyhow::Result<()> {
-    let server =
-        fake_graph::start(fake_graph::Config::new(fake_graph::Profile::Small, 1)).await?;
+    let server = fake_graph::start(fake_graph::Config::new(fake_graph::Profile::Small, 1)).await?;
     let info = server.info.clone();
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("bench.yml");
@@ -88,11 +92,12 @@ async fn incremental_requests() -> anyhow::Result<()> {
     let second = graph_gets(&http, &url).await? - before - first;
     let delta_tables = DELTA_TABLES
         .iter()
-        .filter(|t| {
-            entrasync::tables::by_name(t).is_some_and(|t| t.parent_delta.is_none())
-        })
+        .filter(|t| entrasync::tables::by_name(t).is_some_and(|t| t.parent_delta.is_none()))
         .count();
-    println!("== incremental sync, fake-graph small profile, {} tables ==", DELTA_TABLES.len());
+    println!(
+        "== incremental sync, fake-graph small profile, {} tables ==",
+        DELTA_TABLES.len()
+    );
     println!("first sync (initial delta round): {first} Graph requests in {first_time:.2?}");
     println!(
         "second sync, no changes: {second} Graph requests in {:.2?} for {delta_tables} delta tables (target: {delta_tables})",
@@ -104,8 +109,7 @@ async fn incremental_requests() -> anyhow::Result<()> {
 
 /// Realistic user rows from fake-graph, repeated with fresh ids up to `rows`.
 async fn user_objects(rows: usize) -> anyhow::Result<Vec<serde_json::Value>> {
-    let server =
-        fake_graph::start(fake_graph::Config::new(fake_graph::Profile::Small, 2)).await?;
+    let server = fake_graph::start(fake_graph::Config::new(fake_graph::Profile::Small, 2)).await?;
     let info = server.info.clone();
     let http = reqwest::Client::new();
     let token: serde_json::Value = http
@@ -120,7 +124,10 @@ async fn user_objects(rows: usize) -> anyhow::Result<Vec<serde_json::Value>> {
         .await?
         .json()
         .await?;
-    let bearer = token["access_token"].as_str().unwrap_or_default().to_string();
+    let bearer = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let table = entrasync::tables::by_name("entraid_users").expect("in the catalog");
     let mut url = format!(
         "{}/v1.0/users?$select={}&$top=999",
@@ -129,7 +136,13 @@ async fn user_objects(rows: usize) -> anyhow::Result<Vec<serde_json::Value>> {
     );
     let mut base = Vec::new();
     loop {
-        let page: serde_json::Value = http.get(&url).bearer_auth(&bearer).send().await?.json().await?;
+        let page: serde_json::Value = http
+            .get(&url)
+            .bearer_auth(&bearer)
+            .send()
+            .await?
+            .json()
+            .await?;
         base.extend(page["value"].as_array().cloned().unwrap_or_default());
         match page["@odata.nextLink"].as_str() {
             Some(next) => url = next.to_string(),
@@ -163,7 +176,9 @@ async fn postgres_load(rows: usize) -> anyhow::Result<()> {
 
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    client.batch_execute("DROP TABLE IF EXISTS entraid_users").await?;
+    client
+        .batch_execute("DROP TABLE IF EXISTS entraid_users")
+        .await?;
 
     // entrasync's sink: binary COPY into staging, then upsert, in one transaction per batch.
     let mut sink = PostgresSink::connect(&url, PostgresOptions::default()).await?;
@@ -202,7 +217,10 @@ async fn postgres_load(rows: usize) -> anyhow::Result<()> {
 
     let sink_rate = rows as f64 / sink_secs;
     let copy_rate = rows as f64 / copy_secs;
-    println!("== PostgreSQL load, {rows} entraid_users rows ({} columns) ==", schema.fields().len());
+    println!(
+        "== PostgreSQL load, {rows} entraid_users rows ({} columns) ==",
+        schema.fields().len()
+    );
     println!("entrasync sink (binary COPY + upsert): {sink_rate:>10.0} rows/s ({sink_secs:.2} s)");
     println!("psql \\copy FROM csv (baseline):        {copy_rate:>10.0} rows/s ({copy_secs:.2} s)");
     println!("ratio: {:.2} (target ≥ 0.80)", sink_rate / copy_rate);

@@ -59,7 +59,10 @@ impl PgDb {
                 .collect();
             let rows = client
                 .query(
-                    &format!("SELECT concat_ws('|', {}) AS r FROM \"{t}\" ORDER BY r", cols.join(", ")),
+                    &format!(
+                        "SELECT concat_ws('|', {}) AS r FROM \"{t}\" ORDER BY r",
+                        cols.join(", ")
+                    ),
                     &[],
                 )
                 .await
@@ -87,7 +90,10 @@ impl PgDb {
             .unwrap();
         tokio::spawn(conn);
         let _ = client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .await;
     }
 }
@@ -138,7 +144,10 @@ async fn seed_configs_run_unchanged_and_incremental_equals_full() {
     assert!(full.count("entraid_users").await > 0);
     let (code, err) = sync_example(&tenant, "postgresql-incremental.yml", &incremental.url);
     assert_eq!(code, 0, "{err}");
-    assert!(incremental.count("cq_state_entraid").await > 0, "state was stored");
+    assert!(
+        incremental.count("cq_state_entraid").await > 0,
+        "state was stored"
+    );
     let tables: Vec<String> = CORE.iter().map(|s| s.to_string()).collect();
     for round in 1..=2u64 {
         tenant
@@ -148,7 +157,10 @@ async fn seed_configs_run_unchanged_and_incremental_equals_full() {
         assert_eq!(code, 0, "round {round}: {err}");
         let (code, err) = sync_example(&tenant, "postgresql.yml", &full.url);
         assert_eq!(code, 0, "round {round}: {err}");
-        let (a, b) = (incremental.snapshot(&tables).await, full.snapshot(&tables).await);
+        let (a, b) = (
+            incremental.snapshot(&tables).await,
+            full.snapshot(&tables).await,
+        );
         crate::incremental::assert_same(&format!("postgres round {round}"), &a, &b);
     }
     full.drop().await;
@@ -165,7 +177,10 @@ async fn a_database_that_is_down_fails_before_any_graph_traffic() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("127.0.0.1"), "names the server: {err}");
-    assert!(!err.contains("s3cretpass"), "never prints the password: {err}");
+    assert!(
+        !err.contains("s3cretpass"),
+        "never prints the password: {err}"
+    );
     let stats = tenant.stats().await;
     assert_eq!(stats["tokens_issued"], 0, "no Graph traffic: {stats}");
 }
