@@ -10,8 +10,8 @@ use crate::graph::GraphClient;
 use crate::sync::{Outcome, Scheduler, SyncMessage, SyncOptions, TableRun, report};
 use crate::tables;
 use anyhow::{Context, anyhow};
-use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::Schema;
 use chrono::{DateTime, SubsecRound, Utc};
 use entrasync_sinks::Sink;
 use entrasync_sinks::cq::{self, ColumnKind};
@@ -257,12 +257,12 @@ async fn write_all(
                 SyncMessage::MigrateTable(schema) => {
                     let table = cq::table_name(schema).unwrap_or_default().to_string();
                     dest.sink
-                        .migrate(with_sync_columns(schema))
+                        .migrate(Arc::new(cq::with_sync_columns(schema)))
                         .await
                         .with_context(|| ctx(&format!("migrating {table}")))?;
                 }
                 SyncMessage::Insert(batch) => {
-                    let batch = add_sync_columns(batch, &source_name, sync_time)?;
+                    let batch = cq::add_sync_columns(batch, &source_name, sync_time)?;
                     dest.sink
                         .write(batch)
                         .await
@@ -345,46 +345,6 @@ pub fn relations_of(table: &str) -> Vec<entrasync_sinks::TableRelation> {
         }
     }
     out
-}
-
-/// The schema with `_cq_source_name` and `_cq_sync_time` in front, as the CloudQuery CLI adds them.
-fn with_sync_columns(schema: &SchemaRef) -> SchemaRef {
-    let mut fields = vec![
-        Arc::new(cq::field(
-            cq::CQ_SOURCE_NAME,
-            ColumnKind::Utf8,
-            false,
-            false,
-        )),
-        Arc::new(cq::field(
-            cq::CQ_SYNC_TIME,
-            ColumnKind::Timestamp,
-            false,
-            false,
-        )),
-    ];
-    fields.extend(schema.fields().iter().cloned());
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-fn add_sync_columns(
-    batch: &RecordBatch,
-    source_name: &str,
-    sync_time: DateTime<Utc>,
-) -> anyhow::Result<RecordBatch> {
-    let n = batch.num_rows();
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![source_name; n])),
-        Arc::new(
-            TimestampMicrosecondArray::from(vec![sync_time.timestamp_micros(); n])
-                .with_timezone("UTC"),
-        ),
-    ];
-    columns.extend(batch.columns().iter().cloned());
-    Ok(RecordBatch::try_new(
-        with_sync_columns(&batch.schema()),
-        columns,
-    )?)
 }
 
 /// The quick start's built-in tenant: fake-graph started in-process, its URLs and app put into
