@@ -2,6 +2,7 @@
 //! real sinks. One binary, modules by topic.
 
 mod catalog;
+mod credentials;
 mod harness;
 mod incremental;
 mod postgres;
