@@ -31,13 +31,15 @@ impl Scope {
         }
     }
 
-    /// The least spacing between two requests of this scope that stays within its limit.
-    fn min_interval(self) -> Duration {
+    /// The published request limit of this scope as (requests, per window), paced as a
+    /// token bucket: a burst of `requests`, then one per `window / requests`. Identity limits
+    /// are in resource units and left to Retry-After.
+    fn limit(self) -> Option<(u32, Duration)> {
         match self {
-            Scope::Reports => Duration::from_millis(2000),
-            Scope::IdentityProtection => Duration::from_millis(1000),
-            Scope::Intune => Duration::from_millis(10),
-            Scope::Identity => Duration::ZERO,
+            Scope::Reports => Some((5, Duration::from_secs(10))),
+            Scope::IdentityProtection => Some((1, Duration::from_secs(1))),
+            Scope::Intune => Some((2000, Duration::from_secs(20))),
+            Scope::Identity => None,
         }
     }
 
@@ -48,7 +50,7 @@ impl Scope {
 
 #[derive(Default)]
 pub struct Throttle {
-    /// Per scope: the instant before which nobody may send.
+    /// Per scope: the bucket's theoretical arrival time (GCRA), pushed forward by a 429.
     next_slot: Mutex<[Option<Instant>; 4]>,
 }
 
@@ -59,12 +61,20 @@ impl Throttle {
         let at = {
             let mut slots = self.next_slot.lock().expect("not poisoned");
             let slot = &mut slots[scope.index()];
-            let at = slot.map_or(start, |s| s.max(start));
-            let interval = scope.min_interval();
-            if !interval.is_zero() {
-                *slot = Some(at + interval);
+            let tat = slot.map_or(start, |s| s.max(start));
+            match scope.limit() {
+                Some((burst, window)) => {
+                    let interval = window / burst;
+                    // Up to `burst - 1` intervals of credit may be spent ahead of time.
+                    let at = tat
+                        .checked_sub(interval * (burst - 1))
+                        .unwrap_or(start)
+                        .max(start);
+                    *slot = Some(tat + interval);
+                    at
+                }
+                None => tat,
             }
-            at
         };
         if at > start {
             tokio::time::sleep_until(at.into()).await;
@@ -99,6 +109,17 @@ mod tests {
             Scope::of("/beta/deviceManagement/managedDevices"),
             Scope::Intune
         );
+    }
+
+    #[tokio::test]
+    async fn log_requests_burst_five_then_pace() {
+        let t = Throttle::default();
+        for _ in 0..5 {
+            assert!(t.wait(Scope::Reports).await < Duration::from_millis(5));
+        }
+        // The sixth waits for the bucket: one request per two seconds.
+        let waited = t.wait(Scope::Reports).await;
+        assert!(waited >= Duration::from_millis(1900), "{waited:?}");
     }
 
     #[tokio::test]
