@@ -22,6 +22,8 @@ pub trait Harness: Send + Sync {
     async fn exec(&self, sql: &str);
     /// The harness's name (for messages).
     fn name(&self) -> &'static str;
+    /// Removes what the test created (called only when the case passed).
+    async fn cleanup(&self) {}
 }
 
 /// Turns database JSON into the canonical form: timestamps as fixed-width RFC 3339 `Z`.
@@ -203,5 +205,23 @@ impl Harness for Postgres {
 
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn cleanup(&self) {
+        let rows = self
+            .client
+            .query(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, $1)",
+                &[&self.prefix],
+            )
+            .await
+            .unwrap();
+        for r in rows {
+            let t: String = r.get(0);
+            self.client
+                .batch_execute(&format!("DROP TABLE IF EXISTS {}", values::quote_ident(&t)))
+                .await
+                .unwrap();
+        }
     }
 }

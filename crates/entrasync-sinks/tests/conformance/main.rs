@@ -38,6 +38,7 @@ macro_rules! conformance {
             async fn $case() {
                 let Some(h) = $make(stringify!($case)).await else { return };
                 cases::$case(&*h).await;
+                h.cleanup().await;
             }
         )*
     };

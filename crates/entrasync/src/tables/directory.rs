@@ -48,7 +48,7 @@ const TRANSITIVE_REF: &[Prop] = &[
 pub static USERS: Table = Table {
     name: "entraid_users",
     title: "Users",
-    description: "Users of the tenant, members and guests: account state, identities, licences, on-premises sync and password policy, for finding stale, guest or unlicensed accounts.",
+    description: "Users of the tenant, members and guests: account state, identities, licences, on-premises sync and password policy, for finding stale, guest or unlicensed accounts (last sign-in times are in entraid_user_signin_activity).",
     resource: "user",
     source: Source::List { path: "/users" },
     version: ApiVersion::V1,
