@@ -100,7 +100,10 @@ pub async fn test_connection(source: &SourceConfig) -> anyhow::Result<Connection
     let (permissions, tid) = auth::token_claims(token.expose()).unwrap_or_default();
     let traffic = Traffic::default();
     let tenant_name = client
-        .get(&client.url("/v1.0/organization?$select=id,displayName"), &traffic)
+        .get(
+            &client.url("/v1.0/organization?$select=id,displayName"),
+            &traffic,
+        )
         .await
         .ok()
         .and_then(|v| v["value"][0]["displayName"].as_str().map(str::to_string));
@@ -125,9 +128,18 @@ async fn probe(client: &GraphClient, table: &Table, traffic: &Traffic) -> TableS
     let path = match table.source {
         Source::List { path } => {
             let sep = if path.contains('?') { '&' } else { '?' };
-            let top = if table.max_page_size.is_some() { "&$top=1" } else { "" };
+            let top = if table.max_page_size.is_some() {
+                "&$top=1"
+            } else {
+                ""
+            };
             let select = if table.use_select {
-                let first = table.select().into_iter().take(2).collect::<Vec<_>>().join(",");
+                let first = table
+                    .select()
+                    .into_iter()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(",");
                 format!("$select={first}")
             } else {
                 String::new()
@@ -147,7 +159,12 @@ async fn probe(client: &GraphClient, table: &Table, traffic: &Traffic) -> TableS
                 .unwrap_or_else(|| "a premium licence".into()),
         ),
         Err(e) if e.is_permission_denied() => TableStatus::MissingPermission(
-            table.permissions.first().copied().unwrap_or("Directory.Read.All").to_string(),
+            table
+                .permissions
+                .first()
+                .copied()
+                .unwrap_or("Directory.Read.All")
+                .to_string(),
         ),
         Err(e @ GraphError::Api(_)) => TableStatus::Error(e.to_string()),
         Err(e) => TableStatus::Error(e.to_string()),

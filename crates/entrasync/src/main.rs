@@ -17,7 +17,12 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// Log level: trace, debug, info, warn or error.
-    #[arg(long, global = true, default_value = "info", env = "ENTRASYNC_LOG_LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "ENTRASYNC_LOG_LEVEL"
+    )]
     log_level: String,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -68,11 +73,65 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TablesFormat::Names)]
         format: TablesFormat,
     },
+    /// Serve CloudQuery plugin protocol v3 over gRPC (what the CloudQuery CLI runs for
+    /// `registry: local`): the entraid source, or entrasync's sinks as a destination when the
+    /// Init spec has `connection_string`.
+    Serve {
+        /// `unix` (a socket path in --address) or `tcp`.
+        #[arg(long, default_value = "tcp")]
+        network: String,
+        #[arg(long, default_value = "localhost:7777")]
+        address: String,
+        /// Accepted for the CLI; entrasync sends no error reports.
+        #[arg(long)]
+        no_sentry: bool,
+        /// Accepted for the CLI; entrasync needs no licence.
+        #[arg(long)]
+        license: Option<String>,
+        /// Accepted for the CLI; metrics are not exported.
+        #[arg(long)]
+        otel_endpoint: Option<String>,
+        /// A bare flag, as the CLI passes it.
+        #[arg(long)]
+        otel_endpoint_insecure: bool,
+        /// Flags of newer CLIs are accepted and ignored.
+        #[arg(hide = true, allow_hyphen_values = true, trailing_var_arg = true)]
+        ignored: Vec<String>,
+    },
+    /// Write the CloudQuery plugin documentation (`<directory>/__tables.json`).
+    Doc {
+        directory: PathBuf,
+        /// Only json: markdown docs are `entrasync tables --format markdown`.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
+    /// Write a CloudQuery plugin package: tables.json, spec_json_schema.json, package.json,
+    /// docs/*.md and the zipped binary with its checksum.
+    Package {
+        /// Release message, or @file to read it from a file.
+        #[arg(short = 'm', long)]
+        message: String,
+        /// Version, e.g. v1.4.1.
+        version: String,
+        /// Directory holding docs/ (the plugin's source directory).
+        plugin_directory: PathBuf,
+        #[arg(short = 'D', long, default_value = "dist")]
+        dist_dir: PathBuf,
+        #[arg(long)]
+        docs_dir: Option<PathBuf>,
+        #[arg(long, default_value = "cloudquery")]
+        team: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
+    if let Command::Serve { .. } = cli.command {
+        // The CLI reads zerolog-style JSON lines from the plugin's stdout.
+        entrasync::plugin::logging::init(&cli.log_level, matches!(cli.log_format, LogFormat::Json));
+    } else {
+        init_logging(&cli.log_level, cli.log_format);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -116,7 +175,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Tables { format } => {
             let tables = entrasync::tables::all();
@@ -134,14 +197,51 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve {
+            network, address, ..
+        } => {
+            entrasync::plugin::serve(entrasync::plugin::ServeOptions { network, address }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doc { directory, format } => {
+            if format != "json" {
+                anyhow::bail!(
+                    "--format {format}: only json; for markdown use `entrasync tables --format markdown`"
+                );
+            }
+            let path = entrasync::plugin::docs::write_doc(&directory)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package {
+            message,
+            version,
+            plugin_directory,
+            dist_dir,
+            docs_dir,
+            team,
+        } => {
+            let written =
+                entrasync::plugin::docs::write_package(&entrasync::plugin::docs::PackageOptions {
+                    message,
+                    version,
+                    plugin_directory,
+                    dist_dir,
+                    docs_dir,
+                    team,
+                })?;
+            for path in written {
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{level},hyper=warn,reqwest=warn,h2=warn"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,reqwest=warn,h2=warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -62,8 +62,7 @@ async fn sync_source(
     }
     // A simulated tenant lives as long as this sync.
     let (spec, _simulator) = simulator::resolve(&source.spec).await?;
-    let client =
-        GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+    let client = GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
     // Fail early and clearly on bad credentials, before tables start failing one by one.
     client
         .tokens()
@@ -90,7 +89,10 @@ async fn sync_source(
     ));
     let runs = scheduler.runs();
     let bars = report::Progress::start(runs.clone(), progress);
-    let state_table = source.backend_options.as_ref().map(|b| b.table_name.clone());
+    let state_table = source
+        .backend_options
+        .as_ref()
+        .map(|b| b.table_name.clone());
     let writer = tokio::spawn(write_all(
         rx,
         sinks,
@@ -149,7 +151,12 @@ async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
         DestinationKind::Sqlite => {
             let path = dest.connection_string()?;
             let sink = entrasync_sinks::sqlite::SqliteSink::open(std::path::Path::new(&path), mode)
-                .with_context(|| format!("destination {:?}: cannot open SQLite database {path}", dest.name))?;
+                .with_context(|| {
+                    format!(
+                        "destination {:?}: cannot open SQLite database {path}",
+                        dest.name
+                    )
+                })?;
             Box::new(sink)
         }
         DestinationKind::Postgres | DestinationKind::File => {
@@ -265,7 +272,10 @@ pub fn relations_of(table: &str) -> Vec<entrasync_sinks::TableRelation> {
     let mut parents = vec![table.to_string()];
     while let Some(parent) = parents.pop() {
         for child in all.iter().filter(|t| t.parent() == Some(parent.as_str())) {
-            out.push(entrasync_sinks::TableRelation::new(child.name, parent.clone()));
+            out.push(entrasync_sinks::TableRelation::new(
+                child.name,
+                parent.clone(),
+            ));
             parents.push(child.name.to_string());
         }
     }
@@ -275,8 +285,18 @@ pub fn relations_of(table: &str) -> Vec<entrasync_sinks::TableRelation> {
 /// The schema with `_cq_source_name` and `_cq_sync_time` in front, as the CloudQuery CLI adds them.
 fn with_sync_columns(schema: &SchemaRef) -> SchemaRef {
     let mut fields = vec![
-        Arc::new(cq::field(cq::CQ_SOURCE_NAME, ColumnKind::Utf8, false, false)),
-        Arc::new(cq::field(cq::CQ_SYNC_TIME, ColumnKind::Timestamp, false, false)),
+        Arc::new(cq::field(
+            cq::CQ_SOURCE_NAME,
+            ColumnKind::Utf8,
+            false,
+            false,
+        )),
+        Arc::new(cq::field(
+            cq::CQ_SYNC_TIME,
+            ColumnKind::Timestamp,
+            false,
+            false,
+        )),
     ];
     fields.extend(schema.fields().iter().cloned());
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))

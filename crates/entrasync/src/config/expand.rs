@@ -19,7 +19,10 @@ pub fn expand(text: &str, base: &Path) -> Result<String, (u32, String)> {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
-                return Err((line_no, "unclosed `${` in the config; write `${NAME}`".into()));
+                return Err((
+                    line_no,
+                    "unclosed `${` in the config; write `${NAME}`".into(),
+                ));
             };
             let name = after[..end].trim();
             out.push_str(&resolve(name, base).map_err(|m| (line_no, m))?);
@@ -61,13 +64,20 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        assert_eq!(out, "a: entrasync\nb: s3cr$t\nc: $HOME\n# d: ${NOT_SET_X}\n");
+        assert_eq!(
+            out,
+            "a: entrasync\nb: s3cr$t\nc: $HOME\n# d: ${NOT_SET_X}\n"
+        );
     }
 
     #[test]
     fn unset_variable_names_line_and_variable() {
         let err = expand("x: 1\ny: ${ENTRASYNC_SURELY_UNSET_VAR}\n", Path::new(".")).unwrap_err();
         assert_eq!(err.0, 2);
-        assert!(err.1.contains("ENTRASYNC_SURELY_UNSET_VAR is not set"), "{}", err.1);
+        assert!(
+            err.1.contains("ENTRASYNC_SURELY_UNSET_VAR is not set"),
+            "{}",
+            err.1
+        );
     }
 }

@@ -406,7 +406,10 @@ fn validate(config: &Config, texts: &[(PathBuf, String)]) -> Result<(), ConfigEr
             return Err(ConfigError {
                 file: d.file.clone(),
                 line: d.spec_line,
-                message: format!("two destinations are named {:?}; names must be unique", d.name),
+                message: format!(
+                    "two destinations are named {:?}; names must be unique",
+                    d.name
+                ),
             });
         }
     }

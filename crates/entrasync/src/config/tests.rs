@@ -29,7 +29,9 @@ spec:
 "#;
 
 fn parse_err(text: &str) -> String {
-    parse(text, Path::new("config.yml")).unwrap_err().to_string()
+    parse(text, Path::new("config.yml"))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -38,10 +40,19 @@ fn parses_a_cloudquery_config() {
     let source = &config.sources[0];
     assert_eq!(source.name, "entraid");
     assert_eq!(source.tables, vec!["*"]);
-    assert!(source.skip_dependent_tables, "CloudQuery v6 defaults it to true");
+    assert!(
+        source.skip_dependent_tables,
+        "CloudQuery v6 defaults it to true"
+    );
     assert_eq!(source.spec.concurrency, 100);
-    assert_eq!(source.spec.client_secret.as_ref().unwrap().expose(), "hunter2");
-    assert!(!format!("{source:?}").contains("hunter2"), "Debug must redact the secret");
+    assert_eq!(
+        source.spec.client_secret.as_ref().unwrap().expose(),
+        "hunter2"
+    );
+    assert!(
+        !format!("{source:?}").contains("hunter2"),
+        "Debug must redact the secret"
+    );
     let dest = &config.destinations[0];
     assert_eq!(dest.kind, DestinationKind::Sqlite);
     assert_eq!(dest.write_mode, WriteMode::OverwriteDeleteStale);
@@ -68,7 +79,10 @@ fn wrong_type_names_key_and_line() {
 
 #[test]
 fn missing_destination_names_it() {
-    let text = GOOD.replace("destinations: [\"sqlite\"]", "destinations: [\"postgresql\"]");
+    let text = GOOD.replace(
+        "destinations: [\"sqlite\"]",
+        "destinations: [\"postgresql\"]",
+    );
     insta::assert_snapshot!(parse_err(&text), @"config.yml:10: source \"entraid\": `destinations` names \"postgresql\", but no `kind: destination` document has that name (defined: sqlite)");
 }
 
@@ -97,7 +111,10 @@ fn unsupported_destination_path() {
 fn cloud_selects_hosts() {
     let text = GOOD
         .replace("    graph_url: http://127.0.0.1:9999\n", "")
-        .replace("    login_url: http://127.0.0.1:9999\n", "    cloud: usgov-dod\n");
+        .replace(
+            "    login_url: http://127.0.0.1:9999\n",
+            "    cloud: usgov-dod\n",
+        );
     let config = parse(&text, Path::new("config.yml")).unwrap();
     let spec = &config.sources[0].spec;
     assert_eq!(spec.graph_url.as_str(), "https://dod-graph.microsoft.us/");
@@ -108,8 +125,16 @@ fn cloud_selects_hosts() {
 fn expansion_errors_carry_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yml");
-    std::fs::write(&path, GOOD.replace("hunter2", "${ENTRASYNC_UNSET_SECRET_X}")).unwrap();
+    std::fs::write(
+        &path,
+        GOOD.replace("hunter2", "${ENTRASYNC_UNSET_SECRET_X}"),
+    )
+    .unwrap();
     let err = load(&[path.clone()]).unwrap_err();
     assert_eq!(err.line, Some(15));
-    assert!(err.to_string().contains("ENTRASYNC_UNSET_SECRET_X is not set"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("ENTRASYNC_UNSET_SECRET_X is not set"),
+        "{err}"
+    );
 }

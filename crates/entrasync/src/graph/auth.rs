@@ -37,9 +37,8 @@ impl Credential {
         let pem = std::fs::read_to_string(path).map_err(|e| {
             GraphError::Setup(format!("cannot read client_certificate_path {path}: {e}"))
         })?;
-        Self::from_certificate_pem(&pem).map_err(|m| {
-            GraphError::Setup(format!("client_certificate_path {path}: {m}"))
-        })
+        Self::from_certificate_pem(&pem)
+            .map_err(|m| GraphError::Setup(format!("client_certificate_path {path}: {m}")))
     }
 
     pub fn from_certificate_pem(pem: &str) -> Result<Credential, String> {
@@ -223,9 +222,7 @@ impl TokenProvider {
 /// Reads the payload only; Graph, not us, validates the signature.
 pub fn token_claims(token: &str) -> Option<(Vec<String>, Option<String>)> {
     let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let roles = v["roles"]
         .as_array()

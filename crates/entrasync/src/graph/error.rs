@@ -131,7 +131,9 @@ impl std::error::Error for GraphError {}
 fn aadsts_hint(description: &str) -> Option<&'static str> {
     let code = description.strip_prefix("AADSTS")?.split(':').next()?;
     Some(match code {
-        "7000215" => "check client_secret (or AZURE_CLIENT_SECRET): use the secret's value, not its id",
+        "7000215" => {
+            "check client_secret (or AZURE_CLIENT_SECRET): use the secret's value, not its id"
+        }
         "7000222" => "the client secret has expired; create a new one in the app registration",
         "700016" => "check client_id: no application with that id exists in this tenant",
         "90002" => "check tenant_id: no such tenant",
@@ -216,7 +218,10 @@ mod tests {
 
     #[test]
     fn retry_after_is_fractional_seconds() {
-        assert_eq!(parse_retry_after("2.128"), Some(Duration::from_millis(2128)));
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_millis(2128))
+        );
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("soon"), None);
     }

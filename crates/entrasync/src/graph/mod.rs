@@ -190,7 +190,9 @@ impl GraphClient {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|e| GraphError::Transport(format!("GET {path}: {}", describe_reqwest_error(&e))))?;
+            .map_err(|e| {
+                GraphError::Transport(format!("GET {path}: {}", describe_reqwest_error(&e)))
+            })?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -202,11 +204,16 @@ impl GraphClient {
         let retry_after = header("retry-after").and_then(|v| error::parse_retry_after(&v));
         let location = header("location");
         let body = response.bytes().await.map_err(|e| {
-            GraphError::Transport(format!("GET {path}: body cut short: {}", describe_reqwest_error(&e)))
+            GraphError::Transport(format!(
+                "GET {path}: body cut short: {}",
+                describe_reqwest_error(&e)
+            ))
         })?;
         if status == 200 {
             return serde_json::from_slice(&body).map_err(|e| {
-                GraphError::Transport(format!("GET {path}: unreadable JSON body (truncated?): {e}"))
+                GraphError::Transport(format!(
+                    "GET {path}: unreadable JSON body (truncated?): {e}"
+                ))
             });
         }
         let mut api = error::parse_api_error(status, &body, path, retry_after, location);

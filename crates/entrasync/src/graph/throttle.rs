@@ -95,7 +95,10 @@ mod tests {
             Scope::of("/v1.0/identity/conditionalAccess/policies"),
             Scope::IdentityProtection
         );
-        assert_eq!(Scope::of("/beta/deviceManagement/managedDevices"), Scope::Intune);
+        assert_eq!(
+            Scope::of("/beta/deviceManagement/managedDevices"),
+            Scope::Intune
+        );
     }
 
     #[tokio::test]

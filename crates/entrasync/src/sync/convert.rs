@@ -123,7 +123,9 @@ fn build_column(
         }
         return Arc::new(b.finish());
     };
-    let values = objects.iter().map(|o| o.get(graph).filter(|v| !v.is_null()));
+    let values = objects
+        .iter()
+        .map(|o| o.get(graph).filter(|v| !v.is_null()));
     match col.kind {
         ColumnKind::Utf8 => {
             let mut b = StringBuilder::new();
@@ -200,7 +202,10 @@ fn build_column(
         ColumnKind::Uuid => {
             let mut b = FixedSizeBinaryBuilder::with_capacity(n, 16);
             for v in values {
-                match v.and_then(Value::as_str).and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+                match v
+                    .and_then(Value::as_str)
+                    .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                {
                     Some(u) => b.append_value(u.as_bytes()).expect("16 bytes"),
                     None => b.append_null(),
                 }
@@ -276,7 +281,10 @@ mod tests {
             parse_timestamp("2020-03-13T11:15:41-08:00"),
             Some(1_584_126_941_000_000)
         );
-        assert_eq!(parse_timestamp("2020-03-13T19:15:41"), Some(1_584_126_941_000_000));
+        assert_eq!(
+            parse_timestamp("2020-03-13T19:15:41"),
+            Some(1_584_126_941_000_000)
+        );
         assert_eq!(parse_timestamp("not a time"), None);
     }
 }

@@ -154,7 +154,10 @@ impl Scheduler {
         Scheduler {
             client,
             options,
-            runs: selected.iter().map(|s| Arc::new(TableRun::new(s))).collect(),
+            runs: selected
+                .iter()
+                .map(|s| Arc::new(TableRun::new(s)))
+                .collect(),
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
             memberships: computed.then(Default::default),
@@ -170,7 +173,12 @@ impl Scheduler {
     pub async fn run(self: Arc<Self>) {
         for run in &self.runs {
             let schema = convert::schema(run.table);
-            if self.tx.send(SyncMessage::MigrateTable(schema)).await.is_err() {
+            if self
+                .tx
+                .send(SyncMessage::MigrateTable(schema))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -284,11 +292,9 @@ impl Scheduler {
                     .await
             }
             Source::Singleton { path } => {
-                let url = self.client.url(&format!(
-                    "/{}{}",
-                    run.table.version.segment(),
-                    path
-                ));
+                let url = self
+                    .client
+                    .url(&format!("/{}{}", run.table.version.segment(), path));
                 match self.client.get(&url, &run.traffic).await {
                     Ok(object) => {
                         self.emit(&run, &[object], None, &children, &mut child_tasks)
@@ -301,7 +307,11 @@ impl Scheduler {
         };
         if let Err(err) = result {
             run.fail(classify(run.table, &err));
-            tracing::error!(table = run.table.name, "{}", describe_failure(run.table, &err));
+            tracing::error!(
+                table = run.table.name,
+                "{}",
+                describe_failure(run.table, &err)
+            );
             // Children of a failed parent cannot be complete either.
             for child in &children {
                 child.fail(Outcome::Failed(format!(
@@ -362,7 +372,9 @@ impl Scheduler {
             &ctx,
             self.options.deterministic_cq_id,
         )
-        .map_err(|e| GraphError::Setup(format!("{}: cannot convert a page: {e}", run.table.name)))?;
+        .map_err(|e| {
+            GraphError::Setup(format!("{}: cannot convert a page: {e}", run.table.name))
+        })?;
         run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
         if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
             return Err(GraphError::Setup("the sink stopped".into()));
@@ -451,7 +463,11 @@ impl ChildJob {
                     if fatal {
                         // A permission or licence error will repeat for every parent.
                         if !child.stopped.swap(true, Relaxed) {
-                            tracing::error!(table = child.table.name, "{}", describe_failure(child.table, &e));
+                            tracing::error!(
+                                table = child.table.name,
+                                "{}",
+                                describe_failure(child.table, &e)
+                            );
                         }
                         child.fail(outcome);
                     } else {
@@ -554,7 +570,11 @@ pub fn describe_failure(table: &Table, err: &GraphError) -> String {
     } else if err.is_permission_denied() {
         format!(
             "{err}; grant the application permission {} (admin consent required) to sync {}",
-            table.permissions.first().copied().unwrap_or("Directory.Read.All"),
+            table
+                .permissions
+                .first()
+                .copied()
+                .unwrap_or("Directory.Read.All"),
             table.name
         )
     } else {

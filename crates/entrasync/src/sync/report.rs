@@ -24,8 +24,8 @@ impl Progress {
             };
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5));
-        let style = ProgressStyle::with_template("{spinner} {prefix:<58} {msg}")
-            .expect("static template");
+        let style =
+            ProgressStyle::with_template("{spinner} {prefix:<58} {msg}").expect("static template");
         let bars: Vec<(Arc<TableRun>, ProgressBar)> = runs
             .into_iter()
             .map(|run| {

@@ -30,7 +30,9 @@ impl Memberships {
                 continue;
             };
             edges.push(id.to_string());
-            self.members.entry(id.to_string()).or_insert_with(|| m.clone());
+            self.members
+                .entry(id.to_string())
+                .or_insert_with(|| m.clone());
         }
     }
 
@@ -108,7 +110,10 @@ mod tests {
         m.add_members("c", &[user("u3"), group("a")]);
         let mut got: HashMap<String, Vec<String>> = HashMap::new();
         for (g, _, rows) in m.closure() {
-            let mut ids: Vec<String> = rows.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+            let mut ids: Vec<String> = rows
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect();
             ids.sort();
             assert!(rows.iter().all(|r| r["groupId"] == g));
             got.insert(g.to_string(), ids);

@@ -12,10 +12,8 @@ pub enum SelectError {
 }
 
 /// Computed tables and the tables their rows are derived from.
-const COMPUTED_INPUTS: &[(&str, &str)] = &[(
-    "entraid_group_transitive_members",
-    "entraid_group_members",
-)];
+const COMPUTED_INPUTS: &[(&str, &str)] =
+    &[("entraid_group_transitive_members", "entraid_group_members")];
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 pub fn matches(pattern: &str, name: &str) -> bool {
@@ -143,11 +141,16 @@ mod tests {
 
     fn names(tables: &[&str], skip: &[&str], skip_dependent: bool) -> Vec<&'static str> {
         let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        select(&crate::tables::all(), &own(tables), &own(skip), skip_dependent)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.table.name)
-            .collect()
+        select(
+            &crate::tables::all(),
+            &own(tables),
+            &own(skip),
+            skip_dependent,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|s| s.table.name)
+        .collect()
     }
 
     #[test]

@@ -27,7 +27,13 @@ impl Tenant {
     /// POSTs to fake-graph's admin API (`/_fake/...`) and returns the JSON answer.
     pub async fn admin(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         let url = format!("{}/_fake/{path}", self.server.url());
-        let response = self.http.post(&url).json(&body).send().await.expect("admin call");
+        let response = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin call");
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         assert!(status.is_success(), "POST {url}: {status} {text}");
@@ -36,7 +42,14 @@ impl Tenant {
 
     pub async fn stats(&self) -> serde_json::Value {
         let url = format!("{}/_fake/stats", self.server.url());
-        self.http.get(&url).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Registers an app with only these application permissions; returns (client_id, secret).
@@ -108,7 +121,9 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
 /// Runs a sync in-process through the library, as `entrasync sync` does.
 pub async fn sync(config: &Path) -> entrasync::SyncResult {
     let config = entrasync::config::load(&[config.to_path_buf()]).expect("config loads");
-    entrasync::run_sync(&config, false).await.expect("sync runs")
+    entrasync::run_sync(&config, false)
+        .await
+        .expect("sync runs")
 }
 
 /// Runs the real `entrasync` binary; returns (exit code, stdout, stderr).
@@ -144,7 +159,9 @@ impl Db {
 
     pub fn count(&self, table: &str) -> i64 {
         self.0
-            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0))
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })
             .unwrap_or_else(|e| panic!("count {table}: {e}"))
     }
 

@@ -22,7 +22,10 @@ async fn core_tables_are_complete() {
         let mut nulls = db.all_null_columns(table);
         // Top-level rows have no parent.
         nulls.retain(|c| c != "_cq_parent_id");
-        assert!(nulls.is_empty(), "{table}: columns null in every row: {nulls:?}");
+        assert!(
+            nulls.is_empty(),
+            "{table}: columns null in every row: {nulls:?}"
+        );
         let cols = db.columns(table);
         assert_eq!(
             &cols[..2],
@@ -35,7 +38,10 @@ async fn core_tables_are_complete() {
         "SELECT m.id FROM entraid_group_members m LEFT JOIN entraid_groups g \
          ON g._cq_id = m._cq_parent_id AND g.id = m.group_id WHERE g.id IS NULL",
     );
-    assert!(orphans.is_empty(), "members without their group: {orphans:?}");
+    assert!(
+        orphans.is_empty(),
+        "members without their group: {orphans:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +56,10 @@ async fn follows_next_links_across_pages() {
     assert_eq!(sync(&config).await.errors, 0);
     let db = Db::open(&db);
     let users = db.count("entraid_users");
-    assert!(users > 999, "small has more users than one page holds: {users}");
+    assert!(
+        users > 999,
+        "small has more users than one page holds: {users}"
+    );
     // Ids are unique: no page was read twice.
     let distinct = db.strings("SELECT count(DISTINCT id) FROM entraid_users");
     assert_eq!(distinct, vec![users.to_string()]);
@@ -87,7 +96,11 @@ async fn recovers_from_throttling_outages_and_resets() {
         assert_eq!(result.errors, 0, "after fault {fault}");
         let (a, b) = (Db::open(&baseline_db), Db::open(&db));
         for table in ["entraid_users", "entraid_groups", "entraid_group_members"] {
-            assert_eq!(a.count(table), b.count(table), "{table} after fault {fault}");
+            assert_eq!(
+                a.count(table),
+                b.count(table),
+                "{table} after fault {fault}"
+            );
         }
     }
     let stats = tenant.stats().await.to_string();
@@ -119,11 +132,11 @@ async fn a_forbidden_table_fails_alone() {
             &format!("    client_id: {client_id}\n    client_secret: {secret}\n"),
         ),
     );
-    let (code, _out, err) = run_cli(
-        &["sync", "--no-progress", config.to_str().unwrap()],
-        &[],
+    let (code, _out, err) = run_cli(&["sync", "--no-progress", config.to_str().unwrap()], &[]);
+    assert_eq!(
+        code, 1,
+        "an explicitly named table that fails is an error: {err}"
     );
-    assert_eq!(code, 1, "an explicitly named table that fails is an error: {err}");
     assert!(
         err.contains("grant the application permission Device.Read.All"),
         "names the permission to grant: {err}"
@@ -142,18 +155,29 @@ async fn a_resync_removes_deleted_objects() {
     let db_path = dir.path().join("entraid.db");
     let config_core = write_config(dir.path(), &tenant.sqlite_config(&db_path, CORE_TABLES, ""));
     assert_eq!(sync(&config_core).await.errors, 0);
-    let before: Vec<String> = Db::open(&db_path).strings("SELECT id FROM entraid_users ORDER BY id");
-    tenant.admin("mutate", json!({"seed": 9, "count": 40})).await;
+    let before: Vec<String> =
+        Db::open(&db_path).strings("SELECT id FROM entraid_users ORDER BY id");
+    tenant
+        .admin("mutate", json!({"seed": 9, "count": 40}))
+        .await;
     assert_eq!(sync(&config_core).await.errors, 0);
     let after: Vec<String> = Db::open(&db_path).strings("SELECT id FROM entraid_users ORDER BY id");
     assert_ne!(before, after, "the mutations changed the user set");
     // What Graph lists now is exactly what the table holds.
     let fresh_dir = tempfile::tempdir().unwrap();
     let fresh_db = fresh_dir.path().join("fresh.db");
-    let fresh = write_config(fresh_dir.path(), &tenant.sqlite_config(&fresh_db, CORE_TABLES, ""));
+    let fresh = write_config(
+        fresh_dir.path(),
+        &tenant.sqlite_config(&fresh_db, CORE_TABLES, ""),
+    );
     assert_eq!(sync(&fresh).await.errors, 0);
     let (a, b) = (Db::open(&db_path), Db::open(&fresh_db));
-    for table in ["entraid_users", "entraid_groups", "entraid_group_members", "entraid_devices"] {
+    for table in [
+        "entraid_users",
+        "entraid_groups",
+        "entraid_group_members",
+        "entraid_devices",
+    ] {
         let q = format!("SELECT id FROM {table} ORDER BY id");
         assert_eq!(a.strings(&q), b.strings(&q), "{table} equals a fresh sync");
     }

@@ -1,0 +1,349 @@
+//! The source role: entrasync's scheduler behind CloudQuery's `Sync`, `GetTables` and
+//! `TestConnection`.
+
+use super::ipc;
+use super::state_client::StateClient;
+use crate::config::{EntraSpec, SourceConfig};
+use crate::graph::GraphClient;
+use crate::standalone::{relations_of, simulator};
+use crate::sync::{Outcome, Scheduler, SyncMessage, SyncOptions, TableRun};
+use crate::tables::{self, Selected};
+use arrow_array::{RecordBatch, StringArray};
+use arrow_schema::{Field, Schema, SchemaRef};
+use entrasync_proto::plugin::v3 as pb;
+use entrasync_sinks::cq;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+/// Reads the source spec; CloudQuery sends `null` for an empty or missing spec.
+pub fn parse_spec(bytes: &[u8]) -> Result<EntraSpec, String> {
+    let value: serde_json::Value = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(bytes).map_err(|e| format!("the spec is not JSON: {e}"))?
+    };
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    EntraSpec::from_value(value, &text, 1).map_err(|(_, message)| message)
+}
+
+/// CloudQuery's selection with the SDK's wording for patterns that match nothing.
+pub fn select(
+    patterns: &[String],
+    skip: &[String],
+    skip_dependent_tables: bool,
+) -> Result<Vec<Selected>, String> {
+    let catalog = tables::all();
+    for (what, list) in [("tables", patterns), ("skip_tables", skip)] {
+        for p in list {
+            if tables::select(&catalog, std::slice::from_ref(p), &[], true).is_err() {
+                return Err(format!("{what} include a pattern {p} with no matches"));
+            }
+        }
+    }
+    tables::select(&catalog, patterns, skip, skip_dependent_tables).map_err(|e| e.to_string())
+}
+
+/// `GetTables`: the selected tables, parents before children, as Arrow IPC schemas.
+pub fn get_tables(request: pb::get_tables::Request) -> Result<pb::get_tables::Response, Status> {
+    let selected = select(
+        &request.tables,
+        &request.skip_tables,
+        request.skip_dependent_tables,
+    )
+    .map_err(|e| Status::internal(format!("failed to get tables: {e}")))?;
+    let tables = selected
+        .iter()
+        .map(|s| ipc::schema_to_bytes(&crate::sync::convert::schema(s.table)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Status::internal(format!("failed to get tables: {e}")))?;
+    Ok(pb::get_tables::Response { tables })
+}
+
+/// Go SDK's `CqIDAsPK`: with `deterministic_cq_id`, `_cq_id` becomes the only primary key.
+pub fn cq_id_as_pk(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut meta = f.metadata().clone();
+            let pk = f.name() == cq::CQ_ID;
+            meta.insert(cq::META_PRIMARY_KEY.to_string(), pk.to_string());
+            f.as_ref().clone().with_metadata(meta)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+type Responses = mpsc::Receiver<Result<pb::sync::Response, Status>>;
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(format!("failed to sync records: {e}"))
+}
+
+/// `Sync`: sets everything up (state backend, sign-in) before answering, so setup failures are
+/// the RPC's error; then streams the scheduler's messages.
+pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Responses, Status> {
+    let selected = select(
+        &request.tables,
+        &request.skip_tables,
+        request.skip_dependent_tables,
+    )
+    .map_err(internal)?;
+    let mut state = match &request.backend {
+        Some(b) if !b.table_name.is_empty() && !b.connection.is_empty() => Some(
+            StateClient::connect(&b.connection, &b.table_name)
+                .await
+                .map_err(|e| internal(format!("{e:#}")))?,
+        ),
+        Some(b) if !b.table_name.is_empty() || !b.connection.is_empty() => {
+            return Err(internal(
+                "backend_options must contain both connection and table_name",
+            ));
+        }
+        _ => None,
+    };
+    if let Some(shard) = &request.shard
+        && shard.total > 1
+    {
+        tracing::warn!(
+            num = shard.num,
+            total = shard.total,
+            "sharding is not supported; this shard syncs every selected table"
+        );
+    }
+    let (spec, simulator) = simulator::resolve(&spec)
+        .await
+        .map_err(|e| internal(format!("{e:#}")))?;
+    let client = GraphClient::new(&spec).map_err(internal)?;
+    // Bad credentials fail the sync at once and clearly, not table by table.
+    client.tokens().token().await.map_err(|e| {
+        internal(format!(
+            "cannot sign in to tenant {}: {e}",
+            client.tenant_id()
+        ))
+    })?;
+    tracing::info!(
+        tables = selected.len(),
+        tenant = client.tenant_id(),
+        incremental = state.is_some(),
+        "sync started"
+    );
+    let (out, responses) = mpsc::channel(16);
+    let (tx, mut rx) = mpsc::channel(16);
+    let options = SyncOptions {
+        deterministic_cq_id: request.deterministic_cq_id,
+        state: state.as_ref().map(StateClient::values),
+        log_lookback: None,
+    };
+    let scheduler = Arc::new(Scheduler::new(client, &selected, options, tx));
+    let runs = scheduler.runs();
+    let deterministic = request.deterministic_cq_id;
+    let with_errors = request.with_error_messages;
+    tokio::spawn(async move {
+        let _simulator = simulator;
+        let scheduler = tokio::spawn(scheduler.run());
+        // Migrated schemas by table, reused for every insert of the table.
+        let mut schemas: HashMap<String, SchemaRef> = HashMap::new();
+        let mut failed = false;
+        while let Some(message) = rx.recv().await {
+            let response = match convert(message, deterministic, &mut schemas, &mut state, &runs) {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
+                Err(e) => {
+                    let _ = out.send(Err(internal(e))).await;
+                    scheduler.abort();
+                    return;
+                }
+            };
+            if let pb::sync::response::Message::Error(_) = &response {
+                failed = true;
+                if !with_errors {
+                    continue;
+                }
+            }
+            if out
+                .send(Ok(pb::sync::Response {
+                    message: Some(response),
+                }))
+                .await
+                .is_err()
+            {
+                // The CLI went away: stop reading Graph.
+                scheduler.abort();
+                return;
+            }
+        }
+        let _ = scheduler.await;
+        log_outcomes(&runs);
+        if let Some(state) = &mut state {
+            // Written after every row of the sync was handed to the CLI.
+            match state.flush().await {
+                Ok(n) => tracing::info!(keys = n, failed_tables = failed, "state saved"),
+                Err(e) => {
+                    let _ = out.send(Err(internal(format!("{e:#}")))).await;
+                }
+            }
+        }
+    });
+    Ok(responses)
+}
+
+fn convert(
+    message: SyncMessage,
+    deterministic: bool,
+    schemas: &mut HashMap<String, SchemaRef>,
+    state: &mut Option<StateClient>,
+    runs: &[Arc<TableRun>],
+) -> anyhow::Result<Option<pb::sync::response::Message>> {
+    use pb::sync::response::Message;
+    Ok(Some(match message {
+        SyncMessage::MigrateTable(schema) => {
+            let schema = if deterministic {
+                cq_id_as_pk(&schema)
+            } else {
+                schema
+            };
+            let name = cq::table_name(&schema).unwrap_or_default().to_string();
+            let bytes = ipc::schema_to_bytes(&schema)?;
+            schemas.insert(name, schema);
+            Message::MigrateTable(pb::sync::MessageMigrateTable { table: bytes })
+        }
+        SyncMessage::Insert(batch) => {
+            let batch = match cq::table_name(&batch.schema()).and_then(|n| schemas.get(n)) {
+                Some(schema) if deterministic => {
+                    RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?
+                }
+                _ => batch,
+            };
+            Message::Insert(pb::sync::MessageInsert {
+                record: ipc::record_to_bytes(&batch)?,
+            })
+        }
+        SyncMessage::DeleteRecord {
+            table,
+            tenant_id,
+            id,
+        } => Message::DeleteRecord(delete_record(table, &tenant_id, &id)?),
+        SyncMessage::State { key, value } => {
+            if let Some(state) = state {
+                state.set(&key, &value);
+            }
+            return Ok(None);
+        }
+        SyncMessage::TableDone { table, complete } => {
+            if complete {
+                return Ok(None);
+            }
+            let why = runs
+                .iter()
+                .find(|r| r.table.name == table)
+                .and_then(|r| r.outcome())
+                .map(|o| format!("{o:?}"))
+                .unwrap_or_else(|| "incomplete".into());
+            Message::Error(pb::sync::MessageError {
+                table_name: table.to_string(),
+                error: why,
+            })
+        }
+    }))
+}
+
+/// A delete of one row by `(tenant_id, id)`, cascading to child tables through `_cq_parent_id`.
+pub fn delete_record(
+    table: &str,
+    tenant_id: &str,
+    id: &str,
+) -> anyhow::Result<pb::sync::MessageDeleteRecord> {
+    let predicate = |column: &str, value: &str| -> anyhow::Result<pb::Predicate> {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            column,
+            arrow_schema::DataType::Utf8,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![value]))])?;
+        Ok(pb::Predicate {
+            operator: pb::predicate::Operator::Eq as i32,
+            column: column.to_string(),
+            record: ipc::record_to_bytes(&batch)?,
+        })
+    };
+    Ok(pb::sync::MessageDeleteRecord {
+        table_name: table.to_string(),
+        where_clause: vec![pb::PredicatesGroup {
+            grouping_type: pb::predicates_group::GroupingType::And as i32,
+            predicates: vec![predicate("tenant_id", tenant_id)?, predicate("id", id)?],
+        }],
+        table_relations: relations_of(table)
+            .into_iter()
+            .map(|r| pb::TableRelation {
+                table_name: r.table_name,
+                parent_table: r.parent_table,
+            })
+            .collect(),
+    })
+}
+
+fn log_outcomes(runs: &[Arc<TableRun>]) {
+    for run in runs {
+        let rows = run.rows.load(std::sync::atomic::Ordering::Relaxed);
+        match run.outcome() {
+            Some(Outcome::Skipped(why)) => {
+                tracing::warn!(table = run.table.name, "table skipped: {why}")
+            }
+            Some(Outcome::Failed(why) | Outcome::Partial(why)) => {
+                tracing::error!(table = run.table.name, rows, "table failed: {why}")
+            }
+            _ => tracing::info!(table = run.table.name, rows, "table done"),
+        }
+    }
+}
+
+/// `TestConnection`: the checks of `entrasync test-connection`; a failure says what to fix.
+pub async fn test_connection(spec_bytes: &[u8]) -> pb::test_connection::Response {
+    let fail = |code: &str, description: String| pb::test_connection::Response {
+        success: false,
+        failure_code: code.to_string(),
+        failure_description: description,
+    };
+    let spec = match parse_spec(spec_bytes) {
+        Ok(spec) => spec,
+        Err(e) => return fail("INVALID_SPEC", e),
+    };
+    let source = SourceConfig {
+        name: "entraid".into(),
+        path: "cloudquery/entraid".into(),
+        registry: "local".into(),
+        version: None,
+        tables: vec!["*".into()],
+        skip_tables: Vec::new(),
+        skip_dependent_tables: true,
+        destinations: Vec::new(),
+        backend_options: None,
+        deterministic_cq_id: false,
+        spec,
+        file: "spec".into(),
+    };
+    match crate::check::test_connection(&source).await {
+        Ok(report) => {
+            for line in report.render().lines().filter(|l| !l.is_empty()) {
+                tracing::info!("{line}");
+            }
+            pb::test_connection::Response {
+                success: true,
+                failure_code: String::new(),
+                failure_description: String::new(),
+            }
+        }
+        Err(e) => {
+            let code = match e.downcast_ref::<crate::graph::GraphError>() {
+                Some(crate::graph::GraphError::Auth { .. }) => "INVALID_CREDENTIALS",
+                Some(crate::graph::GraphError::Transport(_)) => "CONNECTION_FAILED",
+                Some(crate::graph::GraphError::Setup(_)) => "INVALID_SPEC",
+                _ => "UNKNOWN",
+            };
+            fail(code, format!("{e:#}"))
+        }
+    }
+}
