@@ -6,6 +6,7 @@
 
 pub mod cq;
 pub mod file;
+mod pgtls;
 pub mod postgres;
 pub mod sqlite;
 pub mod values;

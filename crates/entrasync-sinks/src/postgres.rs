@@ -37,10 +37,10 @@
 //!
 //! A URL (`postgres://user:pass@host:5432/db?sslmode=disable`) or key=value
 //! (`host=… user=… password=… dbname=… sslmode=…`), as tokio-postgres parses them.
-//! `sslmode=disable` and `prefer` connect without TLS (prefer falls back to plain text when the
-//! server offers no TLS); `require`, `verify-ca` and `verify-full` are refused with a clear error
-//! because this build has no TLS connector. Error messages show the connection string with its
-//! password replaced by `xxxxx`, and never the password itself.
+//! `sslmode` has libpq's meaning (`disable`, `allow`, `prefer` (default), `require`,
+//! `verify-ca`, `verify-full`; `sslrootcert` names a PEM file of roots, else the system roots are
+//! used) on rustls; see `pgtls`. Error messages show the connection string with its password
+//! replaced by `xxxxx`, and never the password itself.
 
 use crate::cq::{self, ColumnKind};
 use crate::values::{self, Column, quote_ident};
@@ -201,23 +201,6 @@ fn pg_err(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> S
     }
 }
 
-fn sslmode_of(conn: &str) -> Option<String> {
-    let lower = conn.to_ascii_lowercase();
-    let idx = lower.find("sslmode")?;
-    let after = lower[idx + "sslmode".len()..]
-        .trim_start()
-        .strip_prefix('=')?
-        .trim_start();
-    Some(
-        after
-            .split(|c: char| c.is_whitespace() || c == '&')
-            .next()
-            .unwrap_or("")
-            .trim_matches('\'')
-            .to_string(),
-    )
-}
-
 impl PostgresSink {
     /// Connects to `connection_string` (URL or key=value; see the module doc for `sslmode`).
     pub async fn connect(connection_string: &str, options: PostgresOptions) -> Result<Self> {
@@ -227,28 +210,41 @@ impl PostgresSink {
             context: format!("connecting to PostgreSQL at {target}"),
             message: scrub(message, password.as_deref()),
         };
-        match sslmode_of(connection_string).as_deref() {
-            None | Some("disable") | Some("prefer") | Some("allow") => {}
-            Some(mode) => {
-                return Err(fail(format!(
-                    "sslmode={mode} needs TLS, which this build does not support; use sslmode=disable or prefer"
-                )));
-            }
-        }
-        let config: tokio_postgres::Config = connection_string
+        let spec = crate::pgtls::parse(connection_string).map_err(&fail)?;
+        let config: tokio_postgres::Config = spec
+            .driver_string
             .parse()
             .map_err(|e: tokio_postgres::Error| fail(format!("invalid connection string: {e}")))?;
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+        let connect_error = |e: tokio_postgres::Error| {
             let SinkError::Postgres { message, .. } = pg_err("")(e) else {
                 unreachable!()
             };
             fail(message)
-        })?;
-        let connection = tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        };
+        let log_end = |r: Result<(), tokio_postgres::Error>| {
+            if let Err(e) = r {
                 tracing::error!(error = %e, "PostgreSQL connection closed with an error");
             }
-        });
+        };
+        let (client, connection) = match crate::pgtls::connector(&spec).map_err(&fail)? {
+            None => {
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(connect_error)?;
+                (
+                    client,
+                    tokio::spawn(async move { log_end(connection.await) }),
+                )
+            }
+            Some(tls) => {
+                let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
+                (
+                    client,
+                    tokio::spawn(async move { log_end(connection.await) }),
+                )
+            }
+        };
         Ok(PostgresSink {
             client,
             connection,
@@ -916,18 +912,5 @@ mod tests {
             sanitize_connection_string("postgres://u@db/x"),
             "postgres://u@db/x"
         );
-    }
-
-    #[test]
-    fn sslmode_is_read_from_both_forms() {
-        assert_eq!(
-            sslmode_of("postgres://h/db?sslmode=require").as_deref(),
-            Some("require")
-        );
-        assert_eq!(
-            sslmode_of("host=h sslmode = disable").as_deref(),
-            Some("disable")
-        );
-        assert_eq!(sslmode_of("host=h"), None);
     }
 }

@@ -6,6 +6,7 @@ mod cases;
 mod data;
 mod file;
 mod harness;
+mod pg;
 
 macro_rules! conformance {
     ($module:ident, $make:path) => {

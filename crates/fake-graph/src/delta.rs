@@ -1,0 +1,315 @@
+//! Delta queries (reference §3): an initial round over the current objects (groups carry
+//! `members@delta`, split over pages when large), then rounds of changes since the token's version
+//! read from the collection's change log; removals as `@removed`; `$deltatoken=latest`; expired
+//! tokens → 400 `syncStateNotFound`; an operator reset → 410 Gone with `Location`.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::auth;
+use crate::errors;
+use crate::graph::{Ctx, USER_DEFAULT, base};
+use crate::schema::Schema;
+use crate::state::Resp;
+use crate::tenant::{Change, Item, RemovedReason, Tenant};
+use crate::token;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeltaTok {
+    /// collection key
+    pub c: String,
+    pub sel: Option<Vec<String>>,
+    /// issued at (unix seconds) — tokens live 7 days
+    pub t: u64,
+    /// Baseline version: changes after it are reported. For a nextLink in the initial round this is
+    /// the snapshot version the deltaLink will carry.
+    pub v: u64,
+    /// Initial round (`true`) or a changes round.
+    pub init: bool,
+    /// End of the changes window (snapshot taken when the round started).
+    pub to: u64,
+    /// Initial round: last sequence fully served; changes round: index into the ordered change list.
+    pub pos: u64,
+    /// Offset into the current object's members (when one object's members span pages).
+    pub moff: usize,
+}
+
+fn tracks_members(coll: &str, sel: &Option<Vec<String>>) -> bool {
+    matches!(coll, "groups" | "directoryRoles" | "administrativeUnits")
+        && sel.as_ref().is_none_or(|s| s.iter().any(|p| p == "members"))
+}
+
+/// Full (selected) representation for delta: nulls omitted, `id` always present.
+fn full(t: &Tenant, coll: &str, item: &Item, sel: &Option<Vec<String>>) -> Map<String, Value> {
+    let schema = Schema::get();
+    let resource = t.coll(coll).resource;
+    let mut o = Map::new();
+    if let Some(ty) = item.str("@odata.type") {
+        o.insert("@odata.type".into(), json!(ty));
+    }
+    let names: Vec<String> = match sel {
+        Some(s) => s.iter().filter(|p| *p != "members" && *p != "manager").cloned().collect(),
+        None if resource == "user" => USER_DEFAULT.iter().map(|s| s.to_string()).collect(),
+        None => schema.props(resource).iter().map(|p| p.name.clone()).collect(),
+    };
+    for n in names {
+        if n == "id" {
+            continue;
+        }
+        if let Some(v) = item.data.get(&n)
+            && !v.is_null()
+        {
+            o.insert(n, v.clone());
+        }
+    }
+    o.insert("id".into(), json!(item.id));
+    o
+}
+
+fn member_ref(t: &Tenant, id: &str) -> Value {
+    let ty = t.kinds.get(id).map(|k| t.coll(k).resource).unwrap_or("user");
+    json!({"@odata.type": format!("#microsoft.graph.{ty}"), "id": id})
+}
+
+fn sync_state_not_found() -> Resp {
+    errors::graph(
+        400,
+        "syncStateNotFound",
+        "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+    )
+}
+
+pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
+    let state = ctx.state;
+    let key = &state.key;
+    let raw = ctx.q.deltatoken.as_deref().or(ctx.q.skiptoken.as_deref());
+    let t = state.tenant.read().unwrap();
+    let now_v = t.version;
+    let mut tok = match raw {
+        None => DeltaTok {
+            c: coll.into(),
+            sel: ctx.q.select.clone(),
+            t: auth::now_secs(),
+            v: now_v,
+            init: true,
+            to: now_v,
+            pos: 0,
+            moff: 0,
+        },
+        Some("latest") => {
+            let tok = DeltaTok { c: coll.into(), sel: ctx.q.select.clone(), t: auth::now_secs(), v: now_v, init: false, to: now_v, pos: 0, moff: 0 };
+            return page(ctx, vec![], None, Some(link(ctx, "$deltatoken", &token::seal(key, state.next_rand(), &tok))));
+        }
+        Some(raw) => match token::open::<DeltaTok>(key, raw) {
+            Some(tok) if tok.c == coll => tok,
+            _ => return errors::bad_request("Invalid delta or skip token: the token is malformed or belongs to another resource."),
+        },
+    };
+    // expiry and operator reset apply to tokens from earlier rounds
+    if raw.is_some() {
+        let reset = state.delta_reset_version.load(Ordering::Relaxed);
+        if reset > 0 && tok.v < reset {
+            let mut loc = format!("{}/{}/delta", base(ctx), ctx.route.pattern.trim_end_matches("/delta"));
+            if let Some(s) = &tok.sel {
+                loc.push_str(&format!("?$select={}", s.join(",")));
+            }
+            return errors::graph(410, "resyncRequired", "The delta token is no longer valid, and the app must reset the sync state.")
+                .header("location", loc);
+        }
+        let age = auth::now_secs().saturating_sub(tok.t);
+        if tok.v < state.delta_min_version.load(Ordering::Relaxed) || age > state.config.delta_token_lifetime.as_secs() {
+            return sync_state_not_found();
+        }
+    }
+    if ctx.q.deltatoken.is_some() {
+        // a new round of changes since tok.v
+        tok = DeltaTok { init: false, to: now_v, pos: 0, moff: 0, t: tok.t, ..tok };
+    }
+    let c = t.coll(coll);
+    let per_page = state.config.delta_page_size.max(1);
+    let mchunk = state.config.delta_members_per_page.max(1);
+    let members = tracks_members(coll, &tok.sel);
+    let mut values: Vec<Value> = Vec::new();
+    let mut budget = per_page;
+    if tok.init {
+        let mut cursor = tok.pos;
+        let mut moff = tok.moff;
+        let mut more = false;
+        let start = if moff > 0 { cursor } else { cursor + 1 };
+        for (seq, item) in c.items.range(start..) {
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            let mut o = full(&t, coll, item, &tok.sel);
+            let mut split = false;
+            if members {
+                let all = item.rels.get("members").map(|v| v.as_slice()).unwrap_or(&[]);
+                if !all.is_empty() {
+                    let end = (moff + mchunk).min(all.len());
+                    let refs: Vec<Value> = all[moff..end].iter().map(|m| member_ref(&t, m)).collect();
+                    o.insert("members@delta".into(), Value::Array(refs));
+                    if end < all.len() {
+                        // the rest of this group's members continue on the next page
+                        split = true;
+                        moff = end;
+                    } else {
+                        moff = 0;
+                    }
+                }
+            }
+            values.push(Value::Object(o));
+            budget -= 1;
+            if split {
+                cursor = *seq;
+                more = true;
+                break;
+            }
+            cursor = *seq;
+            moff = 0;
+        }
+        if more {
+            let next = DeltaTok { pos: cursor, moff, ..tok.clone() };
+            return page(ctx, values, Some(link(ctx, "$skiptoken", &token::seal(key, state.next_rand(), &next))), None);
+        }
+        let dl = DeltaTok { init: false, v: tok.v, to: tok.v, pos: 0, moff: 0, t: auth::now_secs(), ..tok.clone() };
+        return page(ctx, values, None, Some(link(ctx, "$deltatoken", &token::seal(key, state.next_rand(), &dl))));
+    }
+    // changes round: ids changed in (v, to], in order of first change
+    let lo = c.changes.partition_point(|ch| ch.version <= tok.v);
+    let hi = c.changes.partition_point(|ch| ch.version <= tok.to);
+    let mut order: Vec<String> = Vec::new();
+    let mut merged: HashMap<String, Vec<&Change>> = HashMap::new();
+    for ch in &c.changes[lo..hi] {
+        let e = merged.entry(ch.id.clone()).or_default();
+        if e.is_empty() {
+            order.push(ch.id.clone());
+        }
+        e.push(ch);
+    }
+    let minimal = ctx.req.header("prefer").is_some_and(|p| p.to_ascii_lowercase().contains("return=minimal"));
+    let mut pos = tok.pos as usize;
+    let mut moff = tok.moff;
+    let mut more = false;
+    while pos < order.len() {
+        if budget == 0 {
+            more = true;
+            break;
+        }
+        let id = &order[pos];
+        let chs = &merged[id];
+        if let Some(item) = c.get(id) {
+            let created = chs.iter().any(|c| c.created || c.restored);
+            let mut links: Vec<(String, bool)> = Vec::new();
+            for ch in chs {
+                for (rel, m, added) in &ch.links {
+                    if *rel == "members" {
+                        links.retain(|(x, _)| x != m);
+                        links.push((m.clone(), *added));
+                    }
+                }
+            }
+            let prop_change = created || chs.iter().any(|c| !c.props.is_empty());
+            if !prop_change && (links.is_empty() || !members) {
+                pos += 1;
+                continue;
+            }
+            let mut o = if minimal && !created {
+                let mut o = Map::new();
+                for ch in chs {
+                    for p in &ch.props {
+                        let selected = tok.sel.as_ref().is_none_or(|s| s.contains(p))
+                            && (tok.sel.is_some() || c.resource != "user" || USER_DEFAULT.contains(&p.as_str()));
+                        if selected {
+                            o.insert(p.clone(), item.data.get(p).cloned().unwrap_or(Value::Null));
+                        }
+                    }
+                }
+                o.insert("id".into(), json!(item.id));
+                o
+            } else {
+                full(&t, coll, item, &tok.sel)
+            };
+            let mut split = false;
+            if members {
+                let entries: Vec<Value> = if created {
+                    item.rels.get("members").map(|v| v.iter().map(|m| member_ref(&t, m)).collect()).unwrap_or_default()
+                } else {
+                    links
+                        .iter()
+                        .map(|(m, added)| {
+                            let mut r = member_ref(&t, m);
+                            if !added {
+                                r["@removed"] = json!({"reason": "deleted"});
+                            }
+                            r
+                        })
+                        .collect()
+                };
+                if !entries.is_empty() {
+                    let end = (moff + mchunk).min(entries.len());
+                    o.insert("members@delta".into(), Value::Array(entries[moff..end].to_vec()));
+                    if end < entries.len() {
+                        split = true;
+                        moff = end;
+                    } else {
+                        moff = 0;
+                    }
+                }
+            }
+            values.push(Value::Object(o));
+            budget -= 1;
+            if split {
+                more = true;
+                break;
+            }
+        } else {
+            let reason = match c.removed.get(id) {
+                Some((r, _)) => *r,
+                None => RemovedReason::Deleted,
+            };
+            values.push(json!({"id": id, "@removed": {"reason": reason.as_str()}}));
+            budget -= 1;
+        }
+        pos += 1;
+        moff = 0;
+    }
+    if more {
+        let next = DeltaTok { pos: pos as u64, moff, ..tok.clone() };
+        let mut r = page(ctx, values, Some(link(ctx, "$skiptoken", &token::seal(key, state.next_rand(), &next))), None);
+        if minimal {
+            r = r.header("preference-applied", "return=minimal");
+        }
+        return r;
+    }
+    let dl = DeltaTok { init: false, v: tok.to, to: tok.to, pos: 0, moff: 0, t: auth::now_secs(), ..tok };
+    let mut r = page(ctx, values, None, Some(link(ctx, "$deltatoken", &token::seal(key, state.next_rand(), &dl))));
+    if minimal {
+        r = r.header("preference-applied", "return=minimal");
+    }
+    r
+}
+
+/// Delta links carry only the token: `$select` and the rest are encoded in it.
+fn link(ctx: &Ctx, param: &str, tok: &str) -> String {
+    format!("{}{}?{}={}", ctx.state.base_url, ctx.req.path, param, tok)
+}
+
+fn page(ctx: &Ctx, values: Vec<Value>, next: Option<String>, delta: Option<String>) -> Resp {
+    let mut o = Map::new();
+    o.insert("@odata.context".into(), json!(format!("{}/$metadata#{}", base(ctx), ctx.route.context)));
+    if let Some(n) = next {
+        o.insert("@odata.nextLink".into(), json!(n));
+    }
+    if let Some(d) = delta {
+        o.insert("@odata.deltaLink".into(), json!(d));
+    }
+    let n = values.len();
+    o.insert("value".into(), Value::Array(values));
+    let mut r = Resp::json(200, &Value::Object(o));
+    r.items = n;
+    r
+}

@@ -1,0 +1,680 @@
+//! The Graph request pipeline: version prefix, bearer, route, permission, licence, query options,
+//! throttling, then the handler for the route's kind.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::auth::{self, Caller};
+use crate::errors;
+use crate::odata::{self, Query};
+use crate::routes::{self, Kind, Lic, Route};
+use crate::schema::Schema;
+use crate::state::{Req, Resp, State};
+use crate::tenant::logs::LogKind;
+use crate::tenant::{Item, Tenant};
+use crate::throttle::Class;
+use crate::token;
+
+/// Default `/users` property set (reference §2), in Graph's output order.
+pub const USER_DEFAULT: &[&str] = &[
+    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
+    "preferredLanguage", "surname", "userPrincipalName", "id",
+];
+/// Properties Graph returns only on a single-object GET (`/users/{id}`), never in a list.
+pub const USER_SINGLE_ONLY: &[&str] = &[
+    "aboutMe", "birthday", "hireDate", "interests", "mySite", "pastProjects", "preferredName", "responsibilities",
+    "schools", "skills", "mailboxSettings",
+];
+/// Types a directoryObject relationship may hold.
+const DIR_TYPES: &[&str] = &["user", "group", "servicePrincipal", "device", "orgContact", "application"];
+
+/// Position inside a paged listing (sealed into `$skiptoken`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PageTok {
+    /// route pattern
+    pub r: String,
+    /// last sequence number / offset / log index
+    pub p: u64,
+    /// page-token epoch at issue
+    pub e: u64,
+    /// issued at (unix seconds)
+    pub t: u64,
+    /// parent id (relationships)
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+pub struct Ctx<'a> {
+    pub state: &'a State,
+    pub req: &'a Req,
+    pub route: &'static Route,
+    pub id: Option<String>,
+    pub q: Query,
+    pub version: &'static str,
+    pub caller: Caller,
+}
+
+/// Handle one Graph request (HTTP or `$batch` item).
+pub fn handle(state: &State, req: &Req) -> Resp {
+    let mut resp = handle_inner(state, req);
+    if let Some(cid) = req.header("client-request-id") {
+        resp.headers.retain(|(k, _)| k != "client-request-id");
+        resp.headers.push(("client-request-id".into(), cid.to_string()));
+    }
+    if resp.get_header("request-id").is_none() {
+        resp.headers.push(("request-id".into(), uuid::Uuid::new_v4().to_string()));
+    }
+    resp.headers.push(("odata-version".into(), "4.0".into()));
+    resp
+}
+
+fn handle_inner(state: &State, req: &Req) -> Resp {
+    let path = req.path.trim_end_matches('/');
+    let (version, rest) = if let Some(r) = path.strip_prefix("/v1.0") {
+        ("v1.0", r)
+    } else if let Some(r) = path.strip_prefix("/beta") {
+        ("beta", r)
+    } else {
+        let seg = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        return errors::graph(400, "BadRequest", &format!("Invalid version: {seg}"));
+    };
+    let rest = rest.trim_start_matches('/');
+    if rest == "$batch" {
+        if req.method != "POST" {
+            return errors::graph(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.");
+        }
+        return crate::batch::handle(state, req, version);
+    }
+    let caller = match auth::check_bearer(state, req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let Some((route, id)) = routes::find(&segs) else {
+        let bad = segs.iter().rev().find(|s| !s.is_empty()).copied().unwrap_or("");
+        return errors::unknown_segment(bad);
+    };
+    if req.method != "GET" {
+        return errors::graph(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.");
+    }
+    if !caller.has_any(route.perms) {
+        return errors::denied();
+    }
+    let lic = state.licences();
+    let licensed = match route.lic {
+        Lic::None => true,
+        Lic::P1 => lic.p1 || lic.p2,
+        Lic::P2 | Lic::Pim => lic.p2,
+        Lic::Intune => lic.intune,
+    };
+    if !licensed {
+        return match route.lic {
+            Lic::Pim => errors::graph(
+                403,
+                "AadPremiumLicenseRequired",
+                "The tenant needs an AAD Premium 2 license to use Privileged Identity Management.",
+            ),
+            Lic::Intune => errors::graph(403, "Forbidden", "Request not applicable to target tenant: the tenant has no Intune license."),
+            _ => errors::non_premium(),
+        };
+    }
+    // sign-ins also need Directory.Read.All (reference §6)
+    if route.kind == Kind::Log(LogKind::SignIn) && !caller.has_any(&["Directory.Read.All"]) {
+        return errors::denied();
+    }
+    let q = match odata::parse(req) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let ctx = Ctx { state, req, route, id, q, version, caller };
+    if let Err(r) = validate(&ctx) {
+        return r;
+    }
+    // throttling before doing the work
+    let cost = ru_cost(&ctx);
+    let mut ratio = 0.0;
+    if state.throttling.load(Ordering::Relaxed) {
+        let (tid, users) = {
+            let t = state.tenant.read().unwrap();
+            (t.id.clone(), t.user_count_at_start)
+        };
+        let v = state.throttle.lock().unwrap().check(&ctx.caller.app_id, &tid, route.class, cost as u64, users);
+        if let Some(ra) = v.throttled {
+            let mut r = errors::throttled(ra, &v.scope, v.info);
+            r.ru = 0;
+            return r;
+        }
+        ratio = v.used_ratio;
+    }
+    let mut resp = match route.kind {
+        Kind::List(coll) => list(&ctx, coll),
+        Kind::Entity(coll) => entity(&ctx, coll),
+        Kind::Delta(coll) => crate::delta::handle(&ctx, coll),
+        Kind::Rel(coll, rel) => relationship(&ctx, coll, rel),
+        Kind::Transitive => transitive(&ctx),
+        Kind::Child(coll, by_resource) => children(&ctx, coll, by_resource),
+        Kind::GroupLifecycle => group_lifecycle(&ctx),
+        Kind::Singleton(name) => singleton(&ctx, name),
+        Kind::Log(kind) => logs(&ctx, kind),
+        Kind::PimGroup(coll) => list(&ctx, coll),
+    };
+    if route.class == Class::Identity && resp.status < 400 {
+        resp.ru = cost;
+        resp.headers.push(("x-ms-resource-unit".into(), cost.to_string()));
+        if ratio > 0.8 {
+            resp.headers.push(("x-ms-throttle-limit-percentage".into(), format!("{:.1}", ratio.min(1.8))));
+        }
+    }
+    resp
+}
+
+/// Resource-unit cost with Graph's modifiers ($select −1, $expand +1, $top < 20 −1, min 1).
+fn ru_cost(ctx: &Ctx) -> u32 {
+    let mut c = ctx.route.cost as i64;
+    if ctx.q.select.is_some() {
+        c -= 1;
+    }
+    if ctx.q.expand.is_some() {
+        c += 1;
+    }
+    if ctx.q.top.is_some_and(|t| t < 20) {
+        c -= 1;
+    }
+    c.max(1) as u32
+}
+
+fn eventual(ctx: &Ctx) -> bool {
+    ctx.req.header("consistencylevel").is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+}
+
+/// Schema resource of a collection key.
+pub fn resource_of(t: &Tenant, coll: &str) -> &'static str {
+    t.coll(coll).resource
+}
+
+fn route_resources(t: &Tenant, route: &Route) -> Vec<&'static str> {
+    match route.kind {
+        Kind::List(c) | Kind::Entity(c) | Kind::Delta(c) | Kind::Child(c, _) | Kind::PimGroup(c) => {
+            let r = resource_of(t, c);
+            if r == "namedLocation" { vec![r, "ipNamedLocation", "countryNamedLocation"] } else { vec![r] }
+        }
+        Kind::Rel(..) | Kind::Transitive => DIR_TYPES.to_vec(),
+        Kind::GroupLifecycle => vec!["groupLifecyclePolicy"],
+        Kind::Singleton(n) => vec![n],
+        Kind::Log(LogKind::SignIn) => vec!["signIn"],
+        Kind::Log(LogKind::Audit) => vec!["directoryAudit"],
+    }
+}
+
+fn validate(ctx: &Ctx) -> Result<(), Resp> {
+    let t = ctx.state.tenant.read().unwrap();
+    let schema = Schema::get();
+    let resources = route_resources(&t, ctx.route);
+    let known = |p: &str| {
+        let base = p.split('/').next().unwrap_or(p);
+        base == "id" || base == "@odata.type" || resources.iter().any(|r| schema.has_prop(r, base))
+    };
+    let ty = resources[0];
+    let is_delta = matches!(ctx.route.kind, Kind::Delta(_));
+    if let Some(sel) = &ctx.q.select {
+        for p in sel {
+            let rel_ok = is_delta && ((ty == "group" || ty == "directoryRole" || ty == "administrativeUnit") && p == "members" || ty == "user" && p == "manager");
+            if !known(p) && !rel_ok {
+                return Err(errors::bad_request(&format!("Could not find a property named '{p}' on type 'microsoft.graph.{ty}'.")));
+            }
+            if ty == "user" && matches!(ctx.route.kind, Kind::List(_) | Kind::Delta(_)) && USER_SINGLE_ONLY.contains(&p.as_str()) {
+                return Err(errors::graph(501, "NotImplemented", "This operation target is not yet supported."));
+            }
+            if p == "signInActivity" {
+                let lic = ctx.state.licences();
+                if !(lic.p1 || lic.p2) {
+                    return Err(errors::non_premium());
+                }
+                if !ctx.caller.has_any(&["AuditLog.Read.All"]) {
+                    return Err(errors::denied());
+                }
+            }
+        }
+    }
+    if let Some(f) = &ctx.q.filter {
+        let mut props = Vec::new();
+        f.props(&mut props);
+        for p in props {
+            if !known(&p) {
+                return Err(errors::bad_request(&format!("Could not find a property named '{p}' on type 'microsoft.graph.{ty}'.")));
+            }
+        }
+        let directory = ctx.route.class == Class::Identity;
+        if directory && f.needs_advanced() && !(eventual(ctx) && ctx.q.count) {
+            return Err(errors::graph(400, "Request_UnsupportedQuery", "Unsupported Query."));
+        }
+    }
+    if ctx.q.search.is_some() && !eventual(ctx) {
+        return Err(errors::graph(
+            400,
+            "Request_UnsupportedQuery",
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+        ));
+    }
+    if let Some(top) = ctx.q.top {
+        let mut max = ctx.route.top.1;
+        if ty == "user" && ctx.q.select.as_ref().is_some_and(|s| s.iter().any(|p| p == "signInActivity")) {
+            max = 500;
+        }
+        if is_delta && matches!(ty, "user" | "group") {
+            return Err(errors::bad_request("The $top query option is not supported on delta queries of users and groups."));
+        }
+        if max > 0 && top > max {
+            return Err(errors::bad_request(&format!("Invalid page size specified: '{top}'. Must be between 1 and {max} inclusive.")));
+        }
+    }
+    if let Some(e) = &ctx.q.expand {
+        let ok = matches!(ctx.route.kind, Kind::List(_) | Kind::Entity(_))
+            && matches!(ty, "group" | "application" | "servicePrincipal" | "device" | "directoryRole" | "administrativeUnit")
+            && matches!(e.as_str(), "members" | "owners" | "registeredOwners" | "registeredUsers");
+        if !ok {
+            return Err(errors::bad_request(&format!("Could not find a navigation property named '{e}' on type 'microsoft.graph.{ty}'.")));
+        }
+    }
+    Ok(())
+}
+
+/// Properties to emit for an item: an explicit `$select` or the resource's default set.
+pub fn project(t: &Tenant, resource: &str, item: &Item, select: Option<&[String]>, with_type: bool, expand: Option<&str>) -> Value {
+    let schema = Schema::get();
+    let mut o = Map::new();
+    let derived = item.str("@odata.type").map(|s| s.trim_start_matches("#microsoft.graph.").to_string());
+    if let Some(ty) = item.str("@odata.type") {
+        o.insert("@odata.type".into(), json!(ty));
+    } else if with_type {
+        o.insert("@odata.type".into(), json!(format!("#microsoft.graph.{resource}")));
+    }
+    let res = derived.as_deref().filter(|d| schema.resources.contains_key(*d)).unwrap_or(resource);
+    match select {
+        Some(sel) => {
+            if !sel.iter().any(|s| s == "id") {
+                o.insert("id".into(), json!(item.id));
+            }
+            for p in sel {
+                if p == "id" {
+                    o.insert("id".into(), json!(item.id));
+                } else if schema.has_prop(res, p) || schema.has_prop(resource, p) {
+                    o.insert(p.clone(), item.data.get(p).cloned().unwrap_or(Value::Null));
+                }
+            }
+        }
+        None if res == "user" => {
+            for p in USER_DEFAULT {
+                if *p == "id" {
+                    o.insert("id".into(), json!(item.id));
+                } else {
+                    o.insert(p.to_string(), item.data.get(*p).cloned().unwrap_or(Value::Null));
+                }
+            }
+        }
+        None => {
+            for p in schema.props(res) {
+                if p.name == "id" {
+                    o.insert("id".into(), json!(item.id));
+                } else if !(resource == "user" && USER_SINGLE_ONLY.contains(&p.name.as_str())) {
+                    o.insert(p.name.clone(), item.data.get(&p.name).cloned().unwrap_or(Value::Null));
+                }
+            }
+            if !o.contains_key("id") {
+                o.insert("id".into(), json!(item.id));
+            }
+        }
+    }
+    if let Some(rel) = expand {
+        let ids = item.rels.get(rel).cloned().unwrap_or_default();
+        let v: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| t.dir_object(id))
+            .take(20)
+            .map(|(k, it)| json!({"@odata.type": t.odata_type(k, it), "id": it.id, "displayName": it.data.get("displayName").cloned().unwrap_or(Value::Null)}))
+            .collect();
+        o.insert(rel.to_string(), Value::Array(v));
+    }
+    Value::Object(o)
+}
+
+pub fn base(ctx: &Ctx) -> String {
+    format!("{}/{}", ctx.state.base_url, ctx.version)
+}
+
+pub fn context_url(ctx: &Ctx) -> String {
+    let mut c = ctx.route.context.to_string();
+    if let Some(id) = &ctx.id {
+        c = c.replace("{id}", id);
+    }
+    let sel = ctx.q.select.as_ref().map(|s| format!("({})", s.join(",")));
+    match (sel, c.strip_suffix("/$entity")) {
+        (Some(s), Some(stem)) => format!("{}/$metadata#{stem}{s}/$entity", base(ctx)),
+        (Some(s), None) => format!("{}/$metadata#{c}{s}", base(ctx)),
+        (None, _) => format!("{}/$metadata#{c}", base(ctx)),
+    }
+}
+
+/// The request URL with `$skiptoken` replaced.
+pub fn next_link(ctx: &Ctx, param: &str, token: &str) -> String {
+    // keep the client's parameters verbatim (Graph echoes `$top`, `$select`... unescaped)
+    let mut parts: Vec<String> = ctx
+        .req
+        .raw_query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            let k = crate::state::percent_decode(p.split('=').next().unwrap_or("")).to_ascii_lowercase();
+            k != "$skiptoken" && k != "$deltatoken"
+        })
+        .map(str::to_string)
+        .collect();
+    parts.push(format!("{param}={token}"));
+    format!("{}{}?{}", ctx.state.base_url, ctx.req.path, parts.join("&"))
+}
+
+fn page_size(ctx: &Ctx) -> usize {
+    let (def, max) = ctx.route.top;
+    if max == 0 { usize::MAX } else { ctx.q.top.unwrap_or(def).min(max) }
+}
+
+fn issue_page_token(ctx: &Ctx, p: u64, id: Option<String>) -> String {
+    let tok = PageTok {
+        r: ctx.route.pattern.to_string(),
+        p,
+        e: ctx.state.page_epoch.load(Ordering::Relaxed),
+        t: auth::now_secs(),
+        id,
+    };
+    token::seal(&ctx.state.key, ctx.state.next_rand(), &tok)
+}
+
+fn open_page_token(ctx: &Ctx) -> Result<Option<u64>, Resp> {
+    let Some(raw) = &ctx.q.skiptoken else { return Ok(None) };
+    let Some(tok) = token::open::<PageTok>(&ctx.state.key, raw) else {
+        return Err(errors::bad_request("Invalid value specified for the $skiptoken query option: the page token is malformed."));
+    };
+    if tok.r != ctx.route.pattern || tok.id != ctx.id {
+        return Err(errors::bad_request("The page token does not belong to this request."));
+    }
+    let expired = tok.e < ctx.state.page_epoch.load(Ordering::Relaxed)
+        || auth::now_secs().saturating_sub(tok.t) > ctx.state.config.page_token_lifetime.as_secs();
+    if expired {
+        return Err(errors::graph(
+            400,
+            "Directory_ExpiredPageToken",
+            "The specified page token value has expired and can no longer be included in your request.",
+        ));
+    }
+    Ok(Some(tok.p))
+}
+
+fn collection_body(ctx: &Ctx, values: Vec<Value>, count: Option<usize>, next: Option<String>) -> Resp {
+    let mut o = Map::new();
+    o.insert("@odata.context".into(), json!(context_url(ctx)));
+    if let Some(c) = count {
+        o.insert("@odata.count".into(), json!(c));
+    }
+    if let Some(n) = next {
+        o.insert("@odata.nextLink".into(), json!(n));
+    }
+    let n = values.len();
+    o.insert("value".into(), Value::Array(values));
+    let mut r = Resp::json(200, &Value::Object(o));
+    r.items = n;
+    r
+}
+
+fn list(ctx: &Ctx, coll: &str) -> Resp {
+    let after = match open_page_token(ctx) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let t = ctx.state.tenant.read().unwrap();
+    let c = t.coll(coll);
+    let mut filter = ctx.q.filter.clone();
+    if let Kind::PimGroup(_) = ctx.route.kind {
+        let ok = filter.as_ref().is_some_and(|f| f.eq_value("groupId").is_some() || f.eq_value("principalId").is_some());
+        if !ok {
+            return errors::graph(400, "BadRequest", "The $filter query option must specify groupId or principalId, e.g. $filter=groupId eq '{id}'.");
+        }
+    }
+    // cheap fast path for `groupId eq`: PIM collections are small anyway
+    let size = page_size(ctx);
+    let sel = ctx.q.select.as_deref();
+    let with_type = false;
+    let count = if ctx.q.count && eventual(ctx) && after.is_none() {
+        Some(match &filter {
+            Some(f) => c.items.values().filter(|i| f.eval(&i.data) || f.eval(&with_id(i))).count(),
+            None => c.len(),
+        })
+    } else {
+        None
+    };
+    let mut values = Vec::new();
+    let mut last = 0;
+    let mut more = false;
+    let start = after.map(|a| a + 1).unwrap_or(0);
+    for (seq, item) in c.items.range(start..) {
+        if let Some(f) = &mut filter
+            && !(f.eval(&item.data) || f.eval(&with_id(item)))
+        {
+            continue;
+        }
+        if values.len() >= size {
+            more = true;
+            break;
+        }
+        values.push(project(&t, c.resource, item, sel, with_type, ctx.q.expand.as_deref()));
+        last = *seq;
+    }
+    let next = more.then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, last, None)));
+    collection_body(ctx, values, count, next)
+}
+
+fn with_id(i: &Item) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(i.id));
+    m
+}
+
+fn entity(ctx: &Ctx, coll: &str) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let id = ctx.id.clone().unwrap_or_default();
+    let c = t.coll(coll);
+    let item = c.get(&id).or_else(|| {
+        // users can also be addressed by userPrincipalName
+        if coll == "users" { c.items.values().find(|i| i.str("userPrincipalName").is_some_and(|u| u.eq_ignore_ascii_case(&id))) } else { None }
+    });
+    let Some(item) = item else { return errors::not_found_resource(&id) };
+    let mut v = project(&t, c.resource, item, ctx.q.select.as_deref(), false, ctx.q.expand.as_deref());
+    if let Value::Object(o) = &mut v {
+        let mut out = Map::new();
+        out.insert("@odata.context".into(), json!(context_url(ctx)));
+        for (k, val) in std::mem::take(o) {
+            out.insert(k, val);
+        }
+        *o = out;
+    }
+    let mut r = Resp::json(200, &v);
+    r.items = 1;
+    r
+}
+
+fn singleton(ctx: &Ctx, name: &str) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let Some(data) = t.singletons.get(name) else { return errors::not_found_resource(name) };
+    let item = Item::new(data.get("id").and_then(Value::as_str).unwrap_or(name).to_string(), data.clone());
+    let v = project(&t, name, &item, ctx.q.select.as_deref(), false, None);
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), json!(context_url(ctx)));
+    if let Value::Object(o) = v {
+        out.extend(o);
+    }
+    let mut r = Resp::json(200, &Value::Object(out));
+    r.items = 1;
+    r
+}
+
+/// Page over a list of directory-object ids (relationships).
+fn dir_objects_page(ctx: &Ctx, t: &Tenant, ids: &[String]) -> Resp {
+    let after = match open_page_token(ctx) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let size = page_size(ctx);
+    let start = after.map(|a| a as usize).unwrap_or(0);
+    let sel = ctx.q.select.as_deref();
+    let resolved: Vec<(&'static str, &Item)> = ids.iter().filter_map(|id| t.dir_object(id)).collect();
+    let count = (ctx.q.count && eventual(ctx) && after.is_none()).then_some(resolved.len());
+    let mut values = Vec::new();
+    let end = start.saturating_add(size).min(resolved.len());
+    for (k, item) in resolved.get(start..end).unwrap_or(&[]) {
+        let res = t.coll(k).resource;
+        if let Some(f) = &ctx.q.filter
+            && !f.eval(&item.data)
+        {
+            continue;
+        }
+        values.push(project(t, res, item, sel, true, None));
+    }
+    let next = (end < resolved.len()).then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, end as u64, ctx.id.clone())));
+    collection_body(ctx, values, count, next)
+}
+
+fn relationship(ctx: &Ctx, coll: &str, rel: &str) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let id = ctx.id.clone().unwrap_or_default();
+    let Some(parent) = t.coll(coll).get(&id) else { return errors::not_found_resource(&id) };
+    let ids = parent.rels.get(rel).cloned().unwrap_or_default();
+    dir_objects_page(ctx, &t, &ids)
+}
+
+pub fn transitive_ids(t: &Tenant, group: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut queue = VecDeque::from([group.to_string()]);
+    seen.insert(group.to_string());
+    while let Some(g) = queue.pop_front() {
+        let Some(item) = t.coll("groups").get(&g) else { continue };
+        for m in item.rels.get("members").map(|v| v.as_slice()).unwrap_or(&[]) {
+            if seen.insert(m.clone()) {
+                out.push(m.clone());
+                if t.kinds.get(m) == Some(&"groups") {
+                    queue.push_back(m.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn transitive(ctx: &Ctx) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let id = ctx.id.clone().unwrap_or_default();
+    if t.coll("groups").get(&id).is_none() {
+        return errors::not_found_resource(&id);
+    }
+    let ids = transitive_ids(&t, &id);
+    dir_objects_page(ctx, &t, &ids)
+}
+
+fn children(ctx: &Ctx, coll: &str, by_resource: bool) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let id = ctx.id.clone().unwrap_or_default();
+    let parent_known = t.kinds.contains_key(&id) || t.coll("directoryRoles").get(&id).is_some();
+    if !parent_known {
+        return errors::not_found_resource(&id);
+    }
+    let c = t.coll(coll);
+    let items: Vec<&Item> = if by_resource {
+        c.items.values().filter(|i| i.str("resourceId") == Some(id.as_str())).collect()
+    } else {
+        c.children(&id)
+    };
+    let after = match open_page_token(ctx) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let size = page_size(ctx);
+    let start = after.map(|a| a as usize).unwrap_or(0);
+    let end = start.saturating_add(size).min(items.len());
+    let values: Vec<Value> = items
+        .get(start..end)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|i| ctx.q.filter.as_ref().is_none_or(|f| f.eval(&i.data)))
+        .map(|i| project(&t, c.resource, i, ctx.q.select.as_deref(), false, None))
+        .collect();
+    let count = (ctx.q.count && eventual(ctx) && after.is_none()).then_some(items.len());
+    let next = (end < items.len()).then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, end as u64, ctx.id.clone())));
+    collection_body(ctx, values, count, next)
+}
+
+fn group_lifecycle(ctx: &Ctx) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let id = ctx.id.clone().unwrap_or_default();
+    let Some(g) = t.coll("groups").get(&id) else { return errors::not_found_resource(&id) };
+    let unified = g.data.get("groupTypes").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "Unified"));
+    let c = t.coll("groupLifecyclePolicies");
+    let values: Vec<Value> = if unified {
+        c.items.values().map(|i| project(&t, c.resource, i, ctx.q.select.as_deref(), false, None)).collect()
+    } else {
+        vec![]
+    };
+    collection_body(ctx, values, None, None)
+}
+
+fn logs(ctx: &Ctx, kind: LogKind) -> Resp {
+    let after = match open_page_token(ctx) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let t = ctx.state.tenant.read().unwrap();
+    let store = match kind {
+        LogKind::SignIn => &t.signins,
+        LogKind::Audit => &t.audits,
+    };
+    let (prop, resource) = match kind {
+        LogKind::SignIn => ("createdDateTime", "signIn"),
+        LogKind::Audit => ("activityDateTime", "directoryAudit"),
+    };
+    let asc = ctx.q.orderby.as_deref().is_some_and(|o| o.to_ascii_lowercase().ends_with(" asc"));
+    let (lo_b, hi_b) = ctx.q.filter.as_ref().map(|f| f.time_bounds(prop)).unwrap_or((None, None));
+    let (lo, hi) = store.range(lo_b, hi_b);
+    let size = page_size(ctx);
+    let sel = ctx.q.select.as_deref();
+    let mut values = Vec::new();
+    let mut more = false;
+    let mut last = 0u64;
+    // newest first unless `$orderby=... asc`; the token holds the last index served
+    let mut idx: Box<dyn Iterator<Item = u64>> = if asc {
+        Box::new(after.map(|a| a + 1).unwrap_or(lo).max(lo)..hi)
+    } else {
+        Box::new((lo..after.unwrap_or(hi).min(hi)).rev())
+    };
+    let mut scanned = 0u64;
+    for i in idx.by_ref() {
+        let o = store.get(i);
+        scanned += 1;
+        if let Some(f) = &ctx.q.filter
+            && !f.eval(&o)
+        {
+            continue;
+        }
+        if values.len() >= size {
+            more = true;
+            break;
+        }
+        let item = Item::new(o.get("id").and_then(Value::as_str).unwrap_or("").to_string(), o);
+        values.push(project(&t, resource, &item, sel, false, None));
+        last = i;
+    }
+    let _ = scanned;
+    let count = (ctx.q.count && after.is_none()).then_some((hi - lo) as usize);
+    let next = more.then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, last, None)));
+    collection_body(ctx, values, count, next)
+}

@@ -1,0 +1,262 @@
+//! The HTTP server: binds 127.0.0.1, routes `/_fake/...`, the token endpoint and Graph, and applies
+//! the latency model and injected faults (including dropped connections and truncated bodies, which
+//! need control over the connection, hence hyper directly rather than a framework).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::auth::AppReg;
+use crate::faults::{Action, Faults};
+use crate::state::{Req, Resp, State};
+use crate::stats::{Stats, endpoint_key};
+use crate::throttle::Throttle;
+use crate::{Config, ServerInfo, admin, auth, faults, graph, routes, tenant};
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A running simulator.
+pub struct Server {
+    pub info: ServerInfo,
+    pub state: Arc<State>,
+    /// Seconds spent generating the tenant.
+    pub generation_secs: f64,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        self.info.graph_url.clone()
+    }
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+    /// Register another app with only these application permissions (and optionally a certificate).
+    pub fn add_app(&self, permissions: &[&str], certificate_pem: Option<&str>) -> anyhow::Result<admin::AppCredentials> {
+        admin::register_app(
+            &self.state,
+            admin::NewApp {
+                permissions: permissions.iter().map(|s| s.to_string()).collect(),
+                certificate_pem: certificate_pem.map(str::to_string),
+                display_name: None,
+            },
+        )
+    }
+    pub fn mutate(&self, seed: u64, count: usize) -> crate::mutate::Summary {
+        admin::mutate(&self.state, seed, count)
+    }
+    pub fn add_fault(&self, rule: crate::FaultRule) {
+        admin::add_fault(&self.state, rule)
+    }
+    pub fn clear_faults(&self) {
+        admin::clear_faults(&self.state)
+    }
+    pub fn set_licences(&self, lic: crate::Licences) {
+        admin::set_licences(&self.state, lic)
+    }
+    pub fn set_token_lifetime(&self, d: Duration) {
+        admin::set_token_lifetime(&self.state, d)
+    }
+    pub fn set_throttling(&self, on: bool) {
+        self.state.throttling.store(on, Ordering::Relaxed)
+    }
+    pub fn stats(&self) -> serde_json::Value {
+        admin::stats(&self.state)
+    }
+}
+
+/// Generate the tenant and start serving on the current tokio runtime.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+    let now = config.now.unwrap_or_else(Utc::now);
+    // The default app's id and secret derive from the seed, so scripts can rely on them.
+    let mut seed_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(config.seed ^ 0xC11E_27);
+    let mut b = [0u8; 16];
+    seed_rng.fill_bytes(&mut b);
+    let client_id = uuid::Builder::from_random_bytes(b).into_uuid().to_string();
+    seed_rng.fill_bytes(&mut b);
+    let client_secret = format!("fg~{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b));
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    let t0 = Instant::now();
+    let (profile, seed, lic) = (config.profile, config.seed, config.licences);
+    let cid = client_id.clone();
+    let tenant = tokio::task::spawn_blocking(move || tenant::directory::generate(profile, seed, now, lic, &cid)).await?;
+    let generation_secs = t0.elapsed().as_secs_f64();
+    let info = ServerInfo {
+        graph_url: base_url.clone(),
+        login_url: base_url.clone(),
+        token_url: format!("{base_url}/{}/oauth2/v2.0/token", tenant.id),
+        tenant_id: tenant.id.clone(),
+        tenant_domain: tenant.domain.clone(),
+        client_id: client_id.clone(),
+        client_secret: client_secret.clone(),
+        admin_url: format!("{base_url}/_fake"),
+        profile: config.profile,
+        seed: config.seed,
+    };
+    let mut apps = HashMap::new();
+    apps.insert(
+        client_id.clone(),
+        AppReg { client_id, client_secret, display_name: "entrasync".into(), permissions: routes::all_permissions(), cert: None },
+    );
+    let state = Arc::new(State {
+        token_lifetime_secs: AtomicU64::new(config.token_lifetime.as_secs().max(1)),
+        throttling: AtomicBool::new(config.throttling),
+        licences: RwLock::new(config.licences),
+        faults: Mutex::new(Faults { rules: vec![], rates: config.faults }),
+        latency: Mutex::new(config.latency),
+        config,
+        tenant: RwLock::new(tenant),
+        apps: RwLock::new(apps),
+        key,
+        throttle: Mutex::new(Throttle::default()),
+        stats: Mutex::new(Stats::default()),
+        base_url,
+        page_epoch: AtomicU64::new(0),
+        delta_min_version: AtomicU64::new(0),
+        delta_reset_version: AtomicU64::new(0),
+        rng_counter: AtomicU64::new(0),
+    });
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, state.clone(), info.clone(), rx));
+    Ok(Server { info, state, generation_secs, shutdown: tx, task })
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, info: ServerInfo, mut shutdown: watch::Receiver<bool>) {
+    let info = Arc::new(info);
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let info = info.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let k2 = kill.clone();
+            let svc = service_fn(move |req| serve(state.clone(), info.clone(), k2.clone(), req));
+            let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                // an injected reset: dropping the connection closes the socket without a response
+                _ = kill.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+fn full(b: Bytes) -> Body {
+    Full::new(b).map_err(|never: Infallible| match never {}).boxed()
+}
+
+async fn serve(state: Arc<State>, info: Arc<ServerInfo>, kill: Arc<Notify>, req: hyper::Request<Incoming>) -> Result<hyper::Response<Body>, Infallible> {
+    let method = req.method().as_str().to_string();
+    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let r = Req::parse(&method, &pq, headers, body);
+    let is_admin = r.path.starts_with("/_fake");
+    // faults and latency apply to Graph and token calls, never to the operator API
+    let decision = if is_admin { faults::Decision::default() } else { state.faults.lock().unwrap().decide(&r.path, state.next_rand()) };
+    let st = state.clone();
+    let resp = if is_admin {
+        admin::handle(&state, &info, &r)
+    } else if let Some(action) = decision.action.filter(|a| matches!(a, Action::Status(_))) {
+        let Action::Status(s) = action else { unreachable!() };
+        state.stats.lock().unwrap().faults_injected += 1;
+        faults::status_response(s, decision.retry_after.as_deref())
+    } else {
+        let r2 = r.clone();
+        tokio::task::spawn_blocking(move || dispatch(&st, &r2)).await.unwrap_or_else(|_| crate::errors::graph(500, "generalException", "Internal error."))
+    };
+    if !is_admin {
+        let lat = *state.latency.lock().unwrap();
+        let mut delay = decision.delay + lat.base + lat.per_item.mul_f64(resp.items as f64);
+        if lat.jitter > 0.0 && !delay.is_zero() {
+            let u = (state.next_rand() >> 11) as f64 / (1u64 << 53) as f64;
+            delay = delay.mul_f64((1.0 + lat.jitter * (2.0 * u - 1.0)).max(0.0));
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    let key = endpoint_key(&r.method, &r.path);
+    state.stats.lock().unwrap().record(key, resp.status, resp.body.len() as u64, resp.items as u64, resp.ru);
+    if r.path.ends_with("/oauth2/v2.0/token") && resp.status == 200 {
+        state.stats.lock().unwrap().tokens_issued += 1;
+    }
+    match decision.action {
+        Some(Action::Reset) => {
+            state.stats.lock().unwrap().faults_injected += 1;
+            kill.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Some(Action::Truncate) => {
+            state.stats.lock().unwrap().faults_injected += 1;
+            let full_len = resp.body.len();
+            let half = resp.body.slice(..full_len / 2);
+            let stream = futures::stream::iter(vec![
+                Ok(Frame::data(half)),
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected truncation")),
+            ]);
+            let mut b = hyper::Response::builder().status(resp.status);
+            for (k, v) in &resp.headers {
+                b = b.header(k.as_str(), v.as_str());
+            }
+            b = b.header("content-length", full_len.to_string());
+            return Ok(b.body(StreamBody::new(stream).boxed()).unwrap_or_else(|_| hyper::Response::new(full(Bytes::new()))));
+        }
+        _ => {}
+    }
+    Ok(to_hyper(resp))
+}
+
+fn to_hyper(resp: Resp) -> hyper::Response<Body> {
+    let mut b = hyper::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(full(resp.body)).unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())))
+}
+
+/// Token endpoint or Graph.
+fn dispatch(state: &State, r: &Req) -> Resp {
+    let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token" {
+        if r.method != "POST" {
+            return crate::errors::aadsts(405, "invalid_request", 900561, "The endpoint only accepts POST requests.");
+        }
+        return auth::token_endpoint(state, segs[0], r);
+    }
+    graph::handle(state, r)
+}
