@@ -24,7 +24,7 @@ pub struct ServeOptions {
 }
 
 enum Role {
-    Source { spec: EntraSpec },
+    Source { spec: Box<EntraSpec> },
     Destination(Arc<Destination>),
 }
 
@@ -44,7 +44,7 @@ pub fn version() -> String {
 impl PluginService {
     async fn source_spec(&self) -> Result<EntraSpec, Status> {
         match &*self.role.read().await {
-            Some(Role::Source { spec }) => Ok(spec.clone()),
+            Some(Role::Source { spec }) => Ok(spec.as_ref().clone()),
             Some(Role::Destination(_)) => Err(Status::failed_precondition(
                 "this plugin was initialized as a destination",
             )),
@@ -123,7 +123,9 @@ impl Plugin for PluginService {
             Role::Destination(Arc::new(dest))
         } else {
             let spec = source::parse_spec(&request.spec).map_err(init_error)?;
-            Role::Source { spec }
+            Role::Source {
+                spec: Box::new(spec),
+            }
         };
         tracing::debug!(invocation_id = %request.invocation_id, no_connection = request.no_connection, "initialized");
         *self.role.write().await = Some(role);

@@ -120,7 +120,7 @@ impl StateClient {
                 let col = batch
                     .column_by_name(name)
                     .ok_or_else(|| anyhow!("state table row lacks the column {name}"))?;
-                Ok(arrow_cast_utf8(col)?)
+                arrow_cast_utf8(col)
             };
             let keys = text("key")?;
             let values = text("value")?;
