@@ -623,3 +623,177 @@ fn plugin_serve_accepts_cli_flags_logs_json_and_exits_cleanly() {
     assert_eq!(status.code(), Some(0), "exit 0 on SIGINT");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// The destination role without the CLI: a source's state client stores, reads back and
+/// updates keys (versions go up), and a delete-record cascades to child rows by `_cq_parent_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_destination_keeps_state_and_deletes_records_with_children() {
+    use entrasync::plugin::{ipc, source, state_client::StateClient};
+    use entrasync::sync::convert;
+    use entrasync_proto::plugin::v3::{self as pb, plugin_client::PluginClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let db = dir.path().join("dest.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(&bin)
+        .args([
+            "serve",
+            "--network",
+            "tcp",
+            "--address",
+            &addr,
+            "--log-format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let channel = loop {
+        match entrasync::plugin::state_client::channel(&addr).await {
+            Ok(c) => break c,
+            Err(e) if started.elapsed() > std::time::Duration::from_secs(10) => {
+                panic!("serve did not come up: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    let mut client = PluginClient::new(channel);
+    client
+        .init(pb::init::Request {
+            spec: serde_json::json!({"connection_string": db.display().to_string()})
+                .to_string()
+                .into_bytes(),
+            no_connection: false,
+            invocation_id: "test".into(),
+        })
+        .await
+        .unwrap();
+    let name = client.get_name(pb::get_name::Request {}).await.unwrap();
+    assert_eq!(name.into_inner().name, "sqlite");
+
+    // State: empty, then written, read back, unchanged keys not rewritten, changed ones are.
+    let mut state = StateClient::connect(&addr, "cq_state_t").await.unwrap();
+    assert!(state.values().is_empty());
+    state.set("entraid_users|t", "link-1");
+    state.set("entraid_groups|t", "link-2");
+    assert_eq!(state.flush().await.unwrap(), 2);
+    let mut state = StateClient::connect(&addr, "cq_state_t").await.unwrap();
+    assert_eq!(state.values()["entraid_users|t"], "link-1");
+    assert_eq!(state.values()["entraid_groups|t"], "link-2");
+    state.set("entraid_users|t", "link-1");
+    assert_eq!(
+        state.flush().await.unwrap(),
+        0,
+        "an unchanged key is not rewritten"
+    );
+    state.set("entraid_users|t", "link-3");
+    assert_eq!(state.flush().await.unwrap(), 1);
+    let state = StateClient::connect(&addr, "cq_state_t").await.unwrap();
+    assert_eq!(state.values()["entraid_users|t"], "link-3");
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT version FROM cq_state_t WHERE key = 'entraid_users|t'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 2, "the version goes up with each change");
+
+    // Delete-record: group g1 goes, with its members; g2's member rows stay.
+    let groups = entrasync::tables::by_name("entraid_groups").unwrap();
+    let members = entrasync::tables::by_name("entraid_group_members").unwrap();
+    let (gs, ms) = (convert::schema(groups), convert::schema(members));
+    let ctx = convert::RowContext {
+        tenant_id: "t",
+        parent: None,
+    };
+    let (group_rows, ids) = convert::to_batch(
+        groups,
+        &gs,
+        &[
+            serde_json::json!({"id": "g1"}),
+            serde_json::json!({"id": "g2"}),
+        ],
+        &ctx,
+        true,
+    )
+    .unwrap();
+    let member_batch = |group: &str, cq_id: uuid::Uuid| {
+        let ctx = convert::RowContext {
+            tenant_id: "t",
+            parent: Some((group, cq_id)),
+        };
+        convert::to_batch(members, &ms, &[serde_json::json!({"id": "u1"})], &ctx, true)
+            .unwrap()
+            .0
+    };
+    use pb::write::request::Message;
+    let messages = vec![
+        Message::MigrateTable(pb::write::MessageMigrateTable {
+            table: ipc::schema_to_bytes(&gs).unwrap(),
+            migrate_force: false,
+        }),
+        Message::MigrateTable(pb::write::MessageMigrateTable {
+            table: ipc::schema_to_bytes(&ms).unwrap(),
+            migrate_force: false,
+        }),
+        Message::Insert(pb::write::MessageInsert {
+            record: ipc::record_to_bytes(&group_rows).unwrap(),
+        }),
+        Message::Insert(pb::write::MessageInsert {
+            record: ipc::record_to_bytes(&member_batch("g1", ids[0])).unwrap(),
+        }),
+        Message::Insert(pb::write::MessageInsert {
+            record: ipc::record_to_bytes(&member_batch("g2", ids[1])).unwrap(),
+        }),
+    ];
+    let requests: Vec<pb::write::Request> = messages
+        .into_iter()
+        .map(|m| pb::write::Request { message: Some(m) })
+        .collect();
+    client.write(tokio_stream::iter(requests)).await.unwrap();
+    let delete = source::delete_record("entraid_groups", "t", "g1").unwrap();
+    assert!(
+        delete
+            .table_relations
+            .iter()
+            .any(|r| r.table_name == "entraid_group_members" && r.parent_table == "entraid_groups")
+    );
+    let request = pb::write::Request {
+        message: Some(Message::DeleteRecord(pb::write::MessageDeleteRecord {
+            table_name: delete.table_name,
+            where_clause: delete.where_clause,
+            table_relations: delete.table_relations,
+        })),
+    };
+    client
+        .write(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let left = |sql: &str| -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(left("SELECT id FROM entraid_groups"), ["g2"]);
+    assert_eq!(left("SELECT group_id FROM entraid_group_members"), ["g2"]);
+
+    client.close(pb::close::Request {}).await.unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
