@@ -61,6 +61,37 @@ pub fn get_tables(request: pb::get_tables::Request) -> Result<pb::get_tables::Re
     Ok(pb::get_tables::Response { tables })
 }
 
+/// Shard `num` of `total` (1-based, as `cloudquery sync --shard 1/2`): the top-level tables are
+/// split into `total` contiguous chunks; each table goes with its parent's shard, so every table
+/// is synced by exactly one shard.
+pub fn shard_tables(selected: &[Selected], num: i32, total: i32) -> Vec<Selected> {
+    let roots: Vec<&str> = selected
+        .iter()
+        .filter(|s| s.table.parent().is_none())
+        .map(|s| s.table.name)
+        .collect();
+    let total = total.max(1) as usize;
+    let chunk = roots.len().div_ceil(total).max(1);
+    let index = (num.max(1) as usize - 1).min(total - 1);
+    let mine: Vec<&str> = roots
+        .iter()
+        .skip(index * chunk)
+        .take(chunk)
+        .copied()
+        .collect();
+    let root_of = |mut name: &'static str| {
+        while let Some(parent) = tables::by_name(name).and_then(|t| t.parent()) {
+            name = parent;
+        }
+        name
+    };
+    selected
+        .iter()
+        .filter(|s| mine.contains(&root_of(s.table.name)))
+        .copied()
+        .collect()
+}
+
 /// Go SDK's `CqIDAsPK`: with `deterministic_cq_id`, `_cq_id` becomes the only primary key.
 pub fn cq_id_as_pk(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
@@ -104,15 +135,19 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
         }
         _ => None,
     };
-    if let Some(shard) = &request.shard
-        && shard.total > 1
-    {
-        tracing::warn!(
-            num = shard.num,
-            total = shard.total,
-            "sharding is not supported; this shard syncs every selected table"
-        );
-    }
+    let selected = match &request.shard {
+        Some(shard) if shard.total > 1 => {
+            let picked = shard_tables(&selected, shard.num, shard.total);
+            tracing::info!(
+                num = shard.num,
+                total = shard.total,
+                tables = picked.len(),
+                "syncing one shard"
+            );
+            picked
+        }
+        _ => selected,
+    };
     let (spec, simulator) = simulator::resolve(&spec)
         .await
         .map_err(|e| internal(format!("{e:#}")))?;
@@ -210,6 +245,8 @@ fn convert(
             schemas.insert(name, schema);
             Message::MigrateTable(pb::sync::MessageMigrateTable { table: bytes })
         }
+        // The Go reader needs a batch in every insert; an empty one carries nothing.
+        SyncMessage::Insert(batch) if batch.num_rows() == 0 => return Ok(None),
         SyncMessage::Insert(batch) => {
             let batch = match cq::table_name(&batch.schema()).and_then(|n| schemas.get(n)) {
                 Some(schema) if deterministic => {
@@ -345,5 +382,65 @@ pub async fn test_connection(spec_bytes: &[u8]) -> pb::test_connection::Response
             };
             fail(code, format!("{e:#}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_table_once_with_children_beside_parents() {
+        let all = select(&["*".to_string()], &[], false).unwrap();
+        let mut seen: Vec<&str> = Vec::new();
+        for num in 1..=3 {
+            let shard = shard_tables(&all, num, 3);
+            assert!(!shard.is_empty());
+            for s in &shard {
+                if let Some(parent) = s.table.parent() {
+                    assert!(
+                        shard.iter().any(|p| p.table.name == parent),
+                        "{}",
+                        s.table.name
+                    );
+                }
+            }
+            seen.extend(shard.iter().map(|s| s.table.name));
+        }
+        seen.sort();
+        let mut want: Vec<&str> = all.iter().map(|s| s.table.name).collect();
+        want.sort();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn pattern_errors_use_the_sdk_wording() {
+        assert_eq!(
+            select(&["entraid_nope*".to_string()], &[], true).unwrap_err(),
+            "tables include a pattern entraid_nope* with no matches"
+        );
+        assert_eq!(
+            select(&["*".to_string()], &["nope".to_string()], true).unwrap_err(),
+            "skip_tables include a pattern nope with no matches"
+        );
+    }
+
+    #[test]
+    fn null_spec_is_an_empty_spec() {
+        assert!(parse_spec(b"null").is_ok());
+        assert!(parse_spec(b"").is_ok());
+        assert!(parse_spec(b"{\"nope\": 1}").unwrap_err().contains("nope"));
+    }
+
+    #[test]
+    fn deterministic_ids_make_cq_id_the_only_key() {
+        let schema = crate::sync::convert::schema(tables::by_name("entraid_users").unwrap());
+        let pk: Vec<String> = cq_id_as_pk(&schema)
+            .fields()
+            .iter()
+            .filter(|f| cq::is_primary_key(f))
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(pk, ["_cq_id"]);
     }
 }
