@@ -14,7 +14,7 @@ use arrow_schema::{DataType, Field, Schema};
 use chrono::{DateTime, Utc};
 use entrasync_proto::plugin::v3 as pb;
 use entrasync_sinks::cq;
-use entrasync_sinks::{Sink, TableRelation, WriteMode};
+use entrasync_sinks::{MigrateMode, Sink, TableRelation, WriteMode};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -67,6 +67,9 @@ fn is_postgres(conn: &str) -> bool {
 
 pub struct Destination {
     pub kind: Kind,
+    spec: serde_json::Value,
+    /// Whether the sink was reopened in forced migrate mode (the CLI's `migrate_mode: forced`).
+    forced: std::sync::atomic::AtomicBool,
     sink: tokio::sync::Mutex<Box<dyn Sink>>,
     /// State tables migrated through `Write` (routed to the sink's state API).
     state_tables: std::sync::Mutex<HashSet<String>>,
@@ -74,61 +77,29 @@ pub struct Destination {
 
 impl Destination {
     pub async fn open(value: &serde_json::Value) -> anyhow::Result<Destination> {
-        let spec: DestinationSpec =
-            serde_json::from_value(value.clone()).context("invalid destination spec")?;
-        for key in spec.other.keys() {
-            tracing::warn!(key = %key, "destination spec option not used by entrasync");
-        }
-        // Keys are upserted; deletion of stale rows comes from the CLI's delete-stale messages.
-        let mode = WriteMode::Overwrite;
-        let (kind, sink): (Kind, Box<dyn Sink>) = if let Some(conn) = &spec.connection_string {
-            if is_postgres(conn) {
-                let mut options = entrasync_sinks::postgres::PostgresOptions {
-                    write_mode: mode,
-                    ..Default::default()
-                };
-                if let Some(n) = spec.batch_size {
-                    options.batch_size = n as usize;
-                }
-                if let Some(n) = spec.batch_size_bytes {
-                    options.batch_size_bytes = n as usize;
-                }
-                let sink = entrasync_sinks::postgres::PostgresSink::connect(conn, options)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
-                (Kind::Postgres, Box::new(sink))
-            } else {
-                let path = conn.strip_prefix("file:").unwrap_or(conn);
-                let sink =
-                    entrasync_sinks::sqlite::SqliteSink::open(std::path::Path::new(path), mode)
-                        .map_err(|e| anyhow!("cannot open SQLite database {path}: {e}"))?;
-                (Kind::Sqlite, Box::new(sink))
-            }
-        } else {
-            use entrasync_sinks::file::{FileCompression, FileFormat, FileOptions, FileSink};
-            let path = spec.path.clone().unwrap_or_default();
-            let format_text = spec.format.as_deref().unwrap_or("parquet");
-            let format = FileFormat::parse(format_text)
-                .ok_or_else(|| anyhow!("format {format_text:?}: use parquet, json or csv"))?;
-            let compression = match spec.compression.as_deref() {
-                None | Some("") => FileCompression::default(),
-                Some(c) => FileCompression::parse(c)
-                    .ok_or_else(|| anyhow!("compression {c:?}: use gzip or leave it out"))?,
-            };
-            let sink = FileSink::new(FileOptions {
-                path,
-                format,
-                compression,
-            })
-            .map_err(|e| anyhow!("{e}"))?;
-            (Kind::File, Box::new(sink))
-        };
+        let (kind, sink) = open_sink(value, MigrateMode::Safe).await?;
         tracing::info!(destination = kind.name(), "destination ready");
         Ok(Destination {
             kind,
+            spec: value.clone(),
+            forced: Default::default(),
             sink: tokio::sync::Mutex::new(sink),
             state_tables: Default::default(),
         })
+    }
+
+    /// `migrate_mode: forced` arrives only with the first migrate message, after Init: the sink
+    /// is reopened in forced mode then, once.
+    async fn force_migrations(&self) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.forced.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut sink = self.sink.lock().await;
+        sink.flush().await?;
+        let (_, forced) = open_sink(&self.spec, MigrateMode::Forced).await?;
+        *sink = forced;
+        Ok(())
     }
 
     /// One `Write` message. The sink is locked per message, not per stream: the CLI's stream
@@ -154,7 +125,7 @@ impl Destination {
                     return Ok(());
                 }
                 if m.migrate_force {
-                    tracing::warn!(table = %table, "migrate_mode forced is applied as safe by entrasync's sinks");
+                    self.force_migrations().await?;
                 }
                 self.sink
                     .lock()
@@ -367,4 +338,61 @@ pub fn spec_schema() -> serde_json::Value {
             "batch_size_bytes": {"type": "integer", "minimum": 1}
         }
     })
+}
+
+async fn open_sink(
+    value: &serde_json::Value,
+    migrate: MigrateMode,
+) -> anyhow::Result<(Kind, Box<dyn Sink>)> {
+    let spec: DestinationSpec =
+        serde_json::from_value(value.clone()).context("invalid destination spec")?;
+    for key in spec.other.keys() {
+        tracing::warn!(key = %key, "destination spec option not used by entrasync");
+    }
+    // Keys are upserted; deletion of stale rows comes from the CLI's delete-stale messages.
+    let mode = WriteMode::Overwrite;
+    let (kind, sink): (Kind, Box<dyn Sink>) = if let Some(conn) = &spec.connection_string {
+        if is_postgres(conn) {
+            let mut options = entrasync_sinks::postgres::PostgresOptions {
+                write_mode: mode,
+                migrate_mode: migrate,
+                ..Default::default()
+            };
+            if let Some(n) = spec.batch_size {
+                options.batch_size = n as usize;
+            }
+            if let Some(n) = spec.batch_size_bytes {
+                options.batch_size_bytes = n as usize;
+            }
+            let sink = entrasync_sinks::postgres::PostgresSink::connect(conn, options)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            (Kind::Postgres, Box::new(sink))
+        } else {
+            let path = conn.strip_prefix("file:").unwrap_or(conn);
+            let sink = entrasync_sinks::sqlite::SqliteSink::open(std::path::Path::new(path), mode)
+                .map_err(|e| anyhow!("cannot open SQLite database {path}: {e}"))?
+                .with_migrate_mode(migrate);
+            (Kind::Sqlite, Box::new(sink))
+        }
+    } else {
+        use entrasync_sinks::file::{FileCompression, FileFormat, FileOptions, FileSink};
+        let path = spec.path.clone().unwrap_or_default();
+        let format_text = spec.format.as_deref().unwrap_or("parquet");
+        let format = FileFormat::parse(format_text)
+            .ok_or_else(|| anyhow!("format {format_text:?}: use parquet, json or csv"))?;
+        let compression = match spec.compression.as_deref() {
+            None | Some("") => FileCompression::default(),
+            Some(c) => FileCompression::parse(c)
+                .ok_or_else(|| anyhow!("compression {c:?}: use gzip or leave it out"))?,
+        };
+        let sink = FileSink::new(FileOptions {
+            path,
+            format,
+            compression,
+        })
+        .map_err(|e| anyhow!("{e}"))?;
+        (Kind::File, Box::new(sink))
+    };
+    Ok((kind, sink))
 }
