@@ -121,6 +121,9 @@ enum Command {
         docs_dir: Option<PathBuf>,
         #[arg(long, default_value = "cloudquery")]
         team: String,
+        /// The binary to package (e.g. a release build); default: this entrasync.
+        #[arg(long)]
+        binary: Option<PathBuf>,
     },
 }
 
@@ -220,6 +223,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             dist_dir,
             docs_dir,
             team,
+            binary,
         } => {
             let written =
                 entrasync::plugin::docs::write_package(&entrasync::plugin::docs::PackageOptions {
@@ -229,6 +233,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     dist_dir,
                     docs_dir,
                     team,
+                    binary,
                 })?;
             for path in written {
                 println!("{}", path.display());

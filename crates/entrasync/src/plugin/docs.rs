@@ -101,6 +101,8 @@ pub struct PackageOptions {
     pub dist_dir: PathBuf,
     pub docs_dir: Option<PathBuf>,
     pub team: String,
+    /// The binary to package; default: the running entrasync.
+    pub binary: Option<PathBuf>,
 }
 
 /// `package`: `dist/` with `tables.json`, `spec_json_schema.json`, `package.json`, `docs/` and
@@ -147,7 +149,10 @@ pub fn write_package(options: &PackageOptions) -> anyhow::Result<Vec<PathBuf>> {
         super::server::NAME,
         options.version
     );
-    let binary = std::env::current_exe().context("cannot find the entrasync binary")?;
+    let binary = match &options.binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe().context("cannot find the entrasync binary")?,
+    };
     let bytes =
         std::fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
     let zip = zip_one("plugin", &bytes, 0o755)?;

@@ -797,3 +797,69 @@ async fn plugin_destination_keeps_state_and_deletes_records_with_children() {
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// `entrasync doc` and `entrasync package` write CloudQuery's plugin documentation and package
+/// layout.
+#[test]
+fn plugin_doc_and_package_write_the_plugin_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let run = |args: &[&str]| {
+        let out = Command::new(&bin)
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["doc", "docs-out"]);
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("docs-out/__tables.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "entraid_users")
+    );
+
+    std::fs::create_dir_all(dir.path().join("plugin/docs")).unwrap();
+    std::fs::write(dir.path().join("plugin/docs/overview.md"), "# entraid\n").unwrap();
+    run(&[
+        "package",
+        "-m",
+        "first release",
+        "v1.4.1",
+        "plugin",
+        "-D",
+        "dist",
+    ]);
+    let dist = dir.path().join("dist");
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("package.json")).unwrap()).unwrap();
+    assert_eq!(package["name"], "entraid");
+    assert_eq!(package["kind"], "source");
+    assert_eq!(package["protocols"], serde_json::json!([3]));
+    let target = &package["supported_targets"][0];
+    assert!(target["checksum"].as_str().unwrap().starts_with("sha256:"));
+    assert!(dist.join(target["path"].as_str().unwrap()).exists());
+    assert!(dist.join("docs/overview.md").exists());
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("spec_json_schema.json")).unwrap())
+            .unwrap();
+    assert!(schema["properties"]["tenant_id"].is_object());
+    let tables: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("tables.json")).unwrap()).unwrap();
+    assert!(
+        tables
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["parent"] == "entraid_groups")
+    );
+}
