@@ -272,15 +272,18 @@ impl v0::discovery_server::Discovery for DiscoveryV0 {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives (the CLI ends plugins with SIGINT).
-async fn shutdown_signal() {
+/// Resolves when SIGINT or SIGTERM arrives (the CLI ends plugins with SIGINT). The handlers are
+/// installed at once, before the server says it listens, so an early signal is not fatal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// Serves until SIGINT/SIGTERM.
@@ -295,8 +298,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     // Stop accepting at the signal; give in-flight calls a moment, then leave with 0: the CLI
     // kills plugins that linger and counts a non-zero exit as a failure.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = shutdown_signal()?;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(());
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
