@@ -3,8 +3,21 @@
 //! This is the CloudQuery destination contract: a sink never sees Graph types. Each schema carries
 //! the table's `cq:` metadata (`cq:table_name`, and per field `cq:extension:primary_key`, …) and the
 //! CloudQuery extension types (`uuid`, `json`) as field metadata.
+//!
+//! - [`sqlite::SqliteSink`]: the embedded default (`cloudquery/sqlite`).
+//! - [`postgres::PostgresSink`]: `cloudquery/postgresql` (binary COPY + upsert, TLS per `sslmode`).
+//! - [`file::FileSink`]: `cloudquery/file` (Parquet, JSON lines, CSV).
+//! - [`destination::open`]: a boxed sink from a destination's `path` and nested `spec`.
+//! - [`cq`]: CloudQuery's metadata keys, column kinds, `_cq_*` helpers, the state table schema.
+//! - [`values`]: how every sink reads Arrow columns (shared type widening and formatting).
+//!
+//! Ordering and durability: rows passed to `write` may be buffered (PostgreSQL buffers up to
+//! `batch_size`); `flush`, `delete_stale`, `delete_rows` and `write_state` write buffered rows
+//! first, so a state entry is never committed before the rows written ahead of it. A sink
+//! dropped without `flush` may lose buffered rows.
 
 pub mod cq;
+pub mod destination;
 pub mod file;
 mod pgtls;
 pub mod postgres;
@@ -159,6 +172,13 @@ pub trait Sink: Send {
     ) -> Result<u64> {
         let _ = (table, keys, relations);
         Err(unsupported("deleting rows"))
+    }
+
+    /// Reads every row of the table that `schema` describes (its columns, by name), as batches
+    /// of [`values::canonical_schema`] of at most 10000 rows: CloudQuery's destination `Read`.
+    async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        let _ = schema;
+        Err(unsupported("reading tables"))
     }
 
     /// Reads the state table `table_name` (CloudQuery's `key`, `value`, `version`; a table

@@ -362,6 +362,12 @@ where
     type Error = rustls::pki_types::InvalidDnsNameError;
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<Connect, Self::Error> {
+        // Unix-socket connections have no host name (the server declines TLS there anyway).
+        let domain = if domain.is_empty() || domain.starts_with('/') {
+            "localhost"
+        } else {
+            domain
+        };
         let name = ServerName::try_from(domain.to_string())?;
         Ok(Connect {
             config: self.0.clone(),

@@ -24,8 +24,9 @@
 //! flush everything first, so state never gets ahead of rows). A flush encodes the rows straight
 //! from Arrow into PostgreSQL's binary COPY format (our own encoder; no per-row round trip) and,
 //! in one transaction, `COPY`s them into a `TEMP … ON COMMIT DROP` staging table and runs
-//! `INSERT INTO t SELECT DISTINCT ON (pk) … ORDER BY pk, ctid DESC ON CONFLICT (pk) DO UPDATE`
-//! (the last of duplicate keys wins). In append mode (or without a primary key) it `COPY`s into
+//! `INSERT INTO t SELECT … ON CONFLICT (pk) DO UPDATE`; when the flushed rows repeat a key,
+//! `SELECT DISTINCT ON (pk) … ORDER BY pk, ctid DESC` keeps the last of them. The session sets
+//! `temp_buffers = 256MB` so staging stays in memory. In append mode (or without a primary key) it `COPY`s into
 //! the table directly.
 //!
 //! # Migrations
@@ -245,6 +246,11 @@ impl PostgresSink {
                 )
             }
         };
+        // Before any temporary table exists in the session, so that it takes effect.
+        client
+            .batch_execute("SET temp_buffers = '256MB'")
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         Ok(PostgresSink {
             client,
             connection,
@@ -436,12 +442,20 @@ impl PostgresSink {
             } else {
                 format!("DO UPDATE SET {}", updates.join(", "))
             };
-            let sql = format!(
-                "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({pk_cols}) {cols} \
-                 FROM \"_entrasync_stage\" ORDER BY {pk_cols}, ctid DESC \
-                 ON CONFLICT ({pk_cols}) {action}",
-                quote_ident(table)
-            );
+            let sql = if has_duplicate_keys(table, &pending.batches, &pk)? {
+                format!(
+                    "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({pk_cols}) {cols} \
+                     FROM \"_entrasync_stage\" ORDER BY {pk_cols}, ctid DESC \
+                     ON CONFLICT ({pk_cols}) {action}",
+                    quote_ident(table)
+                )
+            } else {
+                format!(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM \"_entrasync_stage\" \
+                     ON CONFLICT ({pk_cols}) {action}",
+                    quote_ident(table)
+                )
+            };
             tx.batch_execute(&sql).await.map_err(pg_err(ctx.clone()))?;
         }
         tx.commit().await.map_err(pg_err(ctx))?;
@@ -457,6 +471,30 @@ impl PostgresSink {
             .map(|(n, _)| n)
             .collect())
     }
+}
+
+/// Whether two rows of `batches` share a primary key (then the upsert must pick the last one,
+/// since `ON CONFLICT DO UPDATE` refuses to touch a row twice).
+fn has_duplicate_keys(table: &str, batches: &[RecordBatch], pk: &[String]) -> Result<bool> {
+    let mut seen = HashSet::new();
+    for batch in batches {
+        let schema = batch.schema();
+        let arrays = values::normalize(table, batch)?;
+        let key_columns: Vec<Column<'_>> = schema
+            .fields()
+            .iter()
+            .zip(&arrays)
+            .filter(|(f, _)| pk.contains(f.name()))
+            .map(|(_, (k, a))| Column::new(*k, a))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let key: Vec<Option<String>> = key_columns.iter().map(|c| c.text(row)).collect();
+            if !seen.insert(key) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Appends one cell in COPY BINARY encoding (length prefix, then the value's binary form).
@@ -510,6 +548,14 @@ fn encode_cell(buf: &mut BytesMut, col: &Column<'_>, row: usize) {
         }
         Column::Json(a) => {
             let v = a.value(row);
+            // jsonb cannot hold U+0000: drop such escapes rather than fail the whole batch.
+            let cleaned;
+            let v = if v.windows(6).any(|w| w == b"\\u0000") {
+                cleaned = String::from_utf8_lossy(v).replace("\\u0000", "");
+                cleaned.as_bytes()
+            } else {
+                v
+            };
             buf.put_i32(v.len() as i32 + 1);
             buf.put_u8(1); // jsonb binary format version
             buf.put_slice(v);
@@ -783,22 +829,66 @@ impl Sink for PostgresSink {
             .map_err(pg_err(ctx.clone()))?;
         let stmt = tx.prepare(&sql).await.map_err(pg_err(ctx.clone()))?;
         let mut deleted = 0u64;
-        for row in 0..keys.num_rows() {
-            let params: Vec<Box<dyn ToSql + Sync + Send>> =
-                columns.iter().map(|c| param(c, row)).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> = params
+        // Pipelined: up to 256 statements in flight on the connection.
+        let rows: Vec<usize> = (0..keys.num_rows()).collect();
+        for chunk in rows.chunks(256) {
+            let params: Vec<Vec<Box<dyn ToSql + Sync + Send>>> = chunk
                 .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .map(|row| columns.iter().map(|c| param(c, *row)).collect())
                 .collect();
-            let n: i64 = tx
-                .query_one(&stmt, &refs)
-                .await
-                .map_err(pg_err(ctx.clone()))?
-                .get(0);
-            deleted += n as u64;
+            let refs: Vec<Vec<&(dyn ToSql + Sync)>> = params
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+                        .collect()
+                })
+                .collect();
+            let results =
+                futures::future::try_join_all(refs.iter().map(|r| tx.query_one(&stmt, r)))
+                    .await
+                    .map_err(pg_err(ctx.clone()))?;
+            deleted += results
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .sum::<u64>();
         }
         tx.commit().await.map_err(pg_err(ctx))?;
         Ok(deleted)
+    }
+
+    async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        let table = values::table_of(&schema)?;
+        self.flush_table(&table).await?;
+        let out_schema = values::canonical_schema(&schema)?;
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("to_json({})::text", quote_ident(f.name())))
+            .collect();
+        let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&table));
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(pg_err(format!("reading {table}")))?;
+        let mut out = Vec::new();
+        for chunk in rows.chunks(10_000) {
+            let cells: Vec<Vec<serde_json::Value>> = chunk
+                .iter()
+                .map(|r| {
+                    (0..cols.len())
+                        .map(|i| {
+                            r.get::<_, Option<String>>(i)
+                                .and_then(|t| serde_json::from_str(&t).ok())
+                                .unwrap_or(serde_json::Value::Null)
+                        })
+                        .collect()
+                })
+                .collect();
+            out.push(values::batch_from_json_rows(&out_schema, &cells)?);
+        }
+        Ok(out)
     }
 
     async fn read_state(&mut self, table_name: &str) -> Result<HashMap<String, String>> {

@@ -207,6 +207,10 @@ impl Sink for SqliteSink {
             .await
     }
 
+    async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        self.run(move |inner| inner.read(&schema)).await
+    }
+
     async fn read_state(&mut self, table_name: &str) -> Result<HashMap<String, String>> {
         let table = table_name.to_string();
         self.run(move |inner| inner.read_state(&table)).await
@@ -228,7 +232,7 @@ fn table_info(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
     let ctx = || format!("reading the columns of {table}");
     let mut stmt = conn
         .prepare_cached("SELECT name, type, pk FROM pragma_table_info(?1)")
-        .map_err(SinkError::sqlite(ctx()))?;
+        .map_err(|e| SinkError::sqlite(ctx())(e))?;
     let rows = stmt
         .query_map([table], |r| {
             Ok(ColumnInfo {
@@ -237,9 +241,9 @@ fn table_info(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
                 pk: r.get(2)?,
             })
         })
-        .map_err(SinkError::sqlite(ctx()))?;
+        .map_err(|e| SinkError::sqlite(ctx())(e))?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(SinkError::sqlite(ctx()))
+        .map_err(|e| SinkError::sqlite(ctx())(e))
 }
 
 /// Binds cell `row` of `col` as parameter `index` (1-based).
@@ -435,18 +439,25 @@ impl Inner {
             }
         }
         let ctx = || format!("writing {} rows to {table}", batch.num_rows());
-        let tx = self.conn.transaction().map_err(SinkError::sqlite(ctx()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
         {
-            let mut stmt = tx.prepare_cached(&sql).map_err(SinkError::sqlite(ctx()))?;
+            let mut stmt = tx
+                .prepare_cached(&sql)
+                .map_err(|e| SinkError::sqlite(ctx())(e))?;
             let columns: Vec<Column<'_>> = arrays.iter().map(|(k, a)| Column::new(*k, a)).collect();
             for row in 0..batch.num_rows() {
                 for (j, col) in columns.iter().enumerate() {
-                    bind_cell(&mut stmt, j + 1, col, row).map_err(SinkError::sqlite(ctx()))?;
+                    bind_cell(&mut stmt, j + 1, col, row)
+                        .map_err(|e| SinkError::sqlite(ctx())(e))?;
                 }
-                stmt.raw_execute().map_err(SinkError::sqlite(ctx()))?;
+                stmt.raw_execute()
+                    .map_err(|e| SinkError::sqlite(ctx())(e))?;
             }
         }
-        tx.commit().map_err(SinkError::sqlite(ctx()))?;
+        tx.commit().map_err(|e| SinkError::sqlite(ctx())(e))?;
         Ok(())
     }
 
@@ -479,7 +490,10 @@ impl Inner {
             && table_info(&self.conn, table)?
                 .iter()
                 .any(|c| c.name == cq::CQ_ID);
-        let tx = self.conn.transaction().map_err(SinkError::sqlite(ctx()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
         let mut deleted = 0u64;
         let mut ids: Vec<String> = Vec::new();
         {
@@ -491,11 +505,11 @@ impl Inner {
             );
             let mut delete = tx
                 .prepare_cached(&delete_sql)
-                .map_err(SinkError::sqlite(ctx()))?;
+                .map_err(|e| SinkError::sqlite(ctx())(e))?;
             let mut select = if cascade {
                 Some(
                     tx.prepare_cached(&select_sql)
-                        .map_err(SinkError::sqlite(ctx()))?,
+                        .map_err(|e| SinkError::sqlite(ctx())(e))?,
                 )
             } else {
                 None
@@ -503,29 +517,85 @@ impl Inner {
             for row in 0..keys.num_rows() {
                 if let Some(select) = select.as_mut() {
                     for (j, col) in columns.iter().enumerate() {
-                        bind_cell(select, j + 1, col, row).map_err(SinkError::sqlite(ctx()))?;
+                        bind_cell(select, j + 1, col, row)
+                            .map_err(|e| SinkError::sqlite(ctx())(e))?;
                     }
                     let mut rows = select.raw_query();
-                    while let Some(r) = rows.next().map_err(SinkError::sqlite(ctx()))? {
+                    while let Some(r) = rows.next().map_err(|e| SinkError::sqlite(ctx())(e))? {
                         if let Some(id) = r
                             .get::<_, Option<String>>(0)
-                            .map_err(SinkError::sqlite(ctx()))?
+                            .map_err(|e| SinkError::sqlite(ctx())(e))?
                         {
                             ids.push(id);
                         }
                     }
                 }
                 for (j, col) in columns.iter().enumerate() {
-                    bind_cell(&mut delete, j + 1, col, row).map_err(SinkError::sqlite(ctx()))?;
+                    bind_cell(&mut delete, j + 1, col, row)
+                        .map_err(|e| SinkError::sqlite(ctx())(e))?;
                 }
-                deleted += delete.raw_execute().map_err(SinkError::sqlite(ctx()))? as u64;
+                deleted += delete
+                    .raw_execute()
+                    .map_err(|e| SinkError::sqlite(ctx())(e))? as u64;
             }
         }
         if cascade {
             delete_children(&tx, table, ids, relations, 0)?;
         }
-        tx.commit().map_err(SinkError::sqlite(ctx()))?;
+        tx.commit().map_err(|e| SinkError::sqlite(ctx())(e))?;
         Ok(deleted)
+    }
+
+    fn read(&mut self, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        use serde_json::Value;
+        let table = values::table_of(schema)?;
+        let out_schema = values::canonical_schema(schema)?;
+        let kinds: Vec<ColumnKind> = schema
+            .fields()
+            .iter()
+            .map(|f| values::column_kind(&table, f))
+            .collect::<Result<_>>()?;
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| quote_ident(f.name()))
+            .collect();
+        let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_ident(&table));
+        let ctx = || format!("reading {table}");
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
+        let mut rows = stmt.query([]).map_err(|e| SinkError::sqlite(ctx())(e))?;
+        let mut out = Vec::new();
+        let mut chunk: Vec<Vec<Value>> = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| SinkError::sqlite(ctx())(e))? {
+            let mut cells = Vec::with_capacity(kinds.len());
+            for (i, kind) in kinds.iter().enumerate() {
+                use rusqlite::types::Value as S;
+                let v: S = r.get(i).map_err(|e| SinkError::sqlite(ctx())(e))?;
+                cells.push(match (kind, v) {
+                    (_, S::Null) => Value::Null,
+                    (ColumnKind::Bool, S::Integer(i)) => Value::Bool(i != 0),
+                    (_, S::Integer(i)) => Value::from(i),
+                    (_, S::Real(x)) => Value::from(x),
+                    (ColumnKind::Json, S::Text(t)) => {
+                        serde_json::from_str(&t).unwrap_or(Value::String(t))
+                    }
+                    (_, S::Text(t)) => Value::String(t),
+                    (_, S::Blob(b)) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+                });
+            }
+            chunk.push(cells);
+            if chunk.len() == 10_000 {
+                out.push(values::batch_from_json_rows(&out_schema, &chunk)?);
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            out.push(values::batch_from_json_rows(&out_schema, &chunk)?);
+        }
+        Ok(out)
     }
 
     fn read_state(&mut self, table: &str) -> Result<HashMap<String, String>> {
@@ -546,13 +616,16 @@ impl Inner {
             quote_ident(table)
         );
         let ctx = || format!("reading state table {table}");
-        let mut stmt = self.conn.prepare(&sql).map_err(SinkError::sqlite(ctx()))?;
-        let mut rows = stmt.query([]).map_err(SinkError::sqlite(ctx()))?;
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
+        let mut rows = stmt.query([]).map_err(|e| SinkError::sqlite(ctx())(e))?;
         let mut best: HashMap<String, (i64, String)> = HashMap::new();
-        while let Some(r) = rows.next().map_err(SinkError::sqlite(ctx()))? {
-            let key: String = r.get(0).map_err(SinkError::sqlite(ctx()))?;
-            let value: Option<String> = r.get(1).map_err(SinkError::sqlite(ctx()))?;
-            let version: Option<i64> = r.get(2).map_err(SinkError::sqlite(ctx()))?;
+        while let Some(r) = rows.next().map_err(|e| SinkError::sqlite(ctx())(e))? {
+            let key: String = r.get(0).map_err(|e| SinkError::sqlite(ctx())(e))?;
+            let value: Option<String> = r.get(1).map_err(|e| SinkError::sqlite(ctx())(e))?;
+            let version: Option<i64> = r.get(2).map_err(|e| SinkError::sqlite(ctx())(e))?;
             let version = version.unwrap_or(0);
             match best.get(&key) {
                 Some((v, _)) if *v > version => {}
@@ -574,7 +647,7 @@ impl Inner {
             );
             self.conn
                 .execute(&sql, [])
-                .map_err(SinkError::sqlite(ctx()))?;
+                .map_err(|e| SinkError::sqlite(ctx())(e))?;
             info = table_info(&self.conn, table)?;
         }
         let has_version = info.iter().any(|c| c.name == "version");
@@ -596,23 +669,27 @@ impl Inner {
             ),
             (false, false) => format!("INSERT INTO {t} (\"key\", \"value\") VALUES (?1, ?2)"),
         };
-        let tx = self.conn.transaction().map_err(SinkError::sqlite(ctx()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
         {
             if !key_is_pk && !has_version {
                 let mut del = tx
                     .prepare(&format!("DELETE FROM {t} WHERE \"key\" = ?1"))
-                    .map_err(SinkError::sqlite(ctx()))?;
+                    .map_err(|e| SinkError::sqlite(ctx())(e))?;
                 for key in entries.keys() {
-                    del.execute([key]).map_err(SinkError::sqlite(ctx()))?;
+                    del.execute([key])
+                        .map_err(|e| SinkError::sqlite(ctx())(e))?;
                 }
             }
-            let mut stmt = tx.prepare(&sql).map_err(SinkError::sqlite(ctx()))?;
+            let mut stmt = tx.prepare(&sql).map_err(|e| SinkError::sqlite(ctx())(e))?;
             for (key, value) in entries {
                 stmt.execute([key, value])
-                    .map_err(SinkError::sqlite(ctx()))?;
+                    .map_err(|e| SinkError::sqlite(ctx())(e))?;
             }
         }
-        tx.commit().map_err(SinkError::sqlite(ctx()))
+        tx.commit().map_err(|e| SinkError::sqlite(ctx())(e))
     }
 }
 
@@ -648,13 +725,13 @@ fn delete_children(
                     quote_ident(child),
                     quote_ident(cq::CQ_PARENT_ID)
                 ))
-                .map_err(SinkError::sqlite(ctx()))?;
+                .map_err(|e| SinkError::sqlite(ctx())(e))?;
             for id in &ids {
                 let found = select
                     .query_map([id], |r| r.get::<_, Option<String>>(0))
-                    .map_err(SinkError::sqlite(ctx()))?;
+                    .map_err(|e| SinkError::sqlite(ctx())(e))?;
                 for f in found {
-                    if let Some(f) = f.map_err(SinkError::sqlite(ctx()))? {
+                    if let Some(f) = f.map_err(|e| SinkError::sqlite(ctx())(e))? {
                         child_ids.push(f);
                     }
                 }
@@ -666,9 +743,11 @@ fn delete_children(
                 quote_ident(child),
                 quote_ident(cq::CQ_PARENT_ID)
             ))
-            .map_err(SinkError::sqlite(ctx()))?;
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
         for id in &ids {
-            delete.execute([id]).map_err(SinkError::sqlite(ctx()))?;
+            delete
+                .execute([id])
+                .map_err(|e| SinkError::sqlite(ctx())(e))?;
         }
         delete_children(conn, child, child_ids, relations, depth + 1)?;
     }

@@ -181,7 +181,18 @@ pub fn list_json(list: &ListArray, i: usize) -> String {
 /// Microseconds since the epoch as RFC 3339 with exactly six fractional digits and `Z`
 /// (fixed width, so the text sorts as the instant does).
 pub fn format_timestamp(micros: i64) -> String {
+    use chrono::{Datelike, Timelike};
     match chrono::DateTime::from_timestamp_micros(micros) {
+        Some(t) if (0..=9999).contains(&t.year()) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_micros()
+        ),
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         None => micros.to_string(),
     }
@@ -200,6 +211,175 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `schema` with every field's storage type replaced by its kind's canonical type (metadata
+/// kept): the schema of batches that sinks read back.
+pub fn canonical_schema(schema: &arrow_schema::Schema) -> Result<arrow_schema::SchemaRef> {
+    let table = table_of(schema).unwrap_or_default();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            Ok(f.as_ref()
+                .clone()
+                .with_data_type(column_kind(&table, f)?.data_type()))
+        })
+        .collect::<Result<_>>()?;
+    Ok(std::sync::Arc::new(
+        arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone()),
+    ))
+}
+
+/// Builds a batch of `schema` (see [`canonical_schema`]) from rows of JSON cells, in the forms
+/// [`Column::json_value`] produces: strings, booleans, numbers, RFC 3339 timestamps, arrays of
+/// strings for lists, any JSON for json columns, canonical text for uuids. Lists and json may
+/// also arrive as JSON text (how SQLite stores them).
+pub fn batch_from_json_rows(
+    schema: &arrow_schema::SchemaRef,
+    rows: &[Vec<serde_json::Value>],
+) -> Result<RecordBatch> {
+    use arrow_array::builder::{
+        BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int64Builder,
+        ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    };
+    use serde_json::Value;
+    let table = table_of(schema).unwrap_or_default();
+    let bad = |col: &str, v: &Value, what: &str| {
+        SinkError::Other(format!(
+            "reading {table}: column {col:?} holds {v}, which is not {what}"
+        ))
+    };
+    let parse_text = |v: &Value| -> Value {
+        match v {
+            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
+            other => other.clone(),
+        }
+    };
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (j, field) in schema.fields().iter().enumerate() {
+        let name = field.name().as_str();
+        let kind = column_kind(&table, field)?;
+        let cells = rows.iter().map(|r| r.get(j).unwrap_or(&Value::Null));
+        let array: ArrayRef = match kind {
+            ColumnKind::Utf8 => {
+                let mut b = StringBuilder::new();
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        Value::String(s) => b.append_value(s),
+                        other => b.append_value(other.to_string()),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+            ColumnKind::Bool => {
+                let mut b = BooleanBuilder::new();
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        Value::Bool(x) => b.append_value(*x),
+                        Value::Number(n) => b.append_value(n.as_i64() != Some(0)),
+                        other => return Err(bad(name, other, "a boolean")),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+            ColumnKind::Int64 => {
+                let mut b = Int64Builder::new();
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        other => b.append_value(
+                            other
+                                .as_i64()
+                                .ok_or_else(|| bad(name, other, "an integer"))?,
+                        ),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+            ColumnKind::Float64 => {
+                let mut b = Float64Builder::new();
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        other => b.append_value(
+                            other.as_f64().ok_or_else(|| bad(name, other, "a number"))?,
+                        ),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+            ColumnKind::Timestamp => {
+                let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        Value::String(s) => b.append_value(
+                            chrono::DateTime::parse_from_rfc3339(s)
+                                .map_err(|_| bad(name, v, "an RFC 3339 timestamp"))?
+                                .timestamp_micros(),
+                        ),
+                        other => return Err(bad(name, other, "an RFC 3339 timestamp")),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+            ColumnKind::Utf8List => {
+                let mut b = ListBuilder::new(StringBuilder::new());
+                for v in cells {
+                    match parse_text(v) {
+                        Value::Null => b.append(false),
+                        Value::Array(items) => {
+                            for item in items {
+                                match item {
+                                    Value::Null => b.values().append_null(),
+                                    Value::String(s) => b.values().append_value(s),
+                                    other => b.values().append_value(other.to_string()),
+                                }
+                            }
+                            b.append(true);
+                        }
+                        other => return Err(bad(name, &other, "a list of strings")),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+            ColumnKind::Json => {
+                let mut b = BinaryBuilder::new();
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        other => b.append_value(other.to_string()),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+            ColumnKind::Uuid => {
+                let mut b = FixedSizeBinaryBuilder::new(16);
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        Value::String(s) => {
+                            let u = uuid::Uuid::parse_str(s).map_err(|_| bad(name, v, "a uuid"))?;
+                            b.append_value(u.as_bytes())
+                                .map_err(|e| SinkError::Other(e.to_string()))?;
+                        }
+                        other => return Err(bad(name, other, "a uuid")),
+                    }
+                }
+                std::sync::Arc::new(b.finish())
+            }
+        };
+        columns.push(array);
+    }
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
+    .map_err(|e| SinkError::Other(format!("reading {table}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +390,11 @@ mod tests {
         assert_eq!(
             format_timestamp(1_700_000_000_123_456),
             "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_timestamp(-62_135_596_800_000_000),
+            "0001-01-01T00:00:00.000000Z"
         );
     }
 

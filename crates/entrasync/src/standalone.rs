@@ -3,7 +3,9 @@
 //! The writer adds `_cq_sync_time` and `_cq_source_name` as the CloudQuery CLI does, so a
 //! database written by entrasync alone looks like one written through CloudQuery.
 
-use crate::config::{Config, DestinationConfig, DestinationKind, SourceConfig, WriteMode};
+use crate::config::{
+    Config, DestinationConfig, DestinationKind, MigrateMode, SourceConfig, WriteMode,
+};
 use crate::graph::GraphClient;
 use crate::sync::{Outcome, Scheduler, SyncMessage, SyncOptions, TableRun, report};
 use crate::tables;
@@ -60,6 +62,10 @@ async fn sync_source(
             .expect("validated by config::load");
         sinks.push(open_sink(dest).await?);
     }
+    let backend = match &source.backend_options {
+        Some(options) => Some(open_backend(config, source, options, &mut sinks).await?),
+        None => None,
+    };
     // A simulated tenant lives as long as this sync.
     let (spec, _simulator) = simulator::resolve(&source.spec).await?;
     let client = GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
@@ -83,22 +89,20 @@ async fn sync_source(
         &selected,
         SyncOptions {
             deterministic_cq_id: source.deterministic_cq_id,
-            ..Default::default()
+            state: backend.as_ref().map(|b| b.state.clone()),
+            log_lookback: (spec.log_lookback_days > 0)
+                .then(|| chrono::Duration::days(spec.log_lookback_days.into())),
         },
         tx,
     ));
     let runs = scheduler.runs();
     let bars = report::Progress::start(runs.clone(), progress);
-    let state_table = source
-        .backend_options
-        .as_ref()
-        .map(|b| b.table_name.clone());
     let writer = tokio::spawn(write_all(
         rx,
         sinks,
         source.name.clone(),
         sync_time,
-        state_table,
+        backend.map(|b| (b.destination, b.table_name)),
     ));
     scheduler.run().await;
     let written = writer.await.context("the writer task panicked")?;
@@ -134,6 +138,64 @@ fn log_outcomes(runs: &[Arc<TableRun>]) {
     }
 }
 
+/// Where incremental state lives: a table in one of the source's destinations.
+struct Backend {
+    destination: usize,
+    table_name: String,
+    state: std::collections::HashMap<String, String>,
+}
+
+/// Resolves `backend_options.connection` (`@@plugins.<destination>.connection`, as CloudQuery
+/// writes it) to one of this source's destinations and reads the state table from it.
+async fn open_backend(
+    config: &Config,
+    source: &SourceConfig,
+    options: &crate::config::BackendOptions,
+    sinks: &mut [Destination],
+) -> anyhow::Result<Backend> {
+    let name = options
+        .connection
+        .strip_prefix("@@plugins.")
+        .and_then(|rest| rest.strip_suffix(".connection"))
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: source {:?}: backend_options.connection must be \"@@plugins.<destination name>.connection\" for entrasync sync (got {:?})",
+                source.file.display(),
+                source.name,
+                options.connection
+            )
+        })?;
+    let destination = source
+        .destinations
+        .iter()
+        .position(|d| d == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = config.destinations.iter().map(|d| d.name.as_str()).collect();
+            anyhow!(
+                "{}: source {:?}: backend_options.connection names destination {name:?}, which is not one of this source's destinations ({})",
+                source.file.display(),
+                source.name,
+                known.join(", ")
+            )
+        })?;
+    let state = sinks[destination]
+        .sink
+        .read_state(&options.table_name)
+        .await
+        .with_context(|| {
+            format!(
+                "reading state table {} from destination {name:?}",
+                options.table_name
+            )
+        })?;
+    tracing::info!(table = %options.table_name, destination = name, keys = state.len(), "incremental state read");
+    Ok(Backend {
+        destination,
+        table_name: options.table_name.clone(),
+        state,
+    })
+}
+
 /// A sink with the destination's settings that the writer needs.
 struct Destination {
     name: String,
@@ -142,30 +204,63 @@ struct Destination {
 }
 
 async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
-    let mode = match dest.write_mode {
+    use entrasync_sinks::{file, postgres, sqlite};
+    let write_mode = match dest.write_mode {
         WriteMode::OverwriteDeleteStale => entrasync_sinks::WriteMode::OverwriteDeleteStale,
         WriteMode::Overwrite => entrasync_sinks::WriteMode::Overwrite,
         WriteMode::Append => entrasync_sinks::WriteMode::Append,
     };
+    let migrate_mode = match dest.migrate_mode {
+        MigrateMode::Safe => entrasync_sinks::MigrateMode::Safe,
+        MigrateMode::Forced => entrasync_sinks::MigrateMode::Forced,
+    };
+    let where_ = || format!("{}: destination {:?}", dest.file.display(), dest.name);
+    let spec_str = |key: &str| {
+        dest.spec
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    };
     let sink: Box<dyn Sink> = match dest.kind {
         DestinationKind::Sqlite => {
             let path = dest.connection_string()?;
-            let sink = entrasync_sinks::sqlite::SqliteSink::open(std::path::Path::new(&path), mode)
-                .with_context(|| {
-                    format!(
-                        "destination {:?}: cannot open SQLite database {path}",
-                        dest.name
-                    )
-                })?;
+            let sink = sqlite::SqliteSink::open(std::path::Path::new(&path), write_mode)
+                .with_context(|| format!("{}: cannot open SQLite database {path}", where_()))?;
             Box::new(sink)
         }
-        DestinationKind::Postgres | DestinationKind::File => {
-            return Err(anyhow!(
-                "{}: destination {:?}: {} is not available in this build yet",
-                dest.file.display(),
-                dest.name,
-                dest.path
-            ));
+        DestinationKind::Postgres => {
+            let defaults = postgres::PostgresOptions::default();
+            let spec_count = |key: &str| dest.spec.get(key).and_then(|v| v.as_u64());
+            let options = postgres::PostgresOptions {
+                write_mode,
+                migrate_mode,
+                batch_size: dest
+                    .batch_size
+                    .or(spec_count("batch_size"))
+                    .map_or(defaults.batch_size, |n| n as usize),
+                batch_size_bytes: dest
+                    .batch_size_bytes
+                    .or(spec_count("batch_size_bytes"))
+                    .map_or(defaults.batch_size_bytes, |n| n as usize),
+            };
+            // The sink's errors name the server without the password.
+            let sink = postgres::PostgresSink::connect(&dest.connection_string()?, options)
+                .await
+                .with_context(where_)?;
+            Box::new(sink)
+        }
+        DestinationKind::File => {
+            let format = file::FileFormat::parse(spec_str("format"))
+                .ok_or_else(|| anyhow!("{}: spec.format must be parquet, json or csv", where_()))?;
+            let compression = file::FileCompression::parse(spec_str("compression"))
+                .ok_or_else(|| anyhow!("{}: spec.compression must be \"\" or gzip", where_()))?;
+            let sink = file::FileSink::new(file::FileOptions {
+                path: spec_str("path").to_string(),
+                format,
+                compression,
+            })
+            .with_context(where_)?;
+            Box::new(sink)
         }
     };
     Ok(Destination {
@@ -181,10 +276,11 @@ async fn write_all(
     mut dests: Vec<Destination>,
     source_name: String,
     sync_time: DateTime<Utc>,
-    state_table: Option<String>,
+    // The destination (by index) and table that keep the incremental state.
+    backend: Option<(usize, String)>,
 ) -> anyhow::Result<()> {
     while let Some(message) = rx.recv().await {
-        for dest in &mut dests {
+        for (index, dest) in dests.iter_mut().enumerate() {
             let ctx = |what: &str| format!("destination {:?}: {what}", dest.name);
             match &message {
                 SyncMessage::MigrateTable(schema) => {
@@ -201,19 +297,16 @@ async fn write_all(
                         .await
                         .with_context(|| ctx("writing rows"))?;
                 }
-                SyncMessage::DeleteRecord {
-                    table,
-                    tenant_id,
-                    id,
-                } => {
-                    let keys = delete_keys(tenant_id, id)?;
+                SyncMessage::DeleteRecord { table, keys } => {
+                    let keys = delete_keys(keys)?;
                     dest.sink
                         .delete_rows(table, keys, &relations_of(table))
                         .await
                         .with_context(|| ctx(&format!("deleting a removed row of {table}")))?;
                 }
                 SyncMessage::State { key, value } => {
-                    let Some(state_table) = &state_table else {
+                    let Some((_, state_table)) = backend.as_ref().filter(|(i, _)| *i == index)
+                    else {
                         continue;
                     };
                     // The rows this state covers must be durable before the state is.
@@ -224,8 +317,8 @@ async fn write_all(
                         .await
                         .with_context(|| ctx(&format!("writing state to {state_table}")))?;
                 }
-                SyncMessage::TableDone { table, complete } => {
-                    if *complete && dest.write_mode == WriteMode::OverwriteDeleteStale {
+                SyncMessage::TableDone { table, replaced } => {
+                    if *replaced && dest.write_mode == WriteMode::OverwriteDeleteStale {
                         // Make this table's rows durable before deleting what they replace.
                         dest.sink.flush().await.with_context(|| ctx("flushing"))?;
                         let deleted = dest
@@ -250,18 +343,19 @@ async fn write_all(
     Ok(())
 }
 
-/// A one-row key batch for `Sink::delete_rows`: `(tenant_id, id)`, the key of top-level tables.
-fn delete_keys(tenant_id: &str, id: &str) -> anyhow::Result<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![
-        cq::field("tenant_id", ColumnKind::Utf8, true, true),
-        cq::field("id", ColumnKind::Utf8, true, true),
-    ]));
+/// A one-row key batch for `Sink::delete_rows`: one utf8 column per key column.
+fn delete_keys(keys: &[(String, String)]) -> anyhow::Result<RecordBatch> {
+    let fields: Vec<_> = keys
+        .iter()
+        .map(|(name, _)| cq::field(name, ColumnKind::Utf8, true, true))
+        .collect();
+    let columns: Vec<ArrayRef> = keys
+        .iter()
+        .map(|(_, value)| Arc::new(StringArray::from(vec![value.as_str()])) as ArrayRef)
+        .collect();
     Ok(RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from(vec![tenant_id])),
-            Arc::new(StringArray::from(vec![id])),
-        ],
+        Arc::new(Schema::new(fields)),
+        columns,
     )?)
 }
 

@@ -32,24 +32,40 @@ pub fn register_app(state: &State, app: NewApp) -> anyhow::Result<AppCredentials
         None => None,
     };
     let r = state.next_rand();
-    let client_id = uuid::Builder::from_random_bytes(r.to_le_bytes().repeat(2).try_into().unwrap_or([7u8; 16])).into_uuid().to_string();
-    let secret = format!("fg~{}", crate::token::seal(&state.key, r, &client_id).chars().take(34).collect::<String>());
+    let client_id =
+        uuid::Builder::from_random_bytes(r.to_le_bytes().repeat(2).try_into().unwrap_or([7u8; 16]))
+            .into_uuid()
+            .to_string();
+    let secret = format!(
+        "fg~{}",
+        crate::token::seal(&state.key, r, &client_id)
+            .chars()
+            .take(34)
+            .collect::<String>()
+    );
     let reg = AppReg {
         client_id: client_id.clone(),
         client_secret: secret.clone(),
-        display_name: app.display_name.unwrap_or_else(|| format!("test-app-{}", &client_id[..8])),
+        display_name: app
+            .display_name
+            .unwrap_or_else(|| format!("test-app-{}", &client_id[..8])),
         permissions: app.permissions,
         cert,
     };
     state.apps.write().unwrap().insert(client_id.clone(), reg);
-    Ok(AppCredentials { client_id, client_secret: secret })
+    Ok(AppCredentials {
+        client_id,
+        client_secret: secret,
+    })
 }
 
 /// Register a certificate on an existing app (e.g. the default one).
 pub fn set_certificate(state: &State, client_id: &str, pem: &str) -> anyhow::Result<()> {
     let cert = CertInfo::from_pem(pem)?;
     let mut apps = state.apps.write().unwrap();
-    let app = apps.get_mut(client_id).ok_or_else(|| anyhow::anyhow!("unknown client_id {client_id}"))?;
+    let app = apps
+        .get_mut(client_id)
+        .ok_or_else(|| anyhow::anyhow!("unknown client_id {client_id}"))?;
     app.cert = Some(cert);
     Ok(())
 }
@@ -79,7 +95,9 @@ pub fn set_licences(state: &State, lic: Licences) {
 }
 
 pub fn set_token_lifetime(state: &State, d: Duration) {
-    state.token_lifetime_secs.store(d.as_secs().max(1), Ordering::Relaxed);
+    state
+        .token_lifetime_secs
+        .store(d.as_secs().max(1), Ordering::Relaxed);
 }
 
 pub fn expire_page_tokens(state: &State) {
@@ -170,7 +188,11 @@ pub fn handle(state: &State, info: &crate::ServerInfo, req: &Req) -> Resp {
             if let Some(r) = f.rates {
                 set_fault_rates(state, r);
             }
-            if f.rule.status.is_some() || f.rule.reset || f.rule.truncate || f.rule.delay_ms.is_some() {
+            if f.rule.status.is_some()
+                || f.rule.reset
+                || f.rule.truncate
+                || f.rule.delay_ms.is_some()
+            {
                 add_fault(state, f.rule);
             }
             ok(json!({"ok": true}))
@@ -202,7 +224,9 @@ pub fn handle(state: &State, info: &crate::ServerInfo, req: &Req) -> Resp {
         }
         ("POST", "/token_lifetime") => {
             let v: Value = parse!(Value);
-            let Some(s) = v.get("seconds").and_then(Value::as_u64) else { return err(400, "expected {\"seconds\": N}") };
+            let Some(s) = v.get("seconds").and_then(Value::as_u64) else {
+                return err(400, "expected {\"seconds\": N}");
+            };
             set_token_lifetime(state, Duration::from_secs(s));
             ok(json!({"seconds": s}))
         }
@@ -233,6 +257,9 @@ pub fn handle(state: &State, info: &crate::ServerInfo, req: &Req) -> Resp {
             reset_delta(state);
             ok(json!({"ok": true}))
         }
-        _ => err(404, &format!("unknown admin endpoint {} /_fake{path}", req.method)),
+        _ => err(
+            404,
+            &format!("unknown admin endpoint {} /_fake{path}", req.method),
+        ),
     }
 }

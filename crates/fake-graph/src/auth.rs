@@ -40,8 +40,13 @@ impl CertInfo {
         let der = CertificateDer::from_pem_slice(pem.as_bytes())
             .map_err(|e| anyhow::anyhow!("certificate_pem is not a PEM certificate: {e:?}"))?;
         let der = der.as_ref();
-        let rsa = spki_bitstring(der).ok_or_else(|| anyhow::anyhow!("cannot find the public key in the certificate"))?;
-        Ok(CertInfo { sha1: Sha1::digest(der).to_vec(), sha256: Sha256::digest(der).to_vec(), rsa_pkcs1: rsa })
+        let rsa = spki_bitstring(der)
+            .ok_or_else(|| anyhow::anyhow!("cannot find the public key in the certificate"))?;
+        Ok(CertInfo {
+            sha1: Sha1::digest(der).to_vec(),
+            sha256: Sha256::digest(der).to_vec(),
+            rsa_pkcs1: rsa,
+        })
     }
 }
 
@@ -104,18 +109,27 @@ pub struct Claims {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn form(req: &Req) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(&req.body).into_owned().collect()
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`
 pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
     let (tid, domain, custom_ok) = {
         let t = state.tenant.read().unwrap();
-        let custom = t.coll("domains").items.values().any(|d| d.id.eq_ignore_ascii_case(tenant));
+        let custom = t
+            .coll("domains")
+            .items
+            .values()
+            .any(|d| d.id.eq_ignore_ascii_case(tenant));
         (t.id.clone(), t.domain.clone(), custom)
     };
     if !(tenant.eq_ignore_ascii_case(&tid) || tenant.eq_ignore_ascii_case(&domain) || custom_ok) {
@@ -123,7 +137,9 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
             400,
             "invalid_request",
             90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+            ),
         );
     }
     let f = form(req);
@@ -131,12 +147,18 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
     let mut client_id = get("client_id");
     let mut client_secret = get("client_secret");
     // HTTP Basic (RFC 6749 §2.3.1)
-    if let Some(basic) = req.header("authorization").and_then(|h| h.strip_prefix("Basic "))
+    if let Some(basic) = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Basic "))
         && let Ok(raw) = STANDARD.decode(basic.trim())
         && let Ok(s) = String::from_utf8(raw)
         && let Some((u, p)) = s.split_once(':')
     {
-        let dec = |x: &str| url::form_urlencoded::parse(format!("a={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        let dec = |x: &str| {
+            url::form_urlencoded::parse(format!("a={x}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
         client_id = dec(u).or(client_id);
         client_secret = dec(p).or(client_secret);
     }
@@ -149,19 +171,25 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
         );
     }
     let Some(client_id) = client_id else {
-        return errors::aadsts(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.");
+        return errors::aadsts(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
     };
     let scope = get("scope").unwrap_or_default();
-    let scope_ok = scope
-        .split_whitespace()
-        .all(|s| s == "https://graph.microsoft.com/.default" || s == format!("{}/.default", state.base_url))
-        && !scope.trim().is_empty();
+    let scope_ok = scope.split_whitespace().all(|s| {
+        s == "https://graph.microsoft.com/.default" || s == format!("{}/.default", state.base_url)
+    }) && !scope.trim().is_empty();
     if !scope_ok {
         return errors::aadsts(
             400,
             "invalid_scope",
             70011,
-            &format!("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
+            &format!(
+                "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
         );
     }
     let app = state.apps.read().unwrap().get(&client_id).cloned();
@@ -170,13 +198,22 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
             400,
             "unauthorized_client",
             700016,
-            &format!("Application with identifier '{client_id}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
         );
     };
     let acr;
     if let Some(assertion) = get("client_assertion") {
-        if get("client_assertion_type").as_deref() != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
-            return errors::aadsts(400, "invalid_request", 50027, "Invalid JWT token. The client_assertion_type is not supported.");
+        if get("client_assertion_type").as_deref()
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return errors::aadsts(
+                400,
+                "invalid_request",
+                50027,
+                "Invalid JWT token. The client_assertion_type is not supported.",
+            );
         }
         if let Err(r) = verify_assertion(state, &app, &tid, &assertion) {
             return r;
@@ -188,7 +225,9 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
                 401,
                 "invalid_client",
                 7000215,
-                &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+                &format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                ),
             );
         }
         acr = "1";
@@ -222,7 +261,8 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
     };
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("fake-graph".into());
-    let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&state.key)).unwrap_or_default();
+    let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&state.key))
+        .unwrap_or_default();
     Resp::json(200, &json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
         .header("cache-control", "no-store, no-cache")
 }
@@ -230,13 +270,24 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
 fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> Result<(), Resp> {
     let bad = |code: u32, text: &str| Err(errors::aadsts(401, "invalid_client", code, text));
     let Some(cert) = &app.cert else {
-        return bad(700027, "Client assertion failed signature validation. The certificate used to sign the client assertion is not registered on application.");
+        return bad(
+            700027,
+            "Client assertion failed signature validation. The certificate used to sign the client assertion is not registered on application.",
+        );
     };
     let Ok(header) = jsonwebtoken::decode_header(assertion) else {
-        return Err(errors::aadsts(400, "invalid_request", 50027, "Invalid JWT token. Token format not valid."));
+        return Err(errors::aadsts(
+            400,
+            "invalid_request",
+            50027,
+            "Invalid JWT token. Token format not valid.",
+        ));
     };
     if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
-        return bad(5002738, "Invalid JWT token. The signing algorithm is not supported.");
+        return bad(
+            5002738,
+            "Invalid JWT token. The signing algorithm is not supported.",
+        );
     }
     let decode_b64 = |s: &str| {
         URL_SAFE_NO_PAD
@@ -246,8 +297,16 @@ fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> 
             .or_else(|_| STANDARD_NO_PAD.decode(s))
             .ok()
     };
-    let x5t_ok = header.x5t.as_deref().and_then(decode_b64).is_some_and(|t| t == cert.sha1);
-    let s256_ok = header.x5t_s256.as_deref().and_then(decode_b64).is_some_and(|t| t == cert.sha256);
+    let x5t_ok = header
+        .x5t
+        .as_deref()
+        .and_then(decode_b64)
+        .is_some_and(|t| t == cert.sha1);
+    let s256_ok = header
+        .x5t_s256
+        .as_deref()
+        .and_then(decode_b64)
+        .is_some_and(|t| t == cert.sha256);
     if !x5t_ok && !s256_ok {
         return bad(
             700027,
@@ -259,7 +318,11 @@ fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> 
     let auds = [
         format!("{}/{tid}/oauth2/v2.0/token", state.base_url),
         format!("https://login.microsoftonline.com/{tid}/oauth2/v2.0/token"),
-        format!("{}/{}/oauth2/v2.0/token", state.base_url, state.tenant.read().unwrap().domain),
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            state.base_url,
+            state.tenant.read().unwrap().domain
+        ),
     ];
     v.set_audience(&auds);
     v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
@@ -267,15 +330,22 @@ fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> 
     match jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &v) {
         Ok(data) => {
             let c = data.claims;
-            if c["iss"].as_str() != Some(&app.client_id) || c["sub"].as_str() != Some(&app.client_id) {
-                return bad(700023, "Client assertion contains an invalid issuer or subject; both must be the client id.");
+            if c["iss"].as_str() != Some(&app.client_id)
+                || c["sub"].as_str() != Some(&app.client_id)
+            {
+                return bad(
+                    700023,
+                    "Client assertion contains an invalid issuer or subject; both must be the client id.",
+                );
             }
             Ok(())
         }
         Err(e) => match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature | jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
-                bad(700024, "Client assertion is not within its valid time range.")
-            }
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature
+            | jsonwebtoken::errors::ErrorKind::ImmatureSignature => bad(
+                700024,
+                "Client assertion is not within its valid time range.",
+            ),
             jsonwebtoken::errors::ErrorKind::InvalidAudience => bad(
                 700021,
                 "Client assertion audience claim does not match Realm issuer. The aud claim must be the token endpoint URL.",
@@ -283,7 +353,10 @@ fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> 
             jsonwebtoken::errors::ErrorKind::InvalidSignature => {
                 bad(7000274, "Client assertion failed signature validation.")
             }
-            _ => bad(7000274, &format!("Client assertion failed validation: {e}.")),
+            _ => bad(
+                7000274,
+                &format!("Client assertion failed validation: {e}."),
+            ),
         },
     }
 }
@@ -300,7 +373,11 @@ impl Caller {
     pub fn has_any(&self, needed: &[&str]) -> bool {
         needed.is_empty()
             || needed.iter().any(|n| {
-                self.roles.iter().any(|r| r == n || *r == n.replacen(".Read.", ".ReadWrite.", 1) || (n.ends_with(".Read") && *r == format!("{n}Write")))
+                self.roles.iter().any(|r| {
+                    r == n
+                        || *r == n.replacen(".Read.", ".ReadWrite.", 1)
+                        || (n.ends_with(".Read") && *r == format!("{n}Write"))
+                })
             })
     }
 }
@@ -310,8 +387,13 @@ pub fn check_bearer(state: &State, req: &Req) -> Result<Caller, Resp> {
     let Some(h) = req.header("authorization") else {
         return Err(errors::unauthenticated("Access token is empty."));
     };
-    let Some(token) = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) else {
-        return Err(errors::unauthenticated("Access token validation failure. Invalid audience."));
+    let Some(token) = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))
+    else {
+        return Err(errors::unauthenticated(
+            "Access token validation failure. Invalid audience.",
+        ));
     };
     let mut v = Validation::new(Algorithm::HS256);
     v.leeway = 0;
@@ -319,18 +401,26 @@ pub fn check_bearer(state: &State, req: &Req) -> Result<Caller, Resp> {
     match jsonwebtoken::decode::<Claims>(token.trim(), &DecodingKey::from_secret(&state.key), &v) {
         Ok(d) => {
             if d.claims.tid != state.tenant.read().unwrap().id {
-                return Err(errors::unauthenticated("Access token validation failure. Invalid audience."));
+                return Err(errors::unauthenticated(
+                    "Access token validation failure. Invalid audience.",
+                ));
             }
             if !state.apps.read().unwrap().contains_key(&d.claims.appid) {
                 return Err(errors::unauthenticated("Access token validation failure."));
             }
-            Ok(Caller { app_id: d.claims.appid, roles: d.claims.roles })
+            Ok(Caller {
+                app_id: d.claims.appid,
+                roles: d.claims.roles,
+            })
         }
         Err(e) => match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature | jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
-                Err(errors::unauthenticated("Access token has expired or is not yet valid."))
-            }
-            _ => Err(errors::unauthenticated("IDX14100: JWT is not well formed, there are no dots (.). Access token validation failure.")),
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature
+            | jsonwebtoken::errors::ErrorKind::ImmatureSignature => Err(errors::unauthenticated(
+                "Access token has expired or is not yet valid.",
+            )),
+            _ => Err(errors::unauthenticated(
+                "IDX14100: JWT is not well formed, there are no dots (.). Access token validation failure.",
+            )),
         },
     }
 }

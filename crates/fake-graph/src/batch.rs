@@ -19,39 +19,77 @@ pub fn handle(state: &State, req: &Req, version: &str) -> Resp {
         return errors::graph(400, "BadRequest", "Invalid batch payload format.");
     };
     let Some(items) = body.get("requests").and_then(Value::as_array) else {
-        return errors::graph(400, "BadRequest", "Invalid batch payload format: 'requests' is missing.");
+        return errors::graph(
+            400,
+            "BadRequest",
+            "Invalid batch payload format: 'requests' is missing.",
+        );
     };
     if items.len() > 20 {
-        return errors::graph(400, "BadRequest", "The number of batch requests exceeds the limit of 20.");
+        return errors::graph(
+            400,
+            "BadRequest",
+            "The number of batch requests exceeds the limit of 20.",
+        );
     }
     let mut seen = HashSet::new();
     for it in items {
-        let Some(id) = it.get("id").and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string()))) else {
+        let Some(id) = it.get("id").and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_i64().map(|n| n.to_string()))
+        }) else {
             return errors::graph(400, "BadRequest", "Batch request id is missing.");
         };
         if !seen.insert(id.to_lowercase()) {
-            return errors::graph(400, "BadRequest", &format!("Batch request id '{id}' is duplicated; ids must be unique."));
+            return errors::graph(
+                400,
+                "BadRequest",
+                &format!("Batch request id '{id}' is duplicated; ids must be unique."),
+            );
         }
-        if it.get("url").and_then(Value::as_str).is_none() || it.get("method").and_then(Value::as_str).is_none() {
-            return errors::graph(400, "BadRequest", &format!("Batch request '{id}' must have a method and a url."));
+        if it.get("url").and_then(Value::as_str).is_none()
+            || it.get("method").and_then(Value::as_str).is_none()
+        {
+            return errors::graph(
+                400,
+                "BadRequest",
+                &format!("Batch request '{id}' must have a method and a url."),
+            );
         }
     }
     let mut status_of: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
     for it in items {
-        let id = it["id"].as_str().map(str::to_string).unwrap_or_else(|| it["id"].to_string());
+        let id = it["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| it["id"].to_string());
         let deps: Vec<String> = it
             .get("dependsOn")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_lowercase)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(str::to_lowercase))
+                    .collect()
+            })
             .unwrap_or_default();
-        let failed_dep = deps.iter().any(|d| status_of.get(d).is_none_or(|s| *s >= 400));
+        let failed_dep = deps
+            .iter()
+            .any(|d| status_of.get(d).is_none_or(|s| *s >= 400));
         let resp = if failed_dep {
-            errors::graph(424, "FailedDependency", "The request failed because a request it depends on failed.")
+            errors::graph(
+                424,
+                "FailedDependency",
+                "The request failed because a request it depends on failed.",
+            )
         } else {
             let url = it["url"].as_str().unwrap_or("");
             let url = url.trim_start_matches('/');
-            let url = url.strip_prefix("v1.0/").or_else(|| url.strip_prefix("beta/")).unwrap_or(url);
+            let url = url
+                .strip_prefix("v1.0/")
+                .or_else(|| url.strip_prefix("beta/"))
+                .unwrap_or(url);
             let mut headers: Vec<(String, String)> = req
                 .headers
                 .iter()
@@ -63,8 +101,16 @@ pub fn handle(state: &State, req: &Req, version: &str) -> Resp {
                     headers.push((k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_string()));
                 }
             }
-            let body = it.get("body").map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-            let inner = Req::parse(it["method"].as_str().unwrap_or("GET"), &format!("/{version}/{url}"), headers, body);
+            let body = it
+                .get("body")
+                .map(|b| Bytes::from(b.to_string()))
+                .unwrap_or_default();
+            let inner = Req::parse(
+                it["method"].as_str().unwrap_or("GET"),
+                &format!("/{version}/{url}"),
+                headers,
+                body,
+            );
             graph::handle(state, &inner)
         };
         status_of.insert(id.to_lowercase(), resp.status);
@@ -81,7 +127,11 @@ pub fn handle(state: &State, req: &Req, version: &str) -> Resp {
             h.insert(name.to_string(), json!(v));
         }
         h.insert("Cache-Control".into(), json!("no-cache"));
-        let body: Value = if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap_or(Value::Null) };
+        let body: Value = if resp.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
+        };
         responses.push(json!({"id": id, "status": resp.status, "headers": h, "body": body}));
     }
     let mut r = Resp::json(200, &json!({"responses": responses}));

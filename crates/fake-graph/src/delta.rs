@@ -39,7 +39,9 @@ pub struct DeltaTok {
 
 fn tracks_members(coll: &str, sel: &Option<Vec<String>>) -> bool {
     matches!(coll, "groups" | "directoryRoles" | "administrativeUnits")
-        && sel.as_ref().is_none_or(|s| s.iter().any(|p| p == "members"))
+        && sel
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|p| p == "members"))
 }
 
 /// Full (selected) representation for delta: nulls omitted, `id` always present.
@@ -51,9 +53,17 @@ fn full(t: &Tenant, coll: &str, item: &Item, sel: &Option<Vec<String>>) -> Map<S
         o.insert("@odata.type".into(), json!(ty));
     }
     let names: Vec<String> = match sel {
-        Some(s) => s.iter().filter(|p| *p != "members" && *p != "manager").cloned().collect(),
+        Some(s) => s
+            .iter()
+            .filter(|p| *p != "members" && *p != "manager")
+            .cloned()
+            .collect(),
         None if resource == "user" => USER_DEFAULT.iter().map(|s| s.to_string()).collect(),
-        None => schema.props(resource).iter().map(|p| p.name.clone()).collect(),
+        None => schema
+            .props(resource)
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
     };
     for n in names {
         if n == "id" {
@@ -70,7 +80,11 @@ fn full(t: &Tenant, coll: &str, item: &Item, sel: &Option<Vec<String>>) -> Map<S
 }
 
 fn member_ref(t: &Tenant, id: &str) -> Value {
-    let ty = t.kinds.get(id).map(|k| t.coll(k).resource).unwrap_or("user");
+    let ty = t
+        .kinds
+        .get(id)
+        .map(|k| t.coll(k).resource)
+        .unwrap_or("user");
     json!({"@odata.type": format!("#microsoft.graph.{ty}"), "id": id})
 }
 
@@ -100,33 +114,72 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             moff: 0,
         },
         Some("latest") => {
-            let tok = DeltaTok { c: coll.into(), sel: ctx.q.select.clone(), t: auth::now_secs(), v: now_v, init: false, to: now_v, pos: 0, moff: 0 };
-            return page(ctx, vec![], None, Some(link(ctx, "$deltatoken", &token::seal(key, state.next_rand(), &tok))));
+            let tok = DeltaTok {
+                c: coll.into(),
+                sel: ctx.q.select.clone(),
+                t: auth::now_secs(),
+                v: now_v,
+                init: false,
+                to: now_v,
+                pos: 0,
+                moff: 0,
+            };
+            return page(
+                ctx,
+                vec![],
+                None,
+                Some(link(
+                    ctx,
+                    "$deltatoken",
+                    &token::seal(key, state.next_rand(), &tok),
+                )),
+            );
         }
         Some(raw) => match token::open::<DeltaTok>(key, raw) {
             Some(tok) if tok.c == coll => tok,
-            _ => return errors::bad_request("Invalid delta or skip token: the token is malformed or belongs to another resource."),
+            _ => {
+                return errors::bad_request(
+                    "Invalid delta or skip token: the token is malformed or belongs to another resource.",
+                );
+            }
         },
     };
     // expiry and operator reset apply to tokens from earlier rounds
     if raw.is_some() {
         let reset = state.delta_reset_version.load(Ordering::Relaxed);
         if reset > 0 && tok.v < reset {
-            let mut loc = format!("{}/{}/delta", base(ctx), ctx.route.pattern.trim_end_matches("/delta"));
+            let mut loc = format!(
+                "{}/{}/delta",
+                base(ctx),
+                ctx.route.pattern.trim_end_matches("/delta")
+            );
             if let Some(s) = &tok.sel {
                 loc.push_str(&format!("?$select={}", s.join(",")));
             }
-            return errors::graph(410, "resyncRequired", "The delta token is no longer valid, and the app must reset the sync state.")
-                .header("location", loc);
+            return errors::graph(
+                410,
+                "resyncRequired",
+                "The delta token is no longer valid, and the app must reset the sync state.",
+            )
+            .header("location", loc);
         }
         let age = auth::now_secs().saturating_sub(tok.t);
-        if tok.v < state.delta_min_version.load(Ordering::Relaxed) || age > state.config.delta_token_lifetime.as_secs() {
+        if tok.v < state.delta_min_version.load(Ordering::Relaxed)
+            || age > state.config.delta_token_lifetime.as_secs()
+        {
             return sync_state_not_found();
         }
     }
     if ctx.q.deltatoken.is_some() {
         // a new round of changes since tok.v
-        tok = DeltaTok { init: false, to: now_v, pos: 0, moff: 0, t: tok.t, ..tok };
+        tok = DeltaTok {
+            init: false,
+            to: now_v,
+            pos: 0,
+            moff: 0,
+            t: tok.t,
+            ..tok
+        };
     }
     let c = t.coll(coll);
     let per_page = state.config.delta_page_size.max(1);
@@ -147,10 +200,20 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             let mut o = full(&t, coll, item, &tok.sel);
             let mut split = false;
             if members {
-                let all = item.rels.get("members").map(|v| v.as_slice()).unwrap_or(&[]);
+                // Like /members: soft-deleted members keep their membership (for a restore)
+                // but are not listed.
+                let all: Vec<&String> = item
+                    .rels
+                    .get("members")
+                    .map(|v| v.as_slice())
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter(|m| t.kinds.get(*m).is_some_and(|k| t.coll(k).get(m).is_some()))
+                    .collect();
                 if !all.is_empty() {
                     let end = (moff + mchunk).min(all.len());
-                    let refs: Vec<Value> = all[moff..end].iter().map(|m| member_ref(&t, m)).collect();
+                    let refs: Vec<Value> =
+                        all[moff..end].iter().map(|m| member_ref(&t, m)).collect();
                     o.insert("members@delta".into(), Value::Array(refs));
                     if end < all.len() {
                         // the rest of this group's members continue on the next page
@@ -172,11 +235,41 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             moff = 0;
         }
         if more {
-            let next = DeltaTok { pos: cursor, moff, ..tok.clone() };
-            return page(ctx, values, Some(link(ctx, "$skiptoken", &token::seal(key, state.next_rand(), &next))), None);
+            let next = DeltaTok {
+                pos: cursor,
+                moff,
+                ..tok.clone()
+            };
+            return page(
+                ctx,
+                values,
+                Some(link(
+                    ctx,
+                    "$skiptoken",
+                    &token::seal(key, state.next_rand(), &next),
+                )),
+                None,
+            );
         }
-        let dl = DeltaTok { init: false, v: tok.v, to: tok.v, pos: 0, moff: 0, t: auth::now_secs(), ..tok.clone() };
-        return page(ctx, values, None, Some(link(ctx, "$deltatoken", &token::seal(key, state.next_rand(), &dl))));
+        let dl = DeltaTok {
+            init: false,
+            v: tok.v,
+            to: tok.v,
+            pos: 0,
+            moff: 0,
+            t: auth::now_secs(),
+            ..tok.clone()
+        };
+        return page(
+            ctx,
+            values,
+            None,
+            Some(link(
+                ctx,
+                "$deltatoken",
+                &token::seal(key, state.next_rand(), &dl),
+            )),
+        );
     }
     // changes round: ids changed in (v, to], in order of first change
     let lo = c.changes.partition_point(|ch| ch.version <= tok.v);
@@ -190,7 +283,10 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
         }
         e.push(ch);
     }
-    let minimal = ctx.req.header("prefer").is_some_and(|p| p.to_ascii_lowercase().contains("return=minimal"));
+    let minimal = ctx
+        .req
+        .header("prefer")
+        .is_some_and(|p| p.to_ascii_lowercase().contains("return=minimal"));
     let mut pos = tok.pos as usize;
     let mut moff = tok.moff;
     let mut more = false;
@@ -222,7 +318,9 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
                 for ch in chs {
                     for p in &ch.props {
                         let selected = tok.sel.as_ref().is_none_or(|s| s.contains(p))
-                            && (tok.sel.is_some() || c.resource != "user" || USER_DEFAULT.contains(&p.as_str()));
+                            && (tok.sel.is_some()
+                                || c.resource != "user"
+                                || USER_DEFAULT.contains(&p.as_str()));
                         if selected {
                             o.insert(p.clone(), item.data.get(p).cloned().unwrap_or(Value::Null));
                         }
@@ -236,7 +334,10 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             let mut split = false;
             if members {
                 let entries: Vec<Value> = if created {
-                    item.rels.get("members").map(|v| v.iter().map(|m| member_ref(&t, m)).collect()).unwrap_or_default()
+                    item.rels
+                        .get("members")
+                        .map(|v| v.iter().map(|m| member_ref(&t, m)).collect())
+                        .unwrap_or_default()
                 } else {
                     links
                         .iter()
@@ -251,7 +352,10 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
                 };
                 if !entries.is_empty() {
                     let end = (moff + mchunk).min(entries.len());
-                    o.insert("members@delta".into(), Value::Array(entries[moff..end].to_vec()));
+                    o.insert(
+                        "members@delta".into(),
+                        Value::Array(entries[moff..end].to_vec()),
+                    );
                     if end < entries.len() {
                         split = true;
                         moff = end;
@@ -278,15 +382,45 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
         moff = 0;
     }
     if more {
-        let next = DeltaTok { pos: pos as u64, moff, ..tok.clone() };
-        let mut r = page(ctx, values, Some(link(ctx, "$skiptoken", &token::seal(key, state.next_rand(), &next))), None);
+        let next = DeltaTok {
+            pos: pos as u64,
+            moff,
+            ..tok.clone()
+        };
+        let mut r = page(
+            ctx,
+            values,
+            Some(link(
+                ctx,
+                "$skiptoken",
+                &token::seal(key, state.next_rand(), &next),
+            )),
+            None,
+        );
         if minimal {
             r = r.header("preference-applied", "return=minimal");
         }
         return r;
     }
-    let dl = DeltaTok { init: false, v: tok.to, to: tok.to, pos: 0, moff: 0, t: auth::now_secs(), ..tok };
-    let mut r = page(ctx, values, None, Some(link(ctx, "$deltatoken", &token::seal(key, state.next_rand(), &dl))));
+    let dl = DeltaTok {
+        init: false,
+        v: tok.to,
+        to: tok.to,
+        pos: 0,
+        moff: 0,
+        t: auth::now_secs(),
+        ..tok
+    };
+    let mut r = page(
+        ctx,
+        values,
+        None,
+        Some(link(
+            ctx,
+            "$deltatoken",
+            &token::seal(key, state.next_rand(), &dl),
+        )),
+    );
     if minimal {
         r = r.header("preference-applied", "return=minimal");
     }
@@ -300,7 +434,10 @@ fn link(ctx: &Ctx, param: &str, tok: &str) -> String {
 
 fn page(ctx: &Ctx, values: Vec<Value>, next: Option<String>, delta: Option<String>) -> Resp {
     let mut o = Map::new();
-    o.insert("@odata.context".into(), json!(format!("{}/$metadata#{}", base(ctx), ctx.route.context)));
+    o.insert(
+        "@odata.context".into(),
+        json!(format!("{}/$metadata#{}", base(ctx), ctx.route.context)),
+    );
     if let Some(n) = next {
         o.insert("@odata.nextLink".into(), json!(n));
     }

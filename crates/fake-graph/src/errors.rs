@@ -26,16 +26,26 @@ pub fn not_found_resource(id: &str) -> Resp {
     graph(
         404,
         "Request_ResourceNotFound",
-        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        &format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        ),
     )
 }
 
 pub fn unknown_segment(seg: &str) -> Resp {
-    graph(400, "BadRequest", &format!("Resource not found for the segment '{seg}'."))
+    graph(
+        400,
+        "BadRequest",
+        &format!("Resource not found for the segment '{seg}'."),
+    )
 }
 
 pub fn denied() -> Resp {
-    graph(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    graph(
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
 }
 
 pub fn non_premium() -> Resp {
@@ -72,7 +82,11 @@ pub fn throttled(retry_after: Option<f64>, scope: &str, info: &str) -> Resp {
 }
 
 pub fn fmt_secs(s: f64) -> String {
-    if (s - s.round()).abs() < 1e-9 { format!("{}", s.round() as i64) } else { format!("{s:.3}") }
+    if (s - s.round()).abs() < 1e-9 {
+        format!("{}", s.round() as i64)
+    } else {
+        format!("{s:.3}")
+    }
 }
 
 /// AADSTS error body of the v2.0 token endpoint.
@@ -81,7 +95,8 @@ pub fn aadsts(status: u16, error: &str, code: u32, text: &str) -> Resp {
     let corr = uuid::Uuid::new_v4().to_string();
     let now = Utc::now();
     let stamp = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let desc = format!("AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {corr} Timestamp: {stamp}");
+    let desc =
+        format!("AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {corr} Timestamp: {stamp}");
     Resp::json(
         status,
         &json!({"error": error, "error_description": desc, "error_codes": [code], "timestamp": stamp,

@@ -110,7 +110,9 @@ impl Faults {
             d.delay += Duration::from_millis(r.slow_ms.max(1));
         }
         if r.server_error > 0.0 && unit(mix(rand, 3)) < r.server_error {
-            d.action = Some(Action::Status([500, 502, 503, 504][(mix(rand, 4) % 4) as usize]));
+            d.action = Some(Action::Status(
+                [500, 502, 503, 504][(mix(rand, 4) % 4) as usize],
+            ));
         } else if r.reset > 0.0 && unit(mix(rand, 5)) < r.reset {
             d.action = Some(Action::Reset);
         } else if r.truncate > 0.0 && unit(mix(rand, 6)) < r.truncate {
@@ -125,14 +127,30 @@ pub fn status_response(status: u16, retry_after: Option<&str>) -> crate::state::
     use crate::errors;
     let mut r = match status {
         429 => {
-            let mut r = errors::throttled(None, "Tenant_Application/ReadWrite", "ResourceUnitLimitExceeded");
+            let mut r = errors::throttled(
+                None,
+                "Tenant_Application/ReadWrite",
+                "ResourceUnitLimitExceeded",
+            );
             r.headers.retain(|(k, _)| k != "retry-after");
             r
         }
-        500 => errors::graph(500, "generalException", "General exception while processing."),
+        500 => errors::graph(
+            500,
+            "generalException",
+            "General exception while processing.",
+        ),
         502 => errors::graph(502, "BadGateway", "Bad Gateway"),
-        503 => errors::graph(503, "serviceNotAvailable", "The service is temporarily unavailable for maintenance or is overloaded. You may repeat the request after a delay, the length of which may be specified in a Retry-After header."),
-        504 => errors::graph(504, "GatewayTimeout", "The gateway did not receive a timely response from the upstream server."),
+        503 => errors::graph(
+            503,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable for maintenance or is overloaded. You may repeat the request after a delay, the length of which may be specified in a Retry-After header.",
+        ),
+        504 => errors::graph(
+            504,
+            "GatewayTimeout",
+            "The gateway did not receive a timely response from the upstream server.",
+        ),
         s => errors::graph(s, "UnknownError", "Injected fault."),
     };
     if let Some(ra) = retry_after {

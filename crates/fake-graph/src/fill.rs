@@ -13,20 +13,104 @@ use crate::schema::{Prop, Schema};
 pub type Obj = Map<String, Value>;
 
 pub const FIRST: &[&str] = &[
-    "Adele", "Alex", "Megan", "Lynne", "Isaiah", "Joni", "Lee", "Miriam", "Nestor", "Patti", "Pradeep", "Grady",
-    "Johanna", "Diego", "Lidia", "Henrietta", "Irvin", "Christie", "Debra", "Enrico", "Allan", "Cameron", "Bianca",
-    "Omar", "Yuki", "Ravi", "Sofia", "Lars", "Amara", "Chen", "Fatima", "Mateo", "Ingrid", "Kofi", "Hana", "Noah",
+    "Adele",
+    "Alex",
+    "Megan",
+    "Lynne",
+    "Isaiah",
+    "Joni",
+    "Lee",
+    "Miriam",
+    "Nestor",
+    "Patti",
+    "Pradeep",
+    "Grady",
+    "Johanna",
+    "Diego",
+    "Lidia",
+    "Henrietta",
+    "Irvin",
+    "Christie",
+    "Debra",
+    "Enrico",
+    "Allan",
+    "Cameron",
+    "Bianca",
+    "Omar",
+    "Yuki",
+    "Ravi",
+    "Sofia",
+    "Lars",
+    "Amara",
+    "Chen",
+    "Fatima",
+    "Mateo",
+    "Ingrid",
+    "Kofi",
+    "Hana",
+    "Noah",
 ];
 pub const LAST: &[&str] = &[
-    "Vance", "Wilber", "Bowen", "Robbins", "Pollard", "Sherman", "Gu", "Hunter", "Taylor", "Fernandez", "Gupta",
-    "Archie", "Lauer", "Siciliani", "Holloway", "Mueller", "Sink", "Cline", "Berg", "Catteneo", "Deyoung", "White",
-    "Okafor", "Tanaka", "Kumar", "Rossi", "Nilsson", "Mensah", "Li", "Haddad", "Garcia", "Larsen", "Boateng", "Sato",
+    "Vance",
+    "Wilber",
+    "Bowen",
+    "Robbins",
+    "Pollard",
+    "Sherman",
+    "Gu",
+    "Hunter",
+    "Taylor",
+    "Fernandez",
+    "Gupta",
+    "Archie",
+    "Lauer",
+    "Siciliani",
+    "Holloway",
+    "Mueller",
+    "Sink",
+    "Cline",
+    "Berg",
+    "Catteneo",
+    "Deyoung",
+    "White",
+    "Okafor",
+    "Tanaka",
+    "Kumar",
+    "Rossi",
+    "Nilsson",
+    "Mensah",
+    "Li",
+    "Haddad",
+    "Garcia",
+    "Larsen",
+    "Boateng",
+    "Sato",
 ];
-pub const DEPARTMENTS: &[&str] =
-    &["Sales", "Marketing", "Engineering", "Finance", "Legal", "Operations", "Retail", "Research", "IT", "HR"];
+pub const DEPARTMENTS: &[&str] = &[
+    "Sales",
+    "Marketing",
+    "Engineering",
+    "Finance",
+    "Legal",
+    "Operations",
+    "Retail",
+    "Research",
+    "IT",
+    "HR",
+];
 pub const TITLES: &[&str] = &[
-    "Retail Manager", "Marketing Assistant", "Product Manager", "Developer", "Director", "Paralegal",
-    "Sales Representative", "IT Admin", "Designer", "Accountant", "Engineer", "Support Specialist",
+    "Retail Manager",
+    "Marketing Assistant",
+    "Product Manager",
+    "Developer",
+    "Director",
+    "Paralegal",
+    "Sales Representative",
+    "IT Admin",
+    "Designer",
+    "Accountant",
+    "Engineer",
+    "Support Specialist",
 ];
 pub const CITIES: &[(&str, &str, &str, f64, f64)] = &[
     ("Redmond", "WA", "US", 47.674, -122.1215),
@@ -41,8 +125,21 @@ pub const CITIES: &[(&str, &str, &str, f64, f64)] = &[
     ("Sao Paulo", "SP", "BR", -23.5558, -46.6396),
 ];
 const WORDS: &[&str] = &[
-    "alpha", "contoso", "fabrikam", "northwind", "tailspin", "litware", "adatum", "proseware", "woodgrove", "fourth",
-    "coffee", "blue", "yonder", "relecloud", "wingtip",
+    "alpha",
+    "contoso",
+    "fabrikam",
+    "northwind",
+    "tailspin",
+    "litware",
+    "adatum",
+    "proseware",
+    "woodgrove",
+    "fourth",
+    "coffee",
+    "blue",
+    "yonder",
+    "relecloud",
+    "wingtip",
 ];
 
 /// Deterministic value generation state.
@@ -71,7 +168,11 @@ impl Filler {
         self.rng.random_bool(p.clamp(0.0, 1.0))
     }
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo { lo } else { self.rng.random_range(lo..hi) }
+        if hi <= lo {
+            lo
+        } else {
+            self.rng.random_range(lo..hi)
+        }
     }
     /// A timestamp `days_back` days (at most) before the anchor.
     pub fn past(&mut self, max_days: i64) -> String {
@@ -97,7 +198,7 @@ impl Filler {
         )
     }
     pub fn word(&mut self) -> &'static str {
-        *self.pick(WORDS)
+        WORDS[self.rng.random_range(0..WORDS.len())]
     }
 
     /// Fill every property of `resource` (subject to density for nullable ones).
@@ -119,8 +220,16 @@ impl Filler {
 
     pub fn prop(&mut self, p: &Prop, depth: usize) -> Value {
         if p.collection {
-            let n = if depth > 2 { 1 } else { self.range(1, 3) as usize };
-            Value::Array((0..n).map(|_| self.value(&p.name, &p.ty, depth + 1)).collect())
+            let n = if depth > 2 {
+                1
+            } else {
+                self.range(1, 3) as usize
+            };
+            Value::Array(
+                (0..n)
+                    .map(|_| self.value(&p.name, &p.ty, depth + 1))
+                    .collect(),
+            )
         } else {
             self.value(&p.name, &p.ty, depth + 1)
         }
@@ -135,11 +244,13 @@ impl Filler {
             "Int64" => json!(self.range(1_000_000, 256_000_000_000)),
             "Double" => json!((self.rng.random::<f64>() * 100.0 * 1000.0).round() / 1000.0),
             "Guid" => Value::String(self.uuid()),
-            "DateTimeOffset" => Value::String(if name.to_lowercase().contains("expir") || name.starts_with("end") {
-                self.future(365)
-            } else {
-                self.past(365)
-            }),
+            "DateTimeOffset" => Value::String(
+                if name.to_lowercase().contains("expir") || name.starts_with("end") {
+                    self.future(365)
+                } else {
+                    self.past(365)
+                },
+            ),
             "Date" => Value::String(self.past(365)[..10].to_string()),
             "Binary" => Value::String(self.b64(24)),
             "Duration" => Value::String("PT8H".to_string()),
@@ -149,7 +260,10 @@ impl Filler {
             _ => {
                 if let Some(members) = schema.enums.get(ty) {
                     // Evolvable enums: never return members after unknownFutureValue unprompted.
-                    let cut = members.iter().position(|m| m == "unknownFutureValue").unwrap_or(members.len());
+                    let cut = members
+                        .iter()
+                        .position(|m| m == "unknownFutureValue")
+                        .unwrap_or(members.len());
                     let pool = &members[..cut.max(1)];
                     return Value::String(self.pick(pool).clone());
                 }
@@ -202,7 +316,12 @@ impl Filler {
             );
         }
         if l.contains("version") {
-            return format!("{}.{}.{}", self.range(1, 20), self.range(0, 9), self.range(0, 9999));
+            return format!(
+                "{}.{}.{}",
+                self.range(1, 20),
+                self.range(0, 9),
+                self.range(0, 9999)
+            );
         }
         if l == "city" {
             return self.pick(CITIES).0.to_string();
@@ -232,7 +351,11 @@ impl Filler {
             let w = self.word();
             return format!("{} {}", capitalize(w), self.range(1, 9999));
         }
-        if l.contains("description") || l.contains("notes") || l.contains("reason") || l.contains("message") {
+        if l.contains("description")
+            || l.contains("notes")
+            || l.contains("reason")
+            || l.contains("message")
+        {
             let w = self.word();
             return format!("Generated {w} {name} text");
         }

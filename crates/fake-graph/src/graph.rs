@@ -1,11 +1,12 @@
 //! The Graph request pipeline: version prefix, bearer, route, permission, licence, query options,
 //! throttling, then the handler for the route's kind.
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::auth::{self, Caller};
 use crate::errors;
@@ -20,16 +21,41 @@ use crate::token;
 
 /// Default `/users` property set (reference §2), in Graph's output order.
 pub const USER_DEFAULT: &[&str] = &[
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
-    "preferredLanguage", "surname", "userPrincipalName", "id",
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
 ];
 /// Properties Graph returns only on a single-object GET (`/users/{id}`), never in a list.
 pub const USER_SINGLE_ONLY: &[&str] = &[
-    "aboutMe", "birthday", "hireDate", "interests", "mySite", "pastProjects", "preferredName", "responsibilities",
-    "schools", "skills", "mailboxSettings",
+    "aboutMe",
+    "birthday",
+    "hireDate",
+    "interests",
+    "mySite",
+    "pastProjects",
+    "preferredName",
+    "responsibilities",
+    "schools",
+    "skills",
+    "mailboxSettings",
 ];
 /// Types a directoryObject relationship may hold.
-const DIR_TYPES: &[&str] = &["user", "group", "servicePrincipal", "device", "orgContact", "application"];
+const DIR_TYPES: &[&str] = &[
+    "user",
+    "group",
+    "servicePrincipal",
+    "device",
+    "orgContact",
+    "application",
+];
 
 /// Position inside a paged listing (sealed into `$skiptoken`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,10 +88,12 @@ pub fn handle(state: &State, req: &Req) -> Resp {
     let mut resp = handle_inner(state, req);
     if let Some(cid) = req.header("client-request-id") {
         resp.headers.retain(|(k, _)| k != "client-request-id");
-        resp.headers.push(("client-request-id".into(), cid.to_string()));
+        resp.headers
+            .push(("client-request-id".into(), cid.to_string()));
     }
     if resp.get_header("request-id").is_none() {
-        resp.headers.push(("request-id".into(), uuid::Uuid::new_v4().to_string()));
+        resp.headers
+            .push(("request-id".into(), uuid::Uuid::new_v4().to_string()));
     }
     resp.headers.push(("odata-version".into(), "4.0".into()));
     resp
@@ -84,7 +112,11 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
     let rest = rest.trim_start_matches('/');
     if rest == "$batch" {
         if req.method != "POST" {
-            return errors::graph(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.");
+            return errors::graph(
+                405,
+                "Request_BadRequest",
+                "Specified HTTP method is not allowed for the request target.",
+            );
         }
         return crate::batch::handle(state, req, version);
     }
@@ -94,11 +126,20 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
     };
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let Some((route, id)) = routes::find(&segs) else {
-        let bad = segs.iter().rev().find(|s| !s.is_empty()).copied().unwrap_or("");
+        let bad = segs
+            .iter()
+            .rev()
+            .find(|s| !s.is_empty())
+            .copied()
+            .unwrap_or("");
         return errors::unknown_segment(bad);
     };
     if req.method != "GET" {
-        return errors::graph(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.");
+        return errors::graph(
+            405,
+            "Request_BadRequest",
+            "Specified HTTP method is not allowed for the request target.",
+        );
     }
     if !caller.has_any(route.perms) {
         return errors::denied();
@@ -117,7 +158,11 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
                 "AadPremiumLicenseRequired",
                 "The tenant needs an AAD Premium 2 license to use Privileged Identity Management.",
             ),
-            Lic::Intune => errors::graph(403, "Forbidden", "Request not applicable to target tenant: the tenant has no Intune license."),
+            Lic::Intune => errors::graph(
+                403,
+                "Forbidden",
+                "Request not applicable to target tenant: the tenant has no Intune license.",
+            ),
             _ => errors::non_premium(),
         };
     }
@@ -129,7 +174,15 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
         Ok(q) => q,
         Err(r) => return r,
     };
-    let ctx = Ctx { state, req, route, id, q, version, caller };
+    let ctx = Ctx {
+        state,
+        req,
+        route,
+        id,
+        q,
+        version,
+        caller,
+    };
     if let Err(r) = validate(&ctx) {
         return r;
     }
@@ -141,7 +194,13 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
             let t = state.tenant.read().unwrap();
             (t.id.clone(), t.user_count_at_start)
         };
-        let v = state.throttle.lock().unwrap().check(&ctx.caller.app_id, &tid, route.class, cost as u64, users);
+        let v = state.throttle.lock().unwrap().check(
+            &ctx.caller.app_id,
+            &tid,
+            route.class,
+            cost as u64,
+            users,
+        );
         if let Some(ra) = v.throttled {
             let mut r = errors::throttled(ra, &v.scope, v.info);
             r.ru = 0;
@@ -163,9 +222,13 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
     };
     if route.class == Class::Identity && resp.status < 400 {
         resp.ru = cost;
-        resp.headers.push(("x-ms-resource-unit".into(), cost.to_string()));
+        resp.headers
+            .push(("x-ms-resource-unit".into(), cost.to_string()));
         if ratio > 0.8 {
-            resp.headers.push(("x-ms-throttle-limit-percentage".into(), format!("{:.1}", ratio.min(1.8))));
+            resp.headers.push((
+                "x-ms-throttle-limit-percentage".into(),
+                format!("{:.1}", ratio.min(1.8)),
+            ));
         }
     }
     resp
@@ -187,7 +250,9 @@ fn ru_cost(ctx: &Ctx) -> u32 {
 }
 
 fn eventual(ctx: &Ctx) -> bool {
-    ctx.req.header("consistencylevel").is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+    ctx.req
+        .header("consistencylevel")
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
 }
 
 /// Schema resource of a collection key.
@@ -197,9 +262,17 @@ pub fn resource_of(t: &Tenant, coll: &str) -> &'static str {
 
 fn route_resources(t: &Tenant, route: &Route) -> Vec<&'static str> {
     match route.kind {
-        Kind::List(c) | Kind::Entity(c) | Kind::Delta(c) | Kind::Child(c, _) | Kind::PimGroup(c) => {
+        Kind::List(c)
+        | Kind::Entity(c)
+        | Kind::Delta(c)
+        | Kind::Child(c, _)
+        | Kind::PimGroup(c) => {
             let r = resource_of(t, c);
-            if r == "namedLocation" { vec![r, "ipNamedLocation", "countryNamedLocation"] } else { vec![r] }
+            if r == "namedLocation" {
+                vec![r, "ipNamedLocation", "countryNamedLocation"]
+            } else {
+                vec![r]
+            }
         }
         Kind::Rel(..) | Kind::Transitive => DIR_TYPES.to_vec(),
         Kind::GroupLifecycle => vec!["groupLifecyclePolicy"],
@@ -221,12 +294,24 @@ fn validate(ctx: &Ctx) -> Result<(), Resp> {
     let is_delta = matches!(ctx.route.kind, Kind::Delta(_));
     if let Some(sel) = &ctx.q.select {
         for p in sel {
-            let rel_ok = is_delta && ((ty == "group" || ty == "directoryRole" || ty == "administrativeUnit") && p == "members" || ty == "user" && p == "manager");
+            let rel_ok = is_delta
+                && ((ty == "group" || ty == "directoryRole" || ty == "administrativeUnit")
+                    && p == "members"
+                    || ty == "user" && p == "manager");
             if !known(p) && !rel_ok {
-                return Err(errors::bad_request(&format!("Could not find a property named '{p}' on type 'microsoft.graph.{ty}'.")));
+                return Err(errors::bad_request(&format!(
+                    "Could not find a property named '{p}' on type 'microsoft.graph.{ty}'."
+                )));
             }
-            if ty == "user" && matches!(ctx.route.kind, Kind::List(_) | Kind::Delta(_)) && USER_SINGLE_ONLY.contains(&p.as_str()) {
-                return Err(errors::graph(501, "NotImplemented", "This operation target is not yet supported."));
+            if ty == "user"
+                && matches!(ctx.route.kind, Kind::List(_) | Kind::Delta(_))
+                && USER_SINGLE_ONLY.contains(&p.as_str())
+            {
+                return Err(errors::graph(
+                    501,
+                    "NotImplemented",
+                    "This operation target is not yet supported.",
+                ));
             }
             if p == "signInActivity" {
                 let lic = ctx.state.licences();
@@ -244,12 +329,18 @@ fn validate(ctx: &Ctx) -> Result<(), Resp> {
         f.props(&mut props);
         for p in props {
             if !known(&p) {
-                return Err(errors::bad_request(&format!("Could not find a property named '{p}' on type 'microsoft.graph.{ty}'.")));
+                return Err(errors::bad_request(&format!(
+                    "Could not find a property named '{p}' on type 'microsoft.graph.{ty}'."
+                )));
             }
         }
         let directory = ctx.route.class == Class::Identity;
         if directory && f.needs_advanced() && !(eventual(ctx) && ctx.q.count) {
-            return Err(errors::graph(400, "Request_UnsupportedQuery", "Unsupported Query."));
+            return Err(errors::graph(
+                400,
+                "Request_UnsupportedQuery",
+                "Unsupported Query.",
+            ));
         }
     }
     if ctx.q.search.is_some() && !eventual(ctx) {
@@ -261,73 +352,146 @@ fn validate(ctx: &Ctx) -> Result<(), Resp> {
     }
     if let Some(top) = ctx.q.top {
         let mut max = ctx.route.top.1;
-        if ty == "user" && ctx.q.select.as_ref().is_some_and(|s| s.iter().any(|p| p == "signInActivity")) {
+        if ty == "user"
+            && ctx
+                .q
+                .select
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|p| p == "signInActivity"))
+        {
             max = 500;
         }
         if is_delta && matches!(ty, "user" | "group") {
-            return Err(errors::bad_request("The $top query option is not supported on delta queries of users and groups."));
+            return Err(errors::bad_request(
+                "The $top query option is not supported on delta queries of users and groups.",
+            ));
         }
         if max > 0 && top > max {
-            return Err(errors::bad_request(&format!("Invalid page size specified: '{top}'. Must be between 1 and {max} inclusive.")));
+            return Err(errors::bad_request(&format!(
+                "Invalid page size specified: '{top}'. Must be between 1 and {max} inclusive."
+            )));
         }
     }
     if let Some(e) = &ctx.q.expand {
         let ok = matches!(ctx.route.kind, Kind::List(_) | Kind::Entity(_))
-            && matches!(ty, "group" | "application" | "servicePrincipal" | "device" | "directoryRole" | "administrativeUnit")
-            && matches!(e.as_str(), "members" | "owners" | "registeredOwners" | "registeredUsers");
+            && matches!(
+                ty,
+                "group"
+                    | "application"
+                    | "servicePrincipal"
+                    | "device"
+                    | "directoryRole"
+                    | "administrativeUnit"
+            )
+            && matches!(
+                e.as_str(),
+                "members" | "owners" | "registeredOwners" | "registeredUsers"
+            );
         if !ok {
-            return Err(errors::bad_request(&format!("Could not find a navigation property named '{e}' on type 'microsoft.graph.{ty}'.")));
+            return Err(errors::bad_request(&format!(
+                "Could not find a navigation property named '{e}' on type 'microsoft.graph.{ty}'."
+            )));
         }
     }
     Ok(())
 }
 
-/// Properties to emit for an item: an explicit `$select` or the resource's default set.
-pub fn project(t: &Tenant, resource: &str, item: &Item, select: Option<&[String]>, with_type: bool, expand: Option<&str>) -> Value {
-    let schema = Schema::get();
-    let mut o = Map::new();
-    let derived = item.str("@odata.type").map(|s| s.trim_start_matches("#microsoft.graph.").to_string());
-    if let Some(ty) = item.str("@odata.type") {
-        o.insert("@odata.type".into(), json!(ty));
-    } else if with_type {
-        o.insert("@odata.type".into(), json!(format!("#microsoft.graph.{resource}")));
+/// A projected object that borrows the stored values: serialised straight to the response
+/// without cloning the tenant's JSON (allocation dominated the serving profile).
+pub struct Proj<'a>(pub Vec<(Cow<'a, str>, Cow<'a, Value>)>);
+
+impl Serialize for Proj<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k.as_ref(), v.as_ref())?;
+        }
+        m.end()
     }
-    let res = derived.as_deref().filter(|d| schema.resources.contains_key(*d)).unwrap_or(resource);
+}
+
+impl Proj<'_> {
+    fn set(&mut self, k: &str, v: Value) {
+        match self.0.iter_mut().find(|(n, _)| n == k) {
+            Some(e) => e.1 = Cow::Owned(v),
+            None => self.0.push((Cow::Owned(k.to_string()), Cow::Owned(v))),
+        }
+    }
+}
+
+const NULL: Value = Value::Null;
+
+/// Properties to emit for an item: an explicit `$select` or the resource's default set.
+pub fn project<'a>(
+    t: &Tenant,
+    resource: &str,
+    item: &'a Item,
+    select: Option<&'a [String]>,
+    with_type: bool,
+    expand: Option<&str>,
+) -> Proj<'a> {
+    let schema = Schema::get();
+    let mut o: Vec<(Cow<'a, str>, Cow<'a, Value>)> = Vec::with_capacity(16);
+    let get = |k: &str| -> Cow<'a, Value> {
+        item.data
+            .get(k)
+            .map(Cow::Borrowed)
+            .unwrap_or(Cow::Owned(NULL))
+    };
+    let id = || Cow::Owned(Value::String(item.id.clone()));
+    let derived = item
+        .str("@odata.type")
+        .map(|s| s.trim_start_matches("#microsoft.graph."));
+    if let Some(ty) = item.data.get("@odata.type") {
+        o.push((Cow::Borrowed("@odata.type"), Cow::Borrowed(ty)));
+    } else if with_type {
+        o.push((
+            Cow::Borrowed("@odata.type"),
+            Cow::Owned(json!(format!("#microsoft.graph.{resource}"))),
+        ));
+    }
+    let res = derived
+        .filter(|d| schema.resources.contains_key(*d))
+        .unwrap_or(resource);
     match select {
         Some(sel) => {
             if !sel.iter().any(|s| s == "id") {
-                o.insert("id".into(), json!(item.id));
+                o.push((Cow::Borrowed("id"), id()));
             }
             for p in sel {
                 if p == "id" {
-                    o.insert("id".into(), json!(item.id));
+                    o.push((Cow::Borrowed("id"), id()));
                 } else if schema.has_prop(res, p) || schema.has_prop(resource, p) {
-                    o.insert(p.clone(), item.data.get(p).cloned().unwrap_or(Value::Null));
+                    o.push((Cow::Borrowed(p.as_str()), get(p)));
                 }
             }
         }
         None if res == "user" => {
             for p in USER_DEFAULT {
                 if *p == "id" {
-                    o.insert("id".into(), json!(item.id));
+                    o.push((Cow::Borrowed("id"), id()));
                 } else {
-                    o.insert(p.to_string(), item.data.get(*p).cloned().unwrap_or(Value::Null));
+                    o.push((Cow::Borrowed(*p), get(p)));
                 }
             }
         }
         None => {
+            let mut has_id = false;
             for p in schema.props(res) {
                 if p.name == "id" {
-                    o.insert("id".into(), json!(item.id));
+                    has_id = true;
+                    o.push((Cow::Borrowed("id"), id()));
                 } else if !(resource == "user" && USER_SINGLE_ONLY.contains(&p.name.as_str())) {
-                    o.insert(p.name.clone(), item.data.get(&p.name).cloned().unwrap_or(Value::Null));
+                    o.push((Cow::Owned(p.name.clone()), get(&p.name)));
                 }
             }
-            if !o.contains_key("id") {
-                o.insert("id".into(), json!(item.id));
+            if !has_id {
+                o.push((Cow::Borrowed("id"), id()));
             }
         }
     }
+    let mut proj = Proj(o);
     if let Some(rel) = expand {
         let ids = item.rels.get(rel).cloned().unwrap_or_default();
         let v: Vec<Value> = ids
@@ -336,9 +500,9 @@ pub fn project(t: &Tenant, resource: &str, item: &Item, select: Option<&[String]
             .take(20)
             .map(|(k, it)| json!({"@odata.type": t.odata_type(k, it), "id": it.id, "displayName": it.data.get("displayName").cloned().unwrap_or(Value::Null)}))
             .collect();
-        o.insert(rel.to_string(), Value::Array(v));
+        proj.set(rel, Value::Array(v));
     }
-    Value::Object(o)
+    proj
 }
 
 pub fn base(ctx: &Ctx) -> String {
@@ -367,7 +531,8 @@ pub fn next_link(ctx: &Ctx, param: &str, token: &str) -> String {
         .split('&')
         .filter(|p| !p.is_empty())
         .filter(|p| {
-            let k = crate::state::percent_decode(p.split('=').next().unwrap_or("")).to_ascii_lowercase();
+            let k = crate::state::percent_decode(p.split('=').next().unwrap_or(""))
+                .to_ascii_lowercase();
             k != "$skiptoken" && k != "$deltatoken"
         })
         .map(str::to_string)
@@ -378,7 +543,11 @@ pub fn next_link(ctx: &Ctx, param: &str, token: &str) -> String {
 
 fn page_size(ctx: &Ctx) -> usize {
     let (def, max) = ctx.route.top;
-    if max == 0 { usize::MAX } else { ctx.q.top.unwrap_or(def).min(max) }
+    if max == 0 {
+        usize::MAX
+    } else {
+        ctx.q.top.unwrap_or(def).min(max)
+    }
 }
 
 fn issue_page_token(ctx: &Ctx, p: u64, id: Option<String>) -> String {
@@ -393,12 +562,18 @@ fn issue_page_token(ctx: &Ctx, p: u64, id: Option<String>) -> String {
 }
 
 fn open_page_token(ctx: &Ctx) -> Result<Option<u64>, Resp> {
-    let Some(raw) = &ctx.q.skiptoken else { return Ok(None) };
+    let Some(raw) = &ctx.q.skiptoken else {
+        return Ok(None);
+    };
     let Some(tok) = token::open::<PageTok>(&ctx.state.key, raw) else {
-        return Err(errors::bad_request("Invalid value specified for the $skiptoken query option: the page token is malformed."));
+        return Err(errors::bad_request(
+            "Invalid value specified for the $skiptoken query option: the page token is malformed.",
+        ));
     };
     if tok.r != ctx.route.pattern || tok.id != ctx.id {
-        return Err(errors::bad_request("The page token does not belong to this request."));
+        return Err(errors::bad_request(
+            "The page token does not belong to this request.",
+        ));
     }
     let expired = tok.e < ctx.state.page_epoch.load(Ordering::Relaxed)
         || auth::now_secs().saturating_sub(tok.t) > ctx.state.config.page_token_lifetime.as_secs();
@@ -412,19 +587,45 @@ fn open_page_token(ctx: &Ctx) -> Result<Option<u64>, Resp> {
     Ok(Some(tok.p))
 }
 
-fn collection_body(ctx: &Ctx, values: Vec<Value>, count: Option<usize>, next: Option<String>) -> Resp {
-    let mut o = Map::new();
-    o.insert("@odata.context".into(), json!(context_url(ctx)));
-    if let Some(c) = count {
-        o.insert("@odata.count".into(), json!(c));
-    }
-    if let Some(n) = next {
-        o.insert("@odata.nextLink".into(), json!(n));
-    }
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "@odata.context")]
+    context: String,
+    #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    value: Vec<Proj<'a>>,
+}
+
+fn collection_body(
+    ctx: &Ctx,
+    values: Vec<Proj>,
+    count: Option<usize>,
+    next: Option<String>,
+) -> Resp {
     let n = values.len();
-    o.insert("value".into(), Value::Array(values));
-    let mut r = Resp::json(200, &Value::Object(o));
+    let body = Body {
+        context: context_url(ctx),
+        count,
+        next,
+        value: values,
+    };
+    let mut r = Resp::bytes(200, serde_json::to_vec(&body).unwrap_or_default());
     r.items = n;
+    r
+}
+
+fn entity_body(ctx: &Ctx, mut p: Proj) -> Resp {
+    p.0.insert(
+        0,
+        (
+            Cow::Borrowed("@odata.context"),
+            Cow::Owned(json!(context_url(ctx))),
+        ),
+    );
+    let mut r = Resp::bytes(200, serde_json::to_vec(&p).unwrap_or_default());
+    r.items = 1;
     r
 }
 
@@ -435,22 +636,41 @@ fn list(ctx: &Ctx, coll: &str) -> Resp {
     };
     let t = ctx.state.tenant.read().unwrap();
     let c = t.coll(coll);
-    let mut filter = ctx.q.filter.clone();
+    let filter = ctx.q.filter.clone();
     if let Kind::PimGroup(_) = ctx.route.kind {
-        let ok = filter.as_ref().is_some_and(|f| f.eq_value("groupId").is_some() || f.eq_value("principalId").is_some());
+        let ok = filter.as_ref().is_some_and(|f| {
+            f.eq_value("groupId").is_some() || f.eq_value("principalId").is_some()
+        });
         if !ok {
-            return errors::graph(400, "BadRequest", "The $filter query option must specify groupId or principalId, e.g. $filter=groupId eq '{id}'.");
+            return errors::graph(
+                400,
+                "BadRequest",
+                "The $filter query option must specify groupId or principalId, e.g. $filter=groupId eq '{id}'.",
+            );
         }
     }
-    // cheap fast path for `groupId eq`: PIM collections are small anyway
     let size = page_size(ctx);
     let sel = ctx.q.select.as_deref();
     let with_type = false;
+    let search = ctx
+        .q
+        .search
+        .as_deref()
+        .map(parse_search)
+        .unwrap_or_default();
+    let matches = |i: &Item| {
+        filter
+            .as_ref()
+            .is_none_or(|f| f.eval_item(Some(&i.id), &i.data))
+            && search.iter().all(|(p, needle)| {
+                i.data
+                    .get(p)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.to_lowercase().contains(needle))
+            })
+    };
     let count = if ctx.q.count && eventual(ctx) && after.is_none() {
-        Some(match &filter {
-            Some(f) => c.items.values().filter(|i| f.eval(&i.data) || f.eval(&with_id(i))).count(),
-            None => c.len(),
-        })
+        Some(c.items.values().filter(|i| matches(i)).count())
     } else {
         None
     };
@@ -459,26 +679,33 @@ fn list(ctx: &Ctx, coll: &str) -> Resp {
     let mut more = false;
     let start = after.map(|a| a + 1).unwrap_or(0);
     for (seq, item) in c.items.range(start..) {
-        if let Some(f) = &mut filter
-            && !(f.eval(&item.data) || f.eval(&with_id(item)))
-        {
+        if !matches(item) {
             continue;
         }
         if values.len() >= size {
             more = true;
             break;
         }
-        values.push(project(&t, c.resource, item, sel, with_type, ctx.q.expand.as_deref()));
+        values.push(project(
+            &t,
+            c.resource,
+            item,
+            sel,
+            with_type,
+            ctx.q.expand.as_deref(),
+        ));
         last = *seq;
     }
     let next = more.then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, last, None)));
     collection_body(ctx, values, count, next)
 }
 
-fn with_id(i: &Item) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(i.id));
-    m
+/// `$search="displayName:foo" AND "mail:bar"` → [(property, lower-case needle)].
+fn parse_search(s: &str) -> Vec<(String, String)> {
+    s.split('"')
+        .filter_map(|part| part.split_once(':'))
+        .map(|(p, v)| (p.trim().to_string(), v.trim().to_lowercase()))
+        .collect()
 }
 
 fn entity(ctx: &Ctx, coll: &str) -> Resp {
@@ -487,36 +714,43 @@ fn entity(ctx: &Ctx, coll: &str) -> Resp {
     let c = t.coll(coll);
     let item = c.get(&id).or_else(|| {
         // users can also be addressed by userPrincipalName
-        if coll == "users" { c.items.values().find(|i| i.str("userPrincipalName").is_some_and(|u| u.eq_ignore_ascii_case(&id))) } else { None }
-    });
-    let Some(item) = item else { return errors::not_found_resource(&id) };
-    let mut v = project(&t, c.resource, item, ctx.q.select.as_deref(), false, ctx.q.expand.as_deref());
-    if let Value::Object(o) = &mut v {
-        let mut out = Map::new();
-        out.insert("@odata.context".into(), json!(context_url(ctx)));
-        for (k, val) in std::mem::take(o) {
-            out.insert(k, val);
+        if coll == "users" {
+            c.items.values().find(|i| {
+                i.str("userPrincipalName")
+                    .is_some_and(|u| u.eq_ignore_ascii_case(&id))
+            })
+        } else {
+            None
         }
-        *o = out;
-    }
-    let mut r = Resp::json(200, &v);
-    r.items = 1;
-    r
+    });
+    let Some(item) = item else {
+        return errors::not_found_resource(&id);
+    };
+    let v = project(
+        &t,
+        c.resource,
+        item,
+        ctx.q.select.as_deref(),
+        false,
+        ctx.q.expand.as_deref(),
+    );
+    entity_body(ctx, v)
 }
 
 fn singleton(ctx: &Ctx, name: &str) -> Resp {
     let t = ctx.state.tenant.read().unwrap();
-    let Some(data) = t.singletons.get(name) else { return errors::not_found_resource(name) };
-    let item = Item::new(data.get("id").and_then(Value::as_str).unwrap_or(name).to_string(), data.clone());
+    let Some(data) = t.singletons.get(name) else {
+        return errors::not_found_resource(name);
+    };
+    let item = Item::new(
+        data.get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(name)
+            .to_string(),
+        data.clone(),
+    );
     let v = project(&t, name, &item, ctx.q.select.as_deref(), false, None);
-    let mut out = Map::new();
-    out.insert("@odata.context".into(), json!(context_url(ctx)));
-    if let Value::Object(o) = v {
-        out.extend(o);
-    }
-    let mut r = Resp::json(200, &Value::Object(out));
-    r.items = 1;
-    r
+    entity_body(ctx, v)
 }
 
 /// Page over a list of directory-object ids (relationships).
@@ -528,27 +762,36 @@ fn dir_objects_page(ctx: &Ctx, t: &Tenant, ids: &[String]) -> Resp {
     let size = page_size(ctx);
     let start = after.map(|a| a as usize).unwrap_or(0);
     let sel = ctx.q.select.as_deref();
-    let resolved: Vec<(&'static str, &Item)> = ids.iter().filter_map(|id| t.dir_object(id)).collect();
+    let resolved: Vec<(&'static str, &Item)> =
+        ids.iter().filter_map(|id| t.dir_object(id)).collect();
     let count = (ctx.q.count && eventual(ctx) && after.is_none()).then_some(resolved.len());
     let mut values = Vec::new();
     let end = start.saturating_add(size).min(resolved.len());
     for (k, item) in resolved.get(start..end).unwrap_or(&[]) {
         let res = t.coll(k).resource;
         if let Some(f) = &ctx.q.filter
-            && !f.eval(&item.data)
+            && !f.eval_item(Some(&item.id), &item.data)
         {
             continue;
         }
         values.push(project(t, res, item, sel, true, None));
     }
-    let next = (end < resolved.len()).then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, end as u64, ctx.id.clone())));
+    let next = (end < resolved.len()).then(|| {
+        next_link(
+            ctx,
+            "$skiptoken",
+            &issue_page_token(ctx, end as u64, ctx.id.clone()),
+        )
+    });
     collection_body(ctx, values, count, next)
 }
 
 fn relationship(ctx: &Ctx, coll: &str, rel: &str) -> Resp {
     let t = ctx.state.tenant.read().unwrap();
     let id = ctx.id.clone().unwrap_or_default();
-    let Some(parent) = t.coll(coll).get(&id) else { return errors::not_found_resource(&id) };
+    let Some(parent) = t.coll(coll).get(&id) else {
+        return errors::not_found_resource(&id);
+    };
     let ids = parent.rels.get(rel).cloned().unwrap_or_default();
     dir_objects_page(ctx, &t, &ids)
 }
@@ -559,8 +802,15 @@ pub fn transitive_ids(t: &Tenant, group: &str) -> Vec<String> {
     let mut queue = VecDeque::from([group.to_string()]);
     seen.insert(group.to_string());
     while let Some(g) = queue.pop_front() {
-        let Some(item) = t.coll("groups").get(&g) else { continue };
-        for m in item.rels.get("members").map(|v| v.as_slice()).unwrap_or(&[]) {
+        let Some(item) = t.coll("groups").get(&g) else {
+            continue;
+        };
+        for m in item
+            .rels
+            .get("members")
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+        {
             if seen.insert(m.clone()) {
                 out.push(m.clone());
                 if t.kinds.get(m) == Some(&"groups") {
@@ -591,7 +841,10 @@ fn children(ctx: &Ctx, coll: &str, by_resource: bool) -> Resp {
     }
     let c = t.coll(coll);
     let items: Vec<&Item> = if by_resource {
-        c.items.values().filter(|i| i.str("resourceId") == Some(id.as_str())).collect()
+        c.items
+            .values()
+            .filter(|i| i.str("resourceId") == Some(id.as_str()))
+            .collect()
     } else {
         c.children(&id)
     };
@@ -602,26 +855,46 @@ fn children(ctx: &Ctx, coll: &str, by_resource: bool) -> Resp {
     let size = page_size(ctx);
     let start = after.map(|a| a as usize).unwrap_or(0);
     let end = start.saturating_add(size).min(items.len());
-    let values: Vec<Value> = items
+    let values: Vec<Proj> = items
         .get(start..end)
         .unwrap_or(&[])
         .iter()
-        .filter(|i| ctx.q.filter.as_ref().is_none_or(|f| f.eval(&i.data)))
+        .filter(|i| {
+            ctx.q
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.eval_item(Some(&i.id), &i.data))
+        })
         .map(|i| project(&t, c.resource, i, ctx.q.select.as_deref(), false, None))
         .collect();
     let count = (ctx.q.count && eventual(ctx) && after.is_none()).then_some(items.len());
-    let next = (end < items.len()).then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, end as u64, ctx.id.clone())));
+    let next = (end < items.len()).then(|| {
+        next_link(
+            ctx,
+            "$skiptoken",
+            &issue_page_token(ctx, end as u64, ctx.id.clone()),
+        )
+    });
     collection_body(ctx, values, count, next)
 }
 
 fn group_lifecycle(ctx: &Ctx) -> Resp {
     let t = ctx.state.tenant.read().unwrap();
     let id = ctx.id.clone().unwrap_or_default();
-    let Some(g) = t.coll("groups").get(&id) else { return errors::not_found_resource(&id) };
-    let unified = g.data.get("groupTypes").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "Unified"));
+    let Some(g) = t.coll("groups").get(&id) else {
+        return errors::not_found_resource(&id);
+    };
+    let unified = g
+        .data
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v == "Unified"));
     let c = t.coll("groupLifecyclePolicies");
-    let values: Vec<Value> = if unified {
-        c.items.values().map(|i| project(&t, c.resource, i, ctx.q.select.as_deref(), false, None)).collect()
+    let values: Vec<Proj> = if unified {
+        c.items
+            .values()
+            .map(|i| project(&t, c.resource, i, ctx.q.select.as_deref(), false, None))
+            .collect()
     } else {
         vec![]
     };
@@ -642,8 +915,17 @@ fn logs(ctx: &Ctx, kind: LogKind) -> Resp {
         LogKind::SignIn => ("createdDateTime", "signIn"),
         LogKind::Audit => ("activityDateTime", "directoryAudit"),
     };
-    let asc = ctx.q.orderby.as_deref().is_some_and(|o| o.to_ascii_lowercase().ends_with(" asc"));
-    let (lo_b, hi_b) = ctx.q.filter.as_ref().map(|f| f.time_bounds(prop)).unwrap_or((None, None));
+    let asc = ctx
+        .q
+        .orderby
+        .as_deref()
+        .is_some_and(|o| o.to_ascii_lowercase().ends_with(" asc"));
+    let (lo_b, hi_b) = ctx
+        .q
+        .filter
+        .as_ref()
+        .map(|f| f.time_bounds(prop))
+        .unwrap_or((None, None));
     let (lo, hi) = store.range(lo_b, hi_b);
     let size = page_size(ctx);
     let sel = ctx.q.select.as_deref();
@@ -656,24 +938,29 @@ fn logs(ctx: &Ctx, kind: LogKind) -> Resp {
     } else {
         Box::new((lo..after.unwrap_or(hi).min(hi)).rev())
     };
-    let mut scanned = 0u64;
+    let mut page: Vec<Item> = Vec::new();
     for i in idx.by_ref() {
         let o = store.get(i);
-        scanned += 1;
         if let Some(f) = &ctx.q.filter
             && !f.eval(&o)
         {
             continue;
         }
-        if values.len() >= size {
+        if page.len() >= size {
             more = true;
             break;
         }
-        let item = Item::new(o.get("id").and_then(Value::as_str).unwrap_or("").to_string(), o);
-        values.push(project(&t, resource, &item, sel, false, None));
+        let id = o
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        page.push(Item::new(id, o));
         last = i;
     }
-    let _ = scanned;
+    for item in &page {
+        values.push(project(&t, resource, item, sel, false, None));
+    }
     let count = (ctx.q.count && after.is_none()).then_some((hi - lo) as usize);
     let next = more.then(|| next_link(ctx, "$skiptoken", &issue_page_token(ctx, last, None)));
     collection_body(ctx, values, count, next)

@@ -55,7 +55,11 @@ pub struct Licences {
 
 impl Default for Licences {
     fn default() -> Self {
-        Licences { p1: true, p2: true, intune: true }
+        Licences {
+            p1: true,
+            p2: true,
+            intune: true,
+        }
     }
 }
 

@@ -7,8 +7,12 @@ use clap::{Parser, Subcommand};
 use fake_graph::{Config, Counts, FaultRates, Latency, Licences, Profile};
 
 #[derive(Parser)]
-#[command(name = "fake-graph", version, about = "A faithful Microsoft Graph simulator: a synthetic Entra ID tenant behind Graph's API.",
-    long_about = "A faithful Microsoft Graph simulator: a synthetic Entra ID tenant behind Graph's API.\n\n`serve` prints ONE JSON line (graph_url, login_url, token_url, tenant_id, client_id, client_secret, admin_url) on stdout, then serves until SIGINT/SIGTERM. Graph is under {graph_url}/v1.0 and /beta; the token endpoint is POST {login_url}/{tenant}/oauth2/v2.0/token; the operator API is under {graph_url}/_fake (apps, faults, mutate, licences, token_lifetime, throttling, latency, stats).")]
+#[command(
+    name = "fake-graph",
+    version,
+    about = "A faithful Microsoft Graph simulator: a synthetic Entra ID tenant behind Graph's API.",
+    long_about = "A faithful Microsoft Graph simulator: a synthetic Entra ID tenant behind Graph's API.\n\n`serve` prints ONE JSON line (graph_url, login_url, token_url, tenant_id, client_id, client_secret, admin_url) on stdout, then serves until SIGINT/SIGTERM. Graph is under {graph_url}/v1.0 and /beta; the token endpoint is POST {login_url}/{tenant}/oauth2/v2.0/token; the operator API is under {graph_url}/_fake (apps, faults, mutate, licences, token_lifetime, throttling, latency, stats)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -83,7 +87,9 @@ struct ServeArgs {
 fn parse_counts(base: Counts, s: &str) -> anyhow::Result<Counts> {
     let mut c = base;
     for part in s.split(',').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| anyhow::anyhow!("expected key=value in --counts, got {part}"))?;
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("expected key=value in --counts, got {part}"))?;
         let n: u64 = v.trim().parse()?;
         match k.trim() {
             "users" => c.users = n as usize,
@@ -112,7 +118,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Serve(a) => {
-            let mut profile = Profile::parse(&a.profile).ok_or_else(|| anyhow::anyhow!("unknown profile {} (tiny|small|large)", a.profile))?;
+            let mut profile = Profile::parse(&a.profile).ok_or_else(|| {
+                anyhow::anyhow!("unknown profile {} (tiny|small|large)", a.profile)
+            })?;
             if let Some(c) = &a.counts {
                 profile = Profile::Custom(parse_counts(profile.counts(), c)?);
             }
@@ -135,7 +143,11 @@ async fn main() -> anyhow::Result<()> {
                 slow_ms: a.slow_ms,
             };
             let l = a.licences.to_ascii_lowercase();
-            cfg.licences = Licences { p1: l.contains("p1"), p2: l.contains("p2"), intune: l.contains("intune") };
+            cfg.licences = Licences {
+                p1: l.contains("p1"),
+                p2: l.contains("p2"),
+                intune: l.contains("intune"),
+            };
             let server = fake_graph::start(cfg).await?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", serde_json::to_string(&server.info)?)?;
@@ -143,9 +155,13 @@ async fn main() -> anyhow::Result<()> {
             drop(out);
             eprintln!(
                 "fake-graph: {:?} tenant {} generated in {:.2}s, serving on {}",
-                server.info.profile, server.info.tenant_id, server.generation_secs, server.info.graph_url
+                server.info.profile,
+                server.info.tenant_id,
+                server.generation_secs,
+                server.info.graph_url
             );
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -154,7 +170,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Mutate { url, seed, count } => {
             let body = serde_json::json!({"seed": seed, "count": count}).to_string();
-            let out = post(&format!("{}/_fake/mutate", url.trim_end_matches('/')), &body).await?;
+            let out = post(
+                &format!("{}/_fake/mutate", url.trim_end_matches('/')),
+                &body,
+            )
+            .await?;
             println!("{out}");
         }
     }

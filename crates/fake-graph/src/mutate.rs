@@ -27,11 +27,31 @@ pub struct Summary {
 }
 
 const OPS: &[&str] = &[
-    "create_user", "update_user", "update_user", "soft_delete_user", "hard_delete_user", "restore_user",
-    "create_group", "update_group", "delete_group", "add_member", "add_member", "remove_member", "add_owner",
-    "remove_owner", "create_application", "update_application", "delete_application", "create_service_principal",
-    "update_service_principal", "delete_service_principal", "create_device", "update_device", "delete_device",
-    "new_signins", "new_audits",
+    "create_user",
+    "update_user",
+    "update_user",
+    "soft_delete_user",
+    "hard_delete_user",
+    "restore_user",
+    "create_group",
+    "update_group",
+    "delete_group",
+    "add_member",
+    "add_member",
+    "remove_member",
+    "add_owner",
+    "remove_owner",
+    "create_application",
+    "update_application",
+    "delete_application",
+    "create_service_principal",
+    "update_service_principal",
+    "delete_service_principal",
+    "create_device",
+    "update_device",
+    "delete_device",
+    "new_signins",
+    "new_audits",
 ];
 
 fn pick_id(t: &Tenant, coll: &str, f: &mut Filler) -> Option<String> {
@@ -52,13 +72,20 @@ fn update(t: &mut Tenant, coll: &str, id: &str, props: Vec<(&str, serde_json::Va
         item.data.insert(k.to_string(), val);
         names.push(k.to_string());
     }
-    c.log(Change { version: v, id: id.to_string(), props: names, ..Change::empty() });
+    c.log(Change {
+        version: v,
+        id: id.to_string(),
+        props: names,
+        ..Change::empty()
+    });
 }
 
 fn link(t: &mut Tenant, coll: &str, id: &str, rel: &'static str, member: &str, add: bool) -> bool {
     let v = t.bump();
     let c = t.coll_mut(coll);
-    let Some(item) = c.get_mut(id) else { return false };
+    let Some(item) = c.get_mut(id) else {
+        return false;
+    };
     let list = item.rels.entry(rel).or_default();
     let has = list.iter().any(|m| m == member);
     if add == has {
@@ -69,22 +96,39 @@ fn link(t: &mut Tenant, coll: &str, id: &str, rel: &'static str, member: &str, a
     } else {
         list.retain(|m| m != member);
     }
-    c.log(Change { version: v, id: id.to_string(), links: vec![(rel, member.to_string(), add)], ..Change::empty() });
+    c.log(Change {
+        version: v,
+        id: id.to_string(),
+        links: vec![(rel, member.to_string(), add)],
+        ..Change::empty()
+    });
     true
 }
 
 /// Remove an object from every relationship list that holds it (hard delete).
 fn unlink_everywhere(t: &mut Tenant, member: &str) {
-    let holders: Vec<(&'static str, String, &'static str)> = ["groups", "directoryRoles", "administrativeUnits", "applications", "servicePrincipals", "devices"]
-        .iter()
-        .flat_map(|k| {
-            let c = t.coll(k);
-            c.items
-                .values()
-                .flat_map(|i| i.rels.iter().filter(|(_, v)| v.iter().any(|m| m == member)).map(|(r, _)| (*k, i.id.clone(), *r)))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let holders: Vec<(&'static str, String, &'static str)> = [
+        "groups",
+        "directoryRoles",
+        "administrativeUnits",
+        "applications",
+        "servicePrincipals",
+        "devices",
+    ]
+    .iter()
+    .flat_map(|k| {
+        let c = t.coll(k);
+        c.items
+            .values()
+            .flat_map(|i| {
+                i.rels
+                    .iter()
+                    .filter(|(_, v)| v.iter().any(|m| m == member))
+                    .map(|(r, _)| (*k, i.id.clone(), *r))
+            })
+            .collect::<Vec<_>>()
+    })
+    .collect();
     for (k, id, rel) in holders {
         link(t, k, &id, rel, member, false);
     }
@@ -100,7 +144,12 @@ fn create(t: &mut Tenant, coll: &'static str, id: String, data: crate::fill::Obj
         item.rels.insert("members", vec![]);
     }
     c.push(item);
-    c.log(Change { version: v, id, created: true, ..Change::empty() });
+    c.log(Change {
+        version: v,
+        id,
+        created: true,
+        ..Change::empty()
+    });
 }
 
 fn remove(t: &mut Tenant, coll: &str, id: &str, reason: RemovedReason) {
@@ -121,9 +170,23 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
         domain: t.domain.clone(),
         density: 0.6,
     };
-    let custom = t.coll("domains").items.values().find(|d| d.data.get("isDefault") == Some(&json!(true))).map(|d| d.id.clone()).unwrap_or(t.domain.clone());
-    let skus: Vec<String> = t.coll("subscribedSkus").items.values().filter_map(|s| s.str("skuId").map(str::to_string)).collect();
-    let mut s = Summary { seed, ..Default::default() };
+    let custom = t
+        .coll("domains")
+        .items
+        .values()
+        .find(|d| d.data.get("isDefault") == Some(&json!(true)))
+        .map(|d| d.id.clone())
+        .unwrap_or(t.domain.clone());
+    let skus: Vec<String> = t
+        .coll("subscribedSkus")
+        .items
+        .values()
+        .filter_map(|s| s.str("skuId").map(str::to_string))
+        .collect();
+    let mut s = Summary {
+        seed,
+        ..Default::default()
+    };
     for _ in 0..count {
         let op = *f.pick(OPS);
         let mut did: Option<(&str, String)> = None;
@@ -143,8 +206,17 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     let dept = *f.pick(DEPARTMENTS);
                     let props = match f.range(0, 3) {
                         0 => vec![("jobTitle", json!(title))],
-                        1 => vec![("department", json!(dept)), ("officeLocation", json!(format!("{}/{}", f.range(10, 40), f.range(1000, 3000))))],
-                        _ => vec![("accountEnabled", json!(f.chance(0.5))), ("mobilePhone", serde_json::Value::Null)],
+                        1 => vec![
+                            ("department", json!(dept)),
+                            (
+                                "officeLocation",
+                                json!(format!("{}/{}", f.range(10, 40), f.range(1000, 3000))),
+                            ),
+                        ],
+                        _ => vec![
+                            ("accountEnabled", json!(f.chance(0.5))),
+                            ("mobilePhone", serde_json::Value::Null),
+                        ],
                     };
                     update(t, "users", &id, props);
                     did = Some(("users", id));
@@ -154,7 +226,11 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                 if t.coll("users").len() > 2
                     && let Some(id) = pick_id(t, "users", &mut f)
                 {
-                    let reason = if op == "soft_delete_user" { RemovedReason::Changed } else { RemovedReason::Deleted };
+                    let reason = if op == "soft_delete_user" {
+                        RemovedReason::Changed
+                    } else {
+                        RemovedReason::Deleted
+                    };
                     remove(t, "users", &id, reason);
                     did = Some(("users", id));
                 }
@@ -172,7 +248,12 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     let c = t.coll_mut("users");
                     if let Some((_, Some(item))) = c.removed.remove(&id) {
                         c.push(item);
-                        c.log(Change { version: v, id: id.clone(), restored: true, ..Change::empty() });
+                        c.log(Change {
+                            version: v,
+                            id: id.clone(),
+                            restored: true,
+                            ..Change::empty()
+                        });
                         did = Some(("users", id));
                     }
                 }
@@ -210,7 +291,11 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                 if t.coll("groups").len() > 2
                     && let Some(id) = pick_id(t, "groups", &mut f)
                 {
-                    let reason = if f.chance(0.5) { RemovedReason::Changed } else { RemovedReason::Deleted };
+                    let reason = if f.chance(0.5) {
+                        RemovedReason::Changed
+                    } else {
+                        RemovedReason::Deleted
+                    };
                     remove(t, "groups", &id, reason);
                     did = Some(("groups", id));
                 }
@@ -220,7 +305,14 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     let member = if op == "add_member" {
                         pick_id(t, "users", &mut f)
                     } else {
-                        let m = &t.coll("groups").get(&g).unwrap().rels.get("members").cloned().unwrap_or_default();
+                        let m = &t
+                            .coll("groups")
+                            .get(&g)
+                            .unwrap()
+                            .rels
+                            .get("members")
+                            .cloned()
+                            .unwrap_or_default();
                         (!m.is_empty()).then(|| m[f.range(0, m.len() as u64) as usize].clone())
                     };
                     if let Some(m) = member
@@ -236,7 +328,14 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     let member = if op == "add_owner" {
                         pick_id(t, "users", &mut f)
                     } else {
-                        let m = t.coll(coll).get(&o).unwrap().rels.get("owners").cloned().unwrap_or_default();
+                        let m = t
+                            .coll(coll)
+                            .get(&o)
+                            .unwrap()
+                            .rels
+                            .get("owners")
+                            .cloned()
+                            .unwrap_or_default();
                         (!m.is_empty()).then(|| m[f.range(0, m.len() as u64) as usize].clone())
                     };
                     if let Some(m) = member
@@ -277,7 +376,13 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                 };
                 if let Some(id) = pick_id(t, coll, &mut f) {
                     let props = match coll {
-                        "devices" => vec![("approximateLastSignInDateTime", json!(crate::fill::ts(Utc::now()))), ("isCompliant", json!(f.chance(0.5)))],
+                        "devices" => vec![
+                            (
+                                "approximateLastSignInDateTime",
+                                json!(crate::fill::ts(Utc::now())),
+                            ),
+                            ("isCompliant", json!(f.chance(0.5))),
+                        ],
                         "applications" => vec![("notes", json!(format!("Reviewed {}", f.word())))],
                         _ => vec![("accountEnabled", json!(f.chance(0.7)))],
                     };
@@ -296,9 +401,14 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                 {
                     // keep the sync app and Microsoft Graph
                     let protected = t.coll(coll).items.values().take(1).any(|i| i.id == id)
-                        || t.coll(coll).get(&id).and_then(|i| i.str("appId")) == Some(crate::tenant::directory::GRAPH_APP_ID);
+                        || t.coll(coll).get(&id).and_then(|i| i.str("appId"))
+                            == Some(crate::tenant::directory::GRAPH_APP_ID);
                     if !protected {
-                        let reason = if coll == "devices" || f.chance(0.5) { RemovedReason::Deleted } else { RemovedReason::Changed };
+                        let reason = if coll == "devices" || f.chance(0.5) {
+                            RemovedReason::Deleted
+                        } else {
+                            RemovedReason::Changed
+                        };
                         remove(t, coll, &id, reason);
                         did = Some((coll, id));
                     }
@@ -307,12 +417,28 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
             "new_signins" | "new_audits" => {
                 let n = f.range(5, 50);
                 let now = Utc::now();
-                let store = if op == "new_signins" { &mut t.signins } else { &mut t.audits };
+                let store = if op == "new_signins" {
+                    &mut t.signins
+                } else {
+                    &mut t.audits
+                };
                 let last = store.segments.last().map(|s| s.end_ms).unwrap_or(0);
-                let start = chrono::DateTime::from_timestamp_millis(last).unwrap_or(now - Duration::minutes(5));
-                let end = if now.timestamp_millis() > last + 1000 { now } else { start + Duration::seconds(60) };
+                let start = chrono::DateTime::from_timestamp_millis(last)
+                    .unwrap_or(now - Duration::minutes(5));
+                let end = if now.timestamp_millis() > last + 1000 {
+                    now
+                } else {
+                    start + Duration::seconds(60)
+                };
                 store.append(n, start, end);
-                did = Some((if op == "new_signins" { "signIns" } else { "directoryAudits" }, format!("+{n}")));
+                did = Some((
+                    if op == "new_signins" {
+                        "signIns"
+                    } else {
+                        "directoryAudits"
+                    },
+                    format!("+{n}"),
+                ));
             }
             _ => {}
         }

@@ -20,8 +20,19 @@ pub struct Query {
     pub expand: Option<String>,
 }
 
-const KNOWN: &[&str] =
-    &["$select", "$top", "$filter", "$count", "$skiptoken", "$deltatoken", "$orderby", "$search", "$expand", "$skip", "$format"];
+const KNOWN: &[&str] = &[
+    "$select",
+    "$top",
+    "$filter",
+    "$count",
+    "$skiptoken",
+    "$deltatoken",
+    "$orderby",
+    "$search",
+    "$expand",
+    "$skip",
+    "$format",
+];
 
 pub fn parse(req: &Req) -> Result<Query, Resp> {
     let mut q = Query::default();
@@ -31,13 +42,25 @@ pub fn parse(req: &Req) -> Result<Query, Resp> {
             continue; // Graph ignores unknown non-$ parameters
         }
         if !KNOWN.contains(&lk.as_str()) {
-            return Err(errors::graph(400, "BadRequest", &format!("Query option '{k}' is not allowed. Unrecognized query argument specified: '{k}'.")));
+            return Err(errors::graph(
+                400,
+                "BadRequest",
+                &format!(
+                    "Query option '{k}' is not allowed. Unrecognized query argument specified: '{k}'."
+                ),
+            ));
         }
         match lk.as_str() {
             "$select" => {
-                let list: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                let list: Vec<String> = v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 if list.is_empty() {
-                    return Err(errors::bad_request("Invalid $select: the query option must not be empty."));
+                    return Err(errors::bad_request(
+                        "Invalid $select: the query option must not be empty.",
+                    ));
                 }
                 q.select = Some(list);
             }
@@ -50,26 +73,41 @@ pub fn parse(req: &Req) -> Result<Query, Resp> {
                 }
             },
             "$filter" => {
-                let e = Parser::new(v).parse().map_err(|m| errors::bad_request(&format!("Invalid filter clause: {m}")))?;
+                let e = Parser::new(v)
+                    .parse()
+                    .map_err(|m| errors::bad_request(&format!("Invalid filter clause: {m}")))?;
                 q.filter = Some(e);
                 q.filter_text = Some(v.clone());
             }
             "$count" => match v.as_str() {
                 "true" => q.count = true,
                 "false" => q.count = false,
-                _ => return Err(errors::bad_request(&format!("Invalid value '{v}' for $count: must be true or false."))),
+                _ => {
+                    return Err(errors::bad_request(&format!(
+                        "Invalid value '{v}' for $count: must be true or false."
+                    )));
+                }
             },
             "$skiptoken" => q.skiptoken = Some(v.clone()),
             "$deltatoken" => q.deltatoken = Some(v.clone()),
             "$orderby" => q.orderby = Some(v.clone()),
             "$search" => q.search = Some(v.clone()),
             "$expand" => q.expand = Some(v.clone()),
-            "$skip" => return Err(errors::graph(400, "Request_BadRequest", "'$skip' is not supported by the service.")),
+            "$skip" => {
+                return Err(errors::graph(
+                    400,
+                    "Request_BadRequest",
+                    "'$skip' is not supported by the service.",
+                ));
+            }
             _ => {}
         }
     }
     Ok(q)
 }
+
+/// A time bound: (unix ms, inclusive).
+pub type Bound = Option<(i64, bool)>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lit {
@@ -125,13 +163,27 @@ impl Expr {
         }
     }
     pub fn eval(&self, o: &serde_json::Map<String, Value>) -> bool {
+        self.eval_item(None, o)
+    }
+    /// Evaluate against an object whose `id` is kept outside its property map.
+    pub fn eval_item(&self, id: Option<&str>, o: &serde_json::Map<String, Value>) -> bool {
+        let idv = id.map(|i| Value::String(i.to_string()));
+        let get = |p: &str| {
+            if p.eq_ignore_ascii_case("id") && idv.is_some() {
+                idv.as_ref()
+            } else {
+                lookup(o, p)
+            }
+        };
         match self {
-            Expr::And(a, b) => a.eval(o) && b.eval(o),
-            Expr::Or(a, b) => a.eval(o) || b.eval(o),
-            Expr::Not(a) => !a.eval(o),
-            Expr::Cmp(p, op, lit) => cmp(lookup(o, p), *op, lit),
+            Expr::And(a, b) => a.eval_item(id, o) && b.eval_item(id, o),
+            Expr::Or(a, b) => a.eval_item(id, o) || b.eval_item(id, o),
+            Expr::Not(a) => !a.eval_item(id, o),
+            Expr::Cmp(p, op, lit) => cmp(get(p), *op, lit),
             Expr::Func(f, p, lit) => {
-                let (Some(Value::String(s)), Lit::Str(x)) = (lookup(o, p), lit) else { return false };
+                let (Some(Value::String(s)), Lit::Str(x)) = (get(p), lit) else {
+                    return false;
+                };
                 let (s, x) = (s.to_lowercase(), x.to_lowercase());
                 match f.as_str() {
                     "startswith" => s.starts_with(&x),
@@ -140,11 +192,11 @@ impl Expr {
                     _ => false,
                 }
             }
-            Expr::In(p, lits) => lits.iter().any(|l| cmp(lookup(o, p), Op::Eq, l)),
+            Expr::In(p, lits) => lits.iter().any(|l| cmp(get(p), Op::Eq, l)),
         }
     }
     /// Bounds on a timestamp property from a top-level conjunction: ((ms, inclusive), (ms, inclusive)).
-    pub fn time_bounds(&self, prop: &str) -> (Option<(i64, bool)>, Option<(i64, bool)>) {
+    pub fn time_bounds(&self, prop: &str) -> (Bound, Bound) {
         let mut lo: Option<(i64, bool)> = None;
         let mut hi: Option<(i64, bool)> = None;
         fn walk(e: &Expr, prop: &str, lo: &mut Option<(i64, bool)>, hi: &mut Option<(i64, bool)>) {
@@ -156,10 +208,28 @@ impl Expr {
                 Expr::Cmp(p, op, Lit::Time(t)) if p.eq_ignore_ascii_case(prop) => {
                     let ms = t.timestamp_millis();
                     match op {
-                        Op::Ge => *lo = Some(lo.map_or((ms, true), |l| if ms > l.0 { (ms, true) } else { l })),
-                        Op::Gt => *lo = Some(lo.map_or((ms, false), |l| if ms >= l.0 { (ms, false) } else { l })),
-                        Op::Le => *hi = Some(hi.map_or((ms, true), |h| if ms < h.0 { (ms, true) } else { h })),
-                        Op::Lt => *hi = Some(hi.map_or((ms, false), |h| if ms <= h.0 { (ms, false) } else { h })),
+                        Op::Ge => {
+                            *lo = Some(
+                                lo.map_or((ms, true), |l| if ms > l.0 { (ms, true) } else { l }),
+                            )
+                        }
+                        Op::Gt => {
+                            *lo =
+                                Some(lo.map_or((ms, false), |l| {
+                                    if ms >= l.0 { (ms, false) } else { l }
+                                }))
+                        }
+                        Op::Le => {
+                            *hi = Some(
+                                hi.map_or((ms, true), |h| if ms < h.0 { (ms, true) } else { h }),
+                            )
+                        }
+                        Op::Lt => {
+                            *hi =
+                                Some(hi.map_or((ms, false), |h| {
+                                    if ms <= h.0 { (ms, false) } else { h }
+                                }))
+                        }
                         Op::Eq => {
                             *lo = Some((ms, true));
                             *hi = Some((ms, true));
@@ -186,9 +256,16 @@ impl Expr {
 fn lookup<'a>(o: &'a serde_json::Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('/');
     let first = parts.next()?;
-    let mut v = o.iter().find(|(k, _)| k.eq_ignore_ascii_case(first)).map(|(_, v)| v)?;
+    let mut v = o
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(first))
+        .map(|(_, v)| v)?;
     for p in parts {
-        v = v.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(p)).map(|(_, v)| v)?;
+        v = v
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(p))
+            .map(|(_, v)| v)?;
     }
     Some(v)
 }
@@ -198,7 +275,9 @@ fn cmp(v: Option<&Value>, op: Op, lit: &Lit) -> bool {
     let ord: Option<Ordering> = match (v, lit) {
         (None | Some(Value::Null), Lit::Null) => Some(Ordering::Equal),
         (Some(_), Lit::Null) => return op == Op::Ne,
-        (Some(Value::String(s)), Lit::Time(t)) => DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc).cmp(t)),
+        (Some(Value::String(s)), Lit::Time(t)) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.with_timezone(&Utc).cmp(t)),
         (Some(Value::String(s)), Lit::Str(x)) => Some(s.to_lowercase().cmp(&x.to_lowercase())),
         (Some(Value::Number(n)), Lit::Num(x)) => n.as_f64().and_then(|n| n.partial_cmp(x)),
         (Some(Value::Bool(b)), Lit::Bool(x)) => Some(b.cmp(x)),
@@ -260,7 +339,10 @@ impl<'a> Parser<'a> {
         let e = self.or()?;
         self.ws();
         if self.pos != self.s.len() {
-            return Err(format!("syntax error at position {} in '{}'.", self.pos, self.s));
+            return Err(format!(
+                "syntax error at position {} in '{}'.",
+                self.pos, self.s
+            ));
         }
         Ok(e)
     }
@@ -320,7 +402,10 @@ impl<'a> Parser<'a> {
         }
         if w.is_empty() {
             self.pos = save;
-            return Err(format!("syntax error at position {} in '{}'.", self.pos, self.s));
+            return Err(format!(
+                "syntax error at position {} in '{}'.",
+                self.pos, self.s
+            ));
         }
         let op = self.word().to_ascii_lowercase();
         if op == "in" {
@@ -382,7 +467,9 @@ impl<'a> Parser<'a> {
         }
         let mut out = String::new();
         loop {
-            let Some(c) = self.rest().chars().next() else { return Err("unterminated string literal.".into()) };
+            let Some(c) = self.rest().chars().next() else {
+                return Err("unterminated string literal.".into());
+            };
             self.pos += c.len_utf8();
             if c == '\'' {
                 if self.rest().starts_with('\'') {
@@ -406,16 +493,29 @@ mod tests {
 
     #[test]
     fn filters() {
-        let e = Parser::new("createdDateTime ge 2024-01-01T00:00:00Z and createdDateTime lt 2024-01-02T00:00:00Z").parse().unwrap();
+        let e = Parser::new(
+            "createdDateTime ge 2024-01-01T00:00:00Z and createdDateTime lt 2024-01-02T00:00:00Z",
+        )
+        .parse()
+        .unwrap();
         let (lo, hi) = e.time_bounds("createdDateTime");
         assert!(lo.unwrap().1 && !hi.unwrap().1);
         let o = json!({"createdDateTime": "2024-01-01T10:00:00Z", "groupId": "abc"});
         assert!(e.eval(o.as_object().unwrap()));
         let e = Parser::new("groupId eq 'abc'").parse().unwrap();
         assert_eq!(e.eq_value("groupId").as_deref(), Some("abc"));
-        let e = Parser::new("riskLevel eq microsoft.graph.riskLevel'medium'").parse().unwrap();
-        assert_eq!(e, Expr::Cmp("riskLevel".into(), Op::Eq, Lit::Str("medium".into())));
-        assert!(Parser::new("startswith(displayName,'a') or (x eq 1)").parse().is_ok());
+        let e = Parser::new("riskLevel eq microsoft.graph.riskLevel'medium'")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            e,
+            Expr::Cmp("riskLevel".into(), Op::Eq, Lit::Str("medium".into()))
+        );
+        assert!(
+            Parser::new("startswith(displayName,'a') or (x eq 1)")
+                .parse()
+                .is_ok()
+        );
         assert!(Parser::new("displayName eq").parse().is_err());
     }
 }

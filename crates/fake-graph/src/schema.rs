@@ -63,7 +63,9 @@ impl Schema {
                 }
             } else if let Some(rest) = line.strip_prefix("- **") {
                 current = None;
-                let Some((name, rest)) = rest.split_once("**") else { continue };
+                let Some((name, rest)) = rest.split_once("**") else {
+                    continue;
+                };
                 let body = rest.split_once(':').map(|x| x.1).unwrap_or("");
                 self.complex.insert(name.to_string(), parse_props(body));
             } else if line.starts_with("## ") || line.starts_with("### ") {
@@ -73,7 +75,9 @@ impl Schema {
                 if current.is_some() {
                     continue;
                 }
-                let Some((name, members)) = rest.split_once(':') else { continue };
+                let Some((name, members)) = rest.split_once(':') else {
+                    continue;
+                };
                 let name = name.trim().trim_end_matches(" [flags]").trim();
                 if name.contains(' ') || name.contains('*') {
                     continue;
@@ -98,7 +102,9 @@ fn parse_props(text: &str) -> Vec<Prop> {
         if part.is_empty() {
             continue;
         }
-        let Some((name, ty)) = part.split_once(':') else { continue };
+        let Some((name, ty)) = part.split_once(':') else {
+            continue;
+        };
         let mut ty = ty.trim().to_string();
         let nullable = !ty.ends_with('!');
         ty = ty.trim_end_matches('!').to_string();
@@ -107,12 +113,20 @@ fn parse_props(text: &str) -> Vec<Prop> {
             collection = true;
             ty = inner.to_string();
         }
-        if let Some(inner) = ty.strip_prefix("Collection(").and_then(|t| t.strip_suffix(')')) {
+        if let Some(inner) = ty
+            .strip_prefix("Collection(")
+            .and_then(|t| t.strip_suffix(')'))
+        {
             collection = true;
             ty = inner.to_string();
         }
         let ty = ty.trim_start_matches("Edm.").to_string();
-        out.push(Prop { name: name.trim().to_string(), ty, collection, nullable });
+        out.push(Prop {
+            name: name.trim().to_string(),
+            ty,
+            collection,
+            nullable,
+        });
     }
     out
 }
@@ -120,7 +134,16 @@ fn parse_props(text: &str) -> Vec<Prop> {
 pub fn is_primitive(ty: &str) -> bool {
     matches!(
         ty,
-        "String" | "Boolean" | "Int32" | "Int64" | "Double" | "Guid" | "DateTimeOffset" | "Binary" | "Duration" | "Date"
+        "String"
+            | "Boolean"
+            | "Int32"
+            | "Int64"
+            | "Double"
+            | "Guid"
+            | "DateTimeOffset"
+            | "Binary"
+            | "Duration"
+            | "Date"
     )
 }
 
@@ -131,7 +154,11 @@ mod tests {
     #[test]
     fn parses_appendix() {
         let s = Schema::get();
-        assert!(s.props("user").iter().any(|p| p.name == "signInActivity" && p.ty == "signInActivity"));
+        assert!(
+            s.props("user")
+                .iter()
+                .any(|p| p.name == "signInActivity" && p.ty == "signInActivity")
+        );
         assert!(s.complex.contains_key("keyCredential"));
         assert!(s.enums["riskLevel"].contains(&"medium".to_string()));
         assert!(s.props("orgContact").len() > 5);
@@ -140,7 +167,10 @@ mod tests {
         let all = s.resources.values().chain(s.complex.values());
         for props in all {
             for p in props {
-                if !is_primitive(&p.ty) && !s.complex.contains_key(&p.ty) && !s.enums.contains_key(&p.ty) {
+                if !is_primitive(&p.ty)
+                    && !s.complex.contains_key(&p.ty)
+                    && !s.enums.contains_key(&p.ty)
+                {
                     missing.push(p.ty.clone());
                 }
             }

@@ -49,7 +49,11 @@ impl Server {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
     /// Register another app with only these application permissions (and optionally a certificate).
-    pub fn add_app(&self, permissions: &[&str], certificate_pem: Option<&str>) -> anyhow::Result<admin::AppCredentials> {
+    pub fn add_app(
+        &self,
+        permissions: &[&str],
+        certificate_pem: Option<&str>,
+    ) -> anyhow::Result<admin::AppCredentials> {
         admin::register_app(
             &self.state,
             admin::NewApp {
@@ -89,18 +93,25 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let base_url = format!("http://{addr}");
     let now = config.now.unwrap_or_else(Utc::now);
     // The default app's id and secret derive from the seed, so scripts can rely on them.
-    let mut seed_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(config.seed ^ 0xC11E_27);
+    let mut seed_rng =
+        <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(config.seed ^ 0x00C1_1E27);
     let mut b = [0u8; 16];
     seed_rng.fill_bytes(&mut b);
     let client_id = uuid::Builder::from_random_bytes(b).into_uuid().to_string();
     seed_rng.fill_bytes(&mut b);
-    let client_secret = format!("fg~{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b));
+    let client_secret = format!(
+        "fg~{}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+    );
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
     let t0 = Instant::now();
     let (profile, seed, lic) = (config.profile, config.seed, config.licences);
     let cid = client_id.clone();
-    let tenant = tokio::task::spawn_blocking(move || tenant::directory::generate(profile, seed, now, lic, &cid)).await?;
+    let tenant = tokio::task::spawn_blocking(move || {
+        tenant::directory::generate(profile, seed, now, lic, &cid)
+    })
+    .await?;
     let generation_secs = t0.elapsed().as_secs_f64();
     let info = ServerInfo {
         graph_url: base_url.clone(),
@@ -117,13 +128,22 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let mut apps = HashMap::new();
     apps.insert(
         client_id.clone(),
-        AppReg { client_id, client_secret, display_name: "entrasync".into(), permissions: routes::all_permissions(), cert: None },
+        AppReg {
+            client_id,
+            client_secret,
+            display_name: "entrasync".into(),
+            permissions: routes::all_permissions(),
+            cert: None,
+        },
     );
     let state = Arc::new(State {
         token_lifetime_secs: AtomicU64::new(config.token_lifetime.as_secs().max(1)),
         throttling: AtomicBool::new(config.throttling),
         licences: RwLock::new(config.licences),
-        faults: Mutex::new(Faults { rules: vec![], rates: config.faults }),
+        faults: Mutex::new(Faults {
+            rules: vec![],
+            rates: config.faults,
+        }),
         latency: Mutex::new(config.latency),
         config,
         tenant: RwLock::new(tenant),
@@ -139,10 +159,21 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state.clone(), info.clone(), rx));
-    Ok(Server { info, state, generation_secs, shutdown: tx, task })
+    Ok(Server {
+        info,
+        state,
+        generation_secs,
+        shutdown: tx,
+        task,
+    })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>, info: ServerInfo, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    info: ServerInfo,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let info = Arc::new(info);
     loop {
         let (stream, _) = tokio::select! {
@@ -157,7 +188,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, info: ServerInfo,
             let kill = Arc::new(Notify::new());
             let k2 = kill.clone();
             let svc = service_fn(move |req| serve(state.clone(), info.clone(), k2.clone(), req));
-            let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 // an injected reset: dropping the connection closes the socket without a response
@@ -169,16 +202,32 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, info: ServerInfo,
 }
 
 fn full(b: Bytes) -> Body {
-    Full::new(b).map_err(|never: Infallible| match never {}).boxed()
+    Full::new(b)
+        .map_err(|never: Infallible| match never {})
+        .boxed()
 }
 
-async fn serve(state: Arc<State>, info: Arc<ServerInfo>, kill: Arc<Notify>, req: hyper::Request<Incoming>) -> Result<hyper::Response<Body>, Infallible> {
+async fn serve(
+    state: Arc<State>,
+    info: Arc<ServerInfo>,
+    kill: Arc<Notify>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Body>, Infallible> {
     let method = req.method().as_str().to_string();
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_string()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -187,17 +236,29 @@ async fn serve(state: Arc<State>, info: Arc<ServerInfo>, kill: Arc<Notify>, req:
     let r = Req::parse(&method, &pq, headers, body);
     let is_admin = r.path.starts_with("/_fake");
     // faults and latency apply to Graph and token calls, never to the operator API
-    let decision = if is_admin { faults::Decision::default() } else { state.faults.lock().unwrap().decide(&r.path, state.next_rand()) };
+    let decision = if is_admin {
+        faults::Decision::default()
+    } else {
+        state
+            .faults
+            .lock()
+            .unwrap()
+            .decide(&r.path, state.next_rand())
+    };
     let st = state.clone();
     let resp = if is_admin {
         admin::handle(&state, &info, &r)
     } else if let Some(action) = decision.action.filter(|a| matches!(a, Action::Status(_))) {
-        let Action::Status(s) = action else { unreachable!() };
+        let Action::Status(s) = action else {
+            unreachable!()
+        };
         state.stats.lock().unwrap().faults_injected += 1;
         faults::status_response(s, decision.retry_after.as_deref())
     } else {
         let r2 = r.clone();
-        tokio::task::spawn_blocking(move || dispatch(&st, &r2)).await.unwrap_or_else(|_| crate::errors::graph(500, "generalException", "Internal error."))
+        tokio::task::spawn_blocking(move || dispatch(&st, &r2))
+            .await
+            .unwrap_or_else(|_| crate::errors::graph(500, "generalException", "Internal error."))
     };
     if !is_admin {
         let lat = *state.latency.lock().unwrap();
@@ -211,7 +272,13 @@ async fn serve(state: Arc<State>, info: Arc<ServerInfo>, kill: Arc<Notify>, req:
         }
     }
     let key = endpoint_key(&r.method, &r.path);
-    state.stats.lock().unwrap().record(key, resp.status, resp.body.len() as u64, resp.items as u64, resp.ru);
+    state.stats.lock().unwrap().record(
+        key,
+        resp.status,
+        resp.body.len() as u64,
+        resp.items as u64,
+        resp.ru,
+    );
     if r.path.ends_with("/oauth2/v2.0/token") && resp.status == 200 {
         state.stats.lock().unwrap().tokens_issued += 1;
     }
@@ -225,16 +292,34 @@ async fn serve(state: Arc<State>, info: Arc<ServerInfo>, kill: Arc<Notify>, req:
             state.stats.lock().unwrap().faults_injected += 1;
             let full_len = resp.body.len();
             let half = resp.body.slice(..full_len / 2);
-            let stream = futures::stream::iter(vec![
-                Ok(Frame::data(half)),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected truncation")),
-            ]);
+            // send the first half, give it time to reach the client, then abort the connection
+            let stream = futures::stream::unfold(0u8, move |step| {
+                let half = half.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok(Frame::data(half)), 1)),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Some((
+                                Err(std::io::Error::new(
+                                    std::io::ErrorKind::ConnectionReset,
+                                    "injected truncation",
+                                )),
+                                2,
+                            ))
+                        }
+                        _ => None,
+                    }
+                }
+            });
             let mut b = hyper::Response::builder().status(resp.status);
             for (k, v) in &resp.headers {
                 b = b.header(k.as_str(), v.as_str());
             }
             b = b.header("content-length", full_len.to_string());
-            return Ok(b.body(StreamBody::new(stream).boxed()).unwrap_or_else(|_| hyper::Response::new(full(Bytes::new()))));
+            return Ok(b
+                .body(StreamBody::new(stream).boxed())
+                .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new()))));
         }
         _ => {}
     }
@@ -246,7 +331,8 @@ fn to_hyper(resp: Resp) -> hyper::Response<Body> {
     for (k, v) in &resp.headers {
         b = b.header(k.as_str(), v.as_str());
     }
-    b.body(full(resp.body)).unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())))
+    b.body(full(resp.body))
+        .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())))
 }
 
 /// Token endpoint or Graph.
@@ -254,7 +340,12 @@ fn dispatch(state: &State, r: &Req) -> Resp {
     let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
     if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token" {
         if r.method != "POST" {
-            return crate::errors::aadsts(405, "invalid_request", 900561, "The endpoint only accepts POST requests.");
+            return crate::errors::aadsts(
+                405,
+                "invalid_request",
+                900561,
+                "The endpoint only accepts POST requests.",
+            );
         }
         return auth::token_endpoint(state, segs[0], r);
     }

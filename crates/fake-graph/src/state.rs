@@ -69,19 +69,39 @@ pub struct Req {
 
 impl Req {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn q(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
-    pub fn parse(method: &str, path_and_query: &str, headers: Vec<(String, String)>, body: Bytes) -> Req {
+    pub fn parse(
+        method: &str,
+        path_and_query: &str,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Req {
         let (path, raw_query) = match path_and_query.split_once('?') {
             Some((p, q)) => (p.to_string(), q.to_string()),
             None => (path_and_query.to_string(), String::new()),
         };
-        let query = url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
+        let query = url::form_urlencoded::parse(raw_query.as_bytes())
+            .into_owned()
+            .collect();
         let path = percent_decode(&path);
-        Req { method: method.to_ascii_uppercase(), path, raw_query, query, headers, body }
+        Req {
+            method: method.to_ascii_uppercase(),
+            path,
+            raw_query,
+            query,
+            headers,
+            body,
+        }
     }
 }
 
@@ -90,8 +110,11 @@ pub fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -126,11 +149,19 @@ impl Resp {
             ru: 0,
         }
     }
+    pub fn bytes(status: u16, body: Vec<u8>) -> Resp {
+        let mut r = Resp::json(status, &Value::Null);
+        r.body = Bytes::from(body);
+        r
+    }
     pub fn header(mut self, k: &str, v: impl Into<String>) -> Resp {
         self.headers.push((k.to_string(), v.into()));
         self
     }
     pub fn get_header(&self, k: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.as_str())
     }
 }

@@ -21,7 +21,12 @@ pub struct Stats {
 impl Stats {
     pub fn record(&mut self, endpoint: String, status: u16, bytes: u64, items: u64, ru: u32) {
         self.requests += 1;
-        *self.by_endpoint.entry(endpoint).or_default().entry(status).or_default() += 1;
+        *self
+            .by_endpoint
+            .entry(endpoint)
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
         *self.by_status.entry(status).or_default() += 1;
         self.bytes_sent += bytes;
         self.objects_served += items;
@@ -37,8 +42,17 @@ pub fn endpoint_key(method: &str, path: &str) -> String {
     let segs: Vec<String> = path
         .split('/')
         .map(|s| {
-            let looks_id = s.len() >= 20 && s.chars().any(|c| c.is_ascii_digit()) || s.contains('@') || (s.contains('.') && s.len() > 12 && !s.starts_with("v1") && !s.contains("microsoft.graph"));
-            if looks_id { "{id}".to_string() } else { s.to_string() }
+            let looks_id = s.len() >= 20 && s.chars().any(|c| c.is_ascii_digit())
+                || s.contains('@')
+                || (s.contains('.')
+                    && s.len() > 12
+                    && !s.starts_with("v1")
+                    && !s.contains("microsoft.graph"));
+            if looks_id {
+                "{id}".to_string()
+            } else {
+                s.to_string()
+            }
         })
         .collect();
     format!("{method} {}", segs.join("/"))

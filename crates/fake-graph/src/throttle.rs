@@ -49,7 +49,14 @@ pub fn ru_quota(users: usize) -> u64 {
 }
 
 impl Throttle {
-    pub fn check(&mut self, app: &str, tenant: &str, class: Class, cost: u64, users: usize) -> Verdict {
+    pub fn check(
+        &mut self,
+        app: &str,
+        tenant: &str,
+        class: Class,
+        cost: u64,
+        users: usize,
+    ) -> Verdict {
         let (limit, period, key_app) = match class {
             Class::Identity => (ru_quota(users), Duration::from_secs(10), app.to_string()),
             Class::Reports => (5, Duration::from_secs(10), app.to_string()),
@@ -57,12 +64,20 @@ impl Throttle {
             Class::IpCa => (1, Duration::from_secs(1), String::new()),
             Class::Intune => (2_000, Duration::from_secs(20), app.to_string()),
             Class::None => {
-                return Verdict { throttled: None, scope: String::new(), info: "", used_ratio: 0.0 };
+                return Verdict {
+                    throttled: None,
+                    scope: String::new(),
+                    info: "",
+                    used_ratio: 0.0,
+                };
             }
         };
         let units = if class == Class::Identity { cost } else { 1 };
         let now = Instant::now();
-        let w = self.windows.entry((key_app, class)).or_insert(Window { start: now, used: 0 });
+        let w = self.windows.entry((key_app, class)).or_insert(Window {
+            start: now,
+            used: 0,
+        });
         if now.duration_since(w.start) >= period {
             w.start = now;
             w.used = 0;
@@ -71,14 +86,34 @@ impl Throttle {
             Class::IpCa => format!("Tenant/Read/{app}/{tenant}"),
             _ => format!("Tenant_Application/Read/{app}/{tenant}"),
         };
-        let info = if class == Class::Identity { "ResourceUnitLimitExceeded" } else { "RequestLimitExceeded" };
+        let info = if class == Class::Identity {
+            "ResourceUnitLimitExceeded"
+        } else {
+            "RequestLimitExceeded"
+        };
         if w.used + units > limit {
-            let left = period.saturating_sub(now.duration_since(w.start)).as_secs_f64();
+            let left = period
+                .saturating_sub(now.duration_since(w.start))
+                .as_secs_f64();
             let retry = (left * 1000.0).ceil() / 1000.0;
-            let ra = if class == Class::IpCa { None } else { Some(retry.max(0.001)) };
-            return Verdict { throttled: Some(ra), scope, info, used_ratio: 1.0 };
+            let ra = if class == Class::IpCa {
+                None
+            } else {
+                Some(retry.max(0.001))
+            };
+            return Verdict {
+                throttled: Some(ra),
+                scope,
+                info,
+                used_ratio: 1.0,
+            };
         }
         w.used += units;
-        Verdict { throttled: None, scope, info, used_ratio: w.used as f64 / limit as f64 }
+        Verdict {
+            throttled: None,
+            scope,
+            info,
+            used_ratio: w.used as f64 / limit as f64,
+        }
     }
 }

@@ -508,3 +508,137 @@ pub async fn sync_columns_helper_matches_the_cli(h: &dyn Harness) {
     sink.flush().await.unwrap();
     assert_eq!(h.rows(&t, &schema).await, expected(&[Row::full("a")]));
 }
+
+pub async fn delete_many_rows(h: &dyn Harness) {
+    let t = h.table("delmany");
+    let schema = data::schema(&t, data::full_fields());
+    let mut sink = h.sink(WriteMode::Overwrite, MigrateMode::Safe).await;
+    sink.migrate(schema.clone()).await.unwrap();
+    let rows: Vec<Row> = (0..1000).map(|i| Row::new(&format!("r{i:04}"))).collect();
+    sink.write(data::full_batch(&schema, &rows)).await.unwrap();
+    let ids: Vec<String> = (0..1000)
+        .filter(|i| i % 5 != 0)
+        .map(|i| format!("r{i:04}"))
+        .collect();
+    let keys = keys_batch(
+        &t,
+        &[
+            ("tenant_id", vec!["t1"; ids.len()]),
+            ("id", ids.iter().map(String::as_str).collect()),
+        ],
+    );
+    assert_eq!(sink.delete_rows(&t, keys, &[]).await.unwrap(), 800);
+    sink.flush().await.unwrap();
+    let left: Vec<Row> = rows.into_iter().step_by(5).collect();
+    assert_eq!(h.rows(&t, &schema).await, expected(&left));
+}
+
+pub async fn narrower_arrow_types_are_widened(h: &dyn Harness) {
+    use arrow_array::{Float32Array, Int32Array, LargeStringArray, UInt64Array};
+    use arrow_schema::{DataType, Field};
+    let t = h.table("widen");
+    let key = cq::field("id", ColumnKind::Utf8, true, true).with_data_type(DataType::LargeUtf8);
+    let schema = data::schema(
+        &t,
+        vec![
+            key,
+            Field::new("small", DataType::Int32, true),
+            Field::new("big", DataType::UInt64, true),
+            Field::new("ratio", DataType::Float32, true),
+        ],
+    );
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(LargeStringArray::from(vec!["a", "b"])),
+            Arc::new(Int32Array::from(vec![Some(-5), None])),
+            Arc::new(UInt64Array::from(vec![Some(7), Some(u64::MAX)])),
+            Arc::new(Float32Array::from(vec![Some(0.5), None])),
+        ],
+    )
+    .unwrap();
+    let mut sink = h
+        .sink(WriteMode::OverwriteDeleteStale, MigrateMode::Safe)
+        .await;
+    sink.migrate(schema.clone()).await.unwrap();
+    sink.write(batch).await.unwrap();
+    sink.flush().await.unwrap();
+    let rows = h.rows(&t, &schema).await;
+    assert_eq!(
+        serde_json::Value::Array(rows.into_iter().map(serde_json::Value::Object).collect()),
+        serde_json::json!([
+            {"id": "a", "small": -5, "big": 7, "ratio": 0.5},
+            {"id": "b", "small": null, "big": null, "ratio": null},
+        ])
+    );
+}
+
+pub async fn state_table_written_through_migrate_and_write(h: &dyn Harness) {
+    // How a CloudQuery state client writes: migrate the state schema, insert (key, value, version).
+    use arrow_array::UInt64Array;
+    let t = h.table("cq_state_plugin");
+    let schema = Arc::new(cq::state_schema(&t));
+    let mut sink = h
+        .sink(WriteMode::OverwriteDeleteStale, MigrateMode::Safe)
+        .await;
+    sink.migrate(schema.clone()).await.unwrap();
+    for (value, version) in [("v1", 1u64), ("v2", 2)] {
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["k"])),
+                Arc::new(StringArray::from(vec![value])),
+                Arc::new(UInt64Array::from(vec![version])),
+            ],
+        )
+        .unwrap();
+        sink.write(batch).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    assert_eq!(sink.read_state(&t).await.unwrap()["k"], "v2");
+    sink.write_state(&t, &HashMap::from([("k".to_string(), "v3".to_string())]))
+        .await
+        .unwrap();
+    let rows = h.rows(&t, &schema).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["value"], serde_json::json!("v3"));
+    assert_eq!(rows[0]["version"], serde_json::json!(3));
+}
+
+pub async fn read_returns_what_was_written(h: &dyn Harness) {
+    let t = h.table("readback");
+    let schema = data::schema(&t, data::full_fields());
+    let mut sink = h
+        .sink(WriteMode::OverwriteDeleteStale, MigrateMode::Safe)
+        .await;
+    sink.migrate(schema.clone()).await.unwrap();
+    let rows: Vec<Row> = (0..25)
+        .map(|i| {
+            if i % 2 == 0 {
+                Row::full(&format!("r{i:02}"))
+            } else {
+                Row::new(&format!("r{i:02}"))
+            }
+        })
+        .collect();
+    sink.write(data::full_batch(&schema, &rows)).await.unwrap();
+    let batches = sink.read(schema.clone()).await.unwrap();
+    let mut got: Vec<JsonRow> = Vec::new();
+    for b in &batches {
+        assert_eq!(b.schema().fields(), schema.fields());
+        let arrays = entrasync_sinks::values::normalize(&t, b).unwrap();
+        let cols: Vec<_> = arrays
+            .iter()
+            .map(|(k, a)| entrasync_sinks::values::Column::new(*k, a))
+            .collect();
+        for r in 0..b.num_rows() {
+            let mut m = JsonRow::new();
+            for (f, c) in schema.fields().iter().zip(&cols) {
+                m.insert(f.name().clone(), c.json_value(r));
+            }
+            got.push(m);
+        }
+    }
+    sort_rows(&mut got);
+    assert_eq!(got, expected(&rows));
+}

@@ -22,6 +22,7 @@ macro_rules! conformance {
                 delete_stale_removes_only_old_rows_of_the_source,
                 delete_rows_by_key_cascades_to_children,
                 delete_rows_with_composite_keys,
+                delete_many_rows,
                 state_roundtrip,
                 state_reads_highest_version,
                 append_mode_keeps_duplicates,
@@ -30,6 +31,9 @@ macro_rules! conformance {
                 hostile_identifiers_are_quoted,
                 many_rows_in_many_batches,
                 sync_columns_helper_matches_the_cli,
+                narrower_arrow_types_are_widened,
+                read_returns_what_was_written,
+                state_table_written_through_migrate_and_write,
             );
         }
     };

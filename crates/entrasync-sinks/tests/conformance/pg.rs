@@ -161,3 +161,23 @@ async fn type_change_is_refused_with_the_column_named() {
     );
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn nul_characters_are_dropped_not_fatal() {
+    let Some(h) = harness::postgres("nul").await else {
+        return;
+    };
+    let t = h.table("nul");
+    let schema = data::schema(&t, data::full_fields());
+    let mut sink = h.sink(WriteMode::Overwrite, MigrateMode::Safe).await;
+    sink.migrate(schema.clone()).await.unwrap();
+    let mut row = Row::full("a");
+    row.name = Some("nul\0here".into());
+    row.props = Some(r#"{"s":"x\u0000y"}"#);
+    sink.write(data::full_batch(&schema, &[row])).await.unwrap();
+    sink.flush().await.unwrap();
+    let rows = h.rows(&t, &schema).await;
+    assert_eq!(rows[0]["name"], serde_json::json!("nulhere"));
+    assert_eq!(rows[0]["props"], serde_json::json!({"s": "xy"}));
+    h.cleanup().await;
+}

@@ -391,14 +391,14 @@ fn validate(config: &Config, texts: &[(PathBuf, String)]) -> Result<(), ConfigEr
                 });
             }
         }
-        if let Some(backend) = &source.backend_options {
-            if backend.table_name.is_empty() || backend.connection.is_empty() {
-                return Err(ConfigError {
-                    file: source.file.clone(),
-                    line: line_of("backend_options"),
-                    message: "backend_options must contain both connection and table_name".into(),
-                });
-            }
+        if let Some(backend) = &source.backend_options
+            && (backend.table_name.is_empty() || backend.connection.is_empty())
+        {
+            return Err(ConfigError {
+                file: source.file.clone(),
+                line: line_of("backend_options"),
+                message: "backend_options must contain both connection and table_name".into(),
+            });
         }
     }
     for (i, d) in config.destinations.iter().enumerate() {

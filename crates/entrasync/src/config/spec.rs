@@ -52,6 +52,9 @@ impl Cloud {
     }
 }
 
+/// The first sync of a log table reads a week: enough to be useful, bounded on large tenants.
+pub const DEFAULT_LOG_LOOKBACK_DAYS: u32 = 7;
+
 /// CloudQuery documents 50000 as the default concurrency of its plugins.
 pub const DEFAULT_CONCURRENCY: u64 = 50_000;
 
@@ -67,6 +70,7 @@ struct RawSpec {
     graph_url: Option<String>,
     login_url: Option<String>,
     max_retries: Option<u32>,
+    log_lookback_days: Option<u32>,
     simulator: Option<SimulatorSpec>,
 }
 
@@ -103,6 +107,9 @@ pub struct EntraSpec {
     pub login_url: Url,
     /// Attempts per request for retryable failures (429, 5xx, connection errors).
     pub max_retries: u32,
+    /// How many days of sign-ins, audits and risk detections the first sync reads (later syncs
+    /// with a backend read only what is new). 0 reads everything Graph keeps.
+    pub log_lookback_days: u32,
     /// When set, sync a simulated tenant instead of a real one.
     pub simulator: Option<SimulatorSpec>,
 }
@@ -145,9 +152,20 @@ impl EntraSpec {
                 .client_certificate_path
                 .or_else(|| env("AZURE_CLIENT_CERTIFICATE_PATH")),
             cloud,
-            graph_url: url_of("graph_url", raw.graph_url, cloud.graph_url())?,
-            login_url: url_of("login_url", raw.login_url, cloud.login_url())?,
+            // The environment fallbacks let a config written for a real tenant run unchanged
+            // against another endpoint (fake-graph in tests, a sovereign proxy).
+            graph_url: url_of(
+                "graph_url",
+                raw.graph_url.or_else(|| env("ENTRASYNC_GRAPH_URL")),
+                cloud.graph_url(),
+            )?,
+            login_url: url_of(
+                "login_url",
+                raw.login_url.or_else(|| env("AZURE_AUTHORITY_HOST")),
+                cloud.login_url(),
+            )?,
             max_retries: raw.max_retries.unwrap_or(8),
+            log_lookback_days: raw.log_lookback_days.unwrap_or(DEFAULT_LOG_LOOKBACK_DAYS),
             simulator: raw.simulator,
         })
     }

@@ -68,7 +68,7 @@ fn unknown_key_names_key_and_line() {
 #[test]
 fn unknown_plugin_spec_key_names_key_and_line() {
     let text = GOOD.replace("    concurrency: 100", "    concurency: 100");
-    insta::assert_snapshot!(parse_err(&text), @"config.yml:12: spec: unknown key `concurency`, expected one of `concurrency`, `tenant_id`, `client_id`, `client_secret`, `client_certificate_path`, `cloud`, `graph_url`, `login_url`, `max_retries`, `simulator`");
+    insta::assert_snapshot!(parse_err(&text), @"config.yml:12: spec: unknown key `concurency`, expected one of `concurrency`, `tenant_id`, `client_id`, `client_secret`, `client_certificate_path`, `cloud`, `graph_url`, `login_url`, `max_retries`, `log_lookback_days`, `simulator`");
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn expansion_errors_carry_the_line() {
         GOOD.replace("hunter2", "${ENTRASYNC_UNSET_SECRET_X}"),
     )
     .unwrap();
-    let err = load(&[path.clone()]).unwrap_err();
+    let err = load(std::slice::from_ref(&path)).unwrap_err();
     assert_eq!(err.line, Some(15));
     assert!(
         err.to_string()

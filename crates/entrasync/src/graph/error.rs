@@ -8,7 +8,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum GraphError {
     /// Graph answered with an error status and (usually) its error envelope.
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// The token endpoint refused the credentials (AADSTS codes).
     Auth {
         status: u16,
@@ -207,7 +207,13 @@ mod tests {
     #[test]
     fn parses_graph_envelope() {
         let body = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2025-02-13T10:17:06","request-id":"abc"}}}"#;
-        let e = GraphError::Api(parse_api_error(403, body, "/v1.0/users", None, None));
+        let e = GraphError::Api(Box::new(parse_api_error(
+            403,
+            body,
+            "/v1.0/users",
+            None,
+            None,
+        )));
         assert!(e.is_permission_denied());
         assert!(!e.is_licence_missing());
         assert_eq!(

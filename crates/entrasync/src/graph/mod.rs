@@ -220,7 +220,7 @@ impl GraphClient {
         if api.request_id.is_none() {
             api.request_id = Some(request_id);
         }
-        Err(GraphError::Api(api))
+        Err(GraphError::Api(Box::new(api)))
     }
 }
 

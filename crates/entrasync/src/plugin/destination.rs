@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use entrasync_proto::plugin::v3 as pb;
 use entrasync_sinks::cq;
 use entrasync_sinks::{MigrateMode, Sink, TableRelation, WriteMode};
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -36,19 +35,6 @@ impl Kind {
             Kind::File => "file",
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct DestinationSpec {
-    connection_string: Option<String>,
-    path: Option<String>,
-    format: Option<String>,
-    compression: Option<String>,
-    batch_size: Option<u64>,
-    batch_size_bytes: Option<u64>,
-    /// Options of CloudQuery's own destinations that do not apply here (e.g. `pgx_log_level`).
-    #[serde(flatten)]
-    other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Whether a spec is a destination's: only destination specs carry `connection_string`, or
@@ -201,14 +187,19 @@ impl Destination {
             || is_state_schema(schema)
     }
 
-    /// `Read`: only the state table can be read back (what CloudQuery's state client needs).
-    pub async fn read(&self, table_bytes: &[u8]) -> anyhow::Result<Option<RecordBatch>> {
+    /// `Read`: the state table (deduplicated by key, as the state client expects) or any
+    /// table, through the sink's reader.
+    pub async fn read(&self, table_bytes: &[u8]) -> anyhow::Result<Vec<RecordBatch>> {
         let schema = ipc::schema_from_bytes(table_bytes)?;
         let table = table_of(&schema)?;
         if !self.is_state_table(&table, &schema) {
-            bail!(
-                "entrasync's destination can read only a state table (key, value, version), not {table}"
-            );
+            return self
+                .sink
+                .lock()
+                .await
+                .read(schema)
+                .await
+                .with_context(|| format!("reading {table}"));
         }
         let entries = self
             .sink
@@ -218,7 +209,7 @@ impl Destination {
             .await
             .with_context(|| format!("reading the state table {table}"))?;
         if entries.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let mut keys: Vec<&String> = entries.keys().collect();
         keys.sort();
@@ -241,7 +232,7 @@ impl Destination {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Some(RecordBatch::try_new(schema, columns)?))
+        Ok(vec![RecordBatch::try_new(schema, columns)?])
     }
 }
 
@@ -344,55 +335,15 @@ async fn open_sink(
     value: &serde_json::Value,
     migrate: MigrateMode,
 ) -> anyhow::Result<(Kind, Box<dyn Sink>)> {
-    let spec: DestinationSpec =
-        serde_json::from_value(value.clone()).context("invalid destination spec")?;
-    for key in spec.other.keys() {
-        tracing::warn!(key = %key, "destination spec option not used by entrasync");
-    }
-    // Keys are upserted; deletion of stale rows comes from the CLI's delete-stale messages.
-    let mode = WriteMode::Overwrite;
-    let (kind, sink): (Kind, Box<dyn Sink>) = if let Some(conn) = &spec.connection_string {
-        if is_postgres(conn) {
-            let mut options = entrasync_sinks::postgres::PostgresOptions {
-                write_mode: mode,
-                migrate_mode: migrate,
-                ..Default::default()
-            };
-            if let Some(n) = spec.batch_size {
-                options.batch_size = n as usize;
-            }
-            if let Some(n) = spec.batch_size_bytes {
-                options.batch_size_bytes = n as usize;
-            }
-            let sink = entrasync_sinks::postgres::PostgresSink::connect(conn, options)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
-            (Kind::Postgres, Box::new(sink))
-        } else {
-            let path = conn.strip_prefix("file:").unwrap_or(conn);
-            let sink = entrasync_sinks::sqlite::SqliteSink::open(std::path::Path::new(path), mode)
-                .map_err(|e| anyhow!("cannot open SQLite database {path}: {e}"))?
-                .with_migrate_mode(migrate);
-            (Kind::Sqlite, Box::new(sink))
-        }
-    } else {
-        use entrasync_sinks::file::{FileCompression, FileFormat, FileOptions, FileSink};
-        let path = spec.path.clone().unwrap_or_default();
-        let format_text = spec.format.as_deref().unwrap_or("parquet");
-        let format = FileFormat::parse(format_text)
-            .ok_or_else(|| anyhow!("format {format_text:?}: use parquet, json or csv"))?;
-        let compression = match spec.compression.as_deref() {
-            None | Some("") => FileCompression::default(),
-            Some(c) => FileCompression::parse(c)
-                .ok_or_else(|| anyhow!("compression {c:?}: use gzip or leave it out"))?,
-        };
-        let sink = FileSink::new(FileOptions {
-            path,
-            format,
-            compression,
-        })
-        .map_err(|e| anyhow!("{e}"))?;
-        (Kind::File, Box::new(sink))
+    let kind = match value.get("connection_string").and_then(|v| v.as_str()) {
+        Some(conn) if is_postgres(conn) => Kind::Postgres,
+        Some(_) => Kind::Sqlite,
+        None => Kind::File,
     };
+    let path = format!("cloudquery/{}", kind.name());
+    // Keys are upserted; deletion of stale rows comes from the CLI's delete-stale messages.
+    let sink = entrasync_sinks::destination::open(&path, value, WriteMode::Overwrite, migrate)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     Ok((kind, sink))
 }

@@ -158,18 +158,19 @@ impl Plugin for PluginService {
         request: Request<pb::read::Request>,
     ) -> Result<Response<Self::ReadStream>, Status> {
         let dest = self.destination().await?;
-        let batch = dest
+        let batches = dest
             .read(&request.into_inner().table)
             .await
             .map_err(|e| Status::internal(format!("failed to read: {e:#}")))?;
-        let items: Vec<Result<pb::read::Response, Status>> = match batch {
-            Some(batch) => vec![
-                ipc::record_to_bytes(&batch)
+        let items: Vec<Result<pb::read::Response, Status>> = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|batch| {
+                ipc::record_to_bytes(batch)
                     .map(|record| pb::read::Response { record })
-                    .map_err(|e| Status::internal(e.to_string())),
-            ],
-            None => Vec::new(),
-        };
+                    .map_err(|e| Status::internal(e.to_string()))
+            })
+            .collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(items))))
     }
 

@@ -258,42 +258,39 @@ fn convert(
                 record: ipc::record_to_bytes(&batch)?,
             })
         }
-        SyncMessage::DeleteRecord {
-            table,
-            tenant_id,
-            id,
-        } => Message::DeleteRecord(delete_record(table, &tenant_id, &id)?),
+        SyncMessage::DeleteRecord { table, keys } => {
+            Message::DeleteRecord(delete_record(table, &keys)?)
+        }
         SyncMessage::State { key, value } => {
             if let Some(state) = state {
                 state.set(&key, &value);
             }
             return Ok(None);
         }
-        SyncMessage::TableDone { table, complete } => {
-            if complete {
-                return Ok(None);
+        // A table that could not be read completely is reported; its rows so far stand.
+        SyncMessage::TableDone { table, .. } => {
+            let run = runs.iter().find(|r| r.table.name == table);
+            match run.and_then(|r| r.outcome()) {
+                Some(Outcome::Failed(why) | Outcome::Partial(why)) => {
+                    Message::Error(pb::sync::MessageError {
+                        table_name: table.to_string(),
+                        error: why,
+                    })
+                }
+                _ => return Ok(None),
             }
-            let why = runs
-                .iter()
-                .find(|r| r.table.name == table)
-                .and_then(|r| r.outcome())
-                .map(|o| format!("{o:?}"))
-                .unwrap_or_else(|| "incomplete".into());
-            Message::Error(pb::sync::MessageError {
-                table_name: table.to_string(),
-                error: why,
-            })
         }
     }))
 }
 
-/// A delete of one row by `(tenant_id, id)`, cascading to child tables through `_cq_parent_id`.
+/// A delete of the rows whose `keys` columns all equal the given values (one AND group of EQ
+/// predicates), cascading to child tables through `_cq_parent_id`.
 pub fn delete_record(
     table: &str,
-    tenant_id: &str,
-    id: &str,
+    keys: &[(String, String)],
 ) -> anyhow::Result<pb::sync::MessageDeleteRecord> {
     let predicate = |column: &str, value: &str| -> anyhow::Result<pb::Predicate> {
+        // Key columns (tenant_id, id, parent keys) are all utf8.
         let schema = Arc::new(Schema::new(vec![Field::new(
             column,
             arrow_schema::DataType::Utf8,
@@ -310,7 +307,10 @@ pub fn delete_record(
         table_name: table.to_string(),
         where_clause: vec![pb::PredicatesGroup {
             grouping_type: pb::predicates_group::GroupingType::And as i32,
-            predicates: vec![predicate("tenant_id", tenant_id)?, predicate("id", id)?],
+            predicates: keys
+                .iter()
+                .map(|(column, value)| predicate(column, value))
+                .collect::<anyhow::Result<_>>()?,
         }],
         table_relations: relations_of(table)
             .into_iter()

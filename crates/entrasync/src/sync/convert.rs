@@ -228,6 +228,22 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         })
 }
 
+/// The deterministic `_cq_id` of a top-level row, from its id alone: what its children point at
+/// when the row itself is not re-emitted.
+pub fn row_id(table: &Table, tenant_id: &str, id: &str) -> uuid::Uuid {
+    let ctx = RowContext {
+        tenant_id,
+        parent: None,
+    };
+    cq_id(
+        table,
+        &table.columns(),
+        &serde_json::json!({ "id": id }),
+        &ctx,
+        true,
+    )
+}
+
 /// CloudQuery's `_cq_id`: random, or with `deterministic_cq_id` a v5-style SHA-1 hash (nil
 /// namespace) of the SHA-256 over the sorted primary-key columns' names and values.
 fn cq_id(

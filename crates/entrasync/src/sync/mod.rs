@@ -4,15 +4,20 @@
 //! their parent's rows, bounded by `CHILD_CHAINS`, so memory is bounded by the pages in flight
 //! and the message channel, never by the tenant's size. A failing table ends with a
 //! `TableDone` carrying its error; the other tables go on.
+//!
+//! With a state backend, delta tables read Graph's delta query: the first sync stores the delta
+//! link, later syncs apply only the changes (upserts, `@removed` deletions, `members@delta`), and
+//! child tables are re-read only for changed parents. Log tables keep a timestamp cursor.
 
 pub mod convert;
 pub mod report;
 mod transitive;
 
 use crate::graph::{GraphClient, GraphError, Traffic};
-use crate::tables::{Selected, Source, Table};
+use crate::tables::{Incremental, Selected, Source, Table};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -28,18 +33,18 @@ pub enum SyncMessage {
     MigrateTable(SchemaRef),
     /// One page of rows.
     Insert(RecordBatch),
-    /// Rows removed in Graph (delta `@removed`): delete the row of `table` with this tenant and
-    /// id, and its child rows.
+    /// Rows removed in Graph: delete the rows of `table` whose columns equal `keys` (all of them),
+    /// and their child rows.
     DeleteRecord {
         table: &'static str,
-        tenant_id: String,
-        id: String,
+        keys: Vec<(String, String)>,
     },
     /// Incremental state to store once every message before this one is durably written
     /// (a delta link or a log cursor). Keys are `<table>|<tenant id>`.
     State { key: String, value: String },
-    /// The table has finished; `complete` is true only when every row was read.
-    TableDone { table: &'static str, complete: bool },
+    /// The table has finished. `replaced` is true when every current row was emitted by this
+    /// sync, so rows it did not emit are stale and may be deleted.
+    TableDone { table: &'static str, replaced: bool },
 }
 
 /// How a table's sync ended.
@@ -59,12 +64,18 @@ pub struct TableRun {
     pub table: &'static Table,
     pub explicit: bool,
     pub rows: AtomicU64,
+    /// Rows deleted because Graph reported them removed.
+    pub removed: AtomicU64,
     pub traffic: Traffic,
     pub started: std::sync::Mutex<Option<Instant>>,
     pub elapsed: std::sync::Mutex<Option<Duration>>,
     pub outcome: std::sync::Mutex<Option<Outcome>>,
     /// Set when a fatal error (403, licence) means no further requests should be made.
     stopped: AtomicBool,
+    /// False once the table is read incrementally: then not every row is re-emitted.
+    full: AtomicBool,
+    /// The delta link or cursor to store when the run ends complete.
+    pending_state: std::sync::Mutex<Option<SyncMessage>>,
 }
 
 impl TableRun {
@@ -73,11 +84,14 @@ impl TableRun {
             table: selected.table,
             explicit: selected.explicit,
             rows: AtomicU64::new(0),
+            removed: AtomicU64::new(0),
             traffic: Traffic::default(),
             started: Default::default(),
             elapsed: Default::default(),
             outcome: Default::default(),
             stopped: AtomicBool::new(false),
+            full: AtomicBool::new(true),
+            pending_state: Default::default(),
         }
     }
 
@@ -97,6 +111,11 @@ impl TableRun {
         }
     }
 
+    fn is_complete(&self) -> bool {
+        matches!(self.outcome(), None | Some(Outcome::Complete))
+    }
+
+    /// Ends the run; true when it completed.
     fn finish(&self) -> bool {
         let elapsed = self
             .started
@@ -118,18 +137,35 @@ pub struct SyncOptions {
     pub deterministic_cq_id: bool,
     /// Incremental state read from the backend (`<table>|<tenant id>` → delta link or cursor).
     /// `None` without `backend_options`: every table syncs in full and no state is emitted.
-    pub state: Option<std::collections::HashMap<String, String>>,
-    /// How far back the first sync of a log table reads.
+    pub state: Option<HashMap<String, String>>,
+    /// How far back the first sync of a log table reads; `None` reads everything Graph keeps.
     pub log_lookback: Option<chrono::Duration>,
+}
+
+impl SyncOptions {
+    /// With a backend, `_cq_id` is derived from the primary key: rows re-emitted by a later
+    /// incremental sync must keep the id their unchanged children point at.
+    fn deterministic(&self) -> bool {
+        self.deterministic_cq_id || self.state.is_some()
+    }
 }
 
 /// Parent rows fetched for children at the same time, across all tables.
 const CHILD_CHAINS: usize = 32;
 
+/// Log cursors restart this far before the newest entry seen, for entries Graph indexes late;
+/// the overlap is de-duplicated by id.
+const CURSOR_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+
 /// The direct-membership table that `entraid_group_transitive_members` is computed from.
 pub const DIRECT_MEMBERS: &str = "entraid_group_members";
 
 type SharedMemberships = Arc<std::sync::Mutex<transitive::Memberships>>;
+
+/// The state key of a table in a tenant.
+pub fn state_key(table: &str, tenant_id: &str) -> String {
+    format!("{table}|{tenant_id}")
+}
 
 pub struct Scheduler {
     client: Arc<GraphClient>,
@@ -139,6 +175,23 @@ pub struct Scheduler {
     child_slots: Arc<Semaphore>,
     /// Collected only when a computed table needs them.
     memberships: Option<SharedMemberships>,
+    /// Directory objects reported removed, whose relationship rows go at the end of the sync.
+    removed: std::sync::Mutex<Vec<String>>,
+    /// State entries of finished tables, sent once every row of the sync is out.
+    states: std::sync::Mutex<Vec<SyncMessage>>,
+}
+
+/// Where a top-level table's reading starts.
+enum Plan {
+    /// The plain collection (or singleton): every row, every time.
+    Full,
+    /// A delta round from `url`; `initial` when it is the first round (all current objects).
+    Delta { url: String, initial: bool },
+    /// Log entries newer than `since` (all of them when `None`).
+    Cursor {
+        property: &'static str,
+        since: Option<DateTime<Utc>>,
+    },
 }
 
 impl Scheduler {
@@ -161,6 +214,8 @@ impl Scheduler {
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
             memberships: computed.then(Default::default),
+            removed: Default::default(),
+            states: Default::default(),
         }
     }
 
@@ -193,10 +248,11 @@ impl Scheduler {
             tokio::spawn(async move { me.sync_top_level(run).await })
         });
         join_all(tasks).await;
-        // Children and computed tables finish once their parents have.
-        for run in &self.runs {
-            if let Source::Child { .. } = run.table.source {
-                self.done(run).await;
+        // After every table's own rows, so that no later upsert brings a forgotten row back.
+        let removed = std::mem::take(&mut *self.removed.lock().expect("not poisoned"));
+        for id in removed {
+            if self.forget_related(&id).await.is_err() {
+                return;
             }
         }
         for run in &self.runs {
@@ -205,6 +261,74 @@ impl Scheduler {
                 self.done(run).await;
             }
         }
+        // Last: a state entry may only be stored once everything it covers is written.
+        let states = std::mem::take(&mut *self.states.lock().expect("not poisoned"));
+        for state in states {
+            if self.tx.send(state).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn state(&self, table: &Table) -> Option<&String> {
+        let key = state_key(table.name, self.client.tenant_id());
+        self.options.state.as_ref()?.get(&key)
+    }
+
+    fn plan(&self, table: &Table) -> Plan {
+        let Some(_) = &self.options.state else {
+            return match table.incremental {
+                Incremental::Cursor { property } => Plan::Cursor {
+                    property,
+                    since: self.options.log_lookback.map(|d| Utc::now() - d),
+                },
+                _ => Plan::Full,
+            };
+        };
+        match (table.incremental, table.source) {
+            (Incremental::Delta, Source::List { path }) => {
+                // The transitive closure needs every membership: re-read groups in full.
+                let needs_all = table.name == "entraid_groups" && self.memberships.is_some();
+                match self.state(table) {
+                    Some(link) if !needs_all => Plan::Delta {
+                        url: link.clone(),
+                        initial: false,
+                    },
+                    _ => Plan::Delta {
+                        url: self.client.url(&self.delta_query(table, path)),
+                        initial: true,
+                    },
+                }
+            }
+            (Incremental::Cursor { property }, _) => Plan::Cursor {
+                property,
+                since: match self
+                    .state(table)
+                    .and_then(|c| c.parse::<DateTime<Utc>>().ok())
+                {
+                    Some(cursor) => Some(cursor - CURSOR_OVERLAP),
+                    None => self.options.log_lookback.map(|d| Utc::now() - d),
+                },
+            },
+            _ => Plan::Full,
+        }
+    }
+
+    /// `/{version}{path}/delta?$select=…`, with the relationships whose `@delta` annotation
+    /// carries the rows of a selected child table (`members` for group members).
+    fn delta_query(&self, table: &Table, path: &str) -> String {
+        let mut select: Vec<&str> = table.select();
+        for child in self.children_of(table.name) {
+            if let Some(relationship) = child.table.parent_delta {
+                select.push(relationship);
+            }
+        }
+        let mut url = format!("/{}{}/delta", table.version.segment(), path);
+        if !select.is_empty() {
+            url.push_str("?$select=");
+            url.push_str(&select.join(","));
+        }
+        url
     }
 
     /// Emits a computed table once its inputs are complete; fails it otherwise, since a partial
@@ -227,35 +351,36 @@ impl Scheduler {
             return;
         };
         let schema = convert::schema(run.table);
-        let batches: Vec<RecordBatch> = {
+        let batches: Result<Vec<RecordBatch>, _> = {
             let memberships = memberships.lock().expect("not poisoned");
-            let mut batches = Vec::new();
-            for (group, cq_id, rows) in memberships.closure() {
-                let ctx = convert::RowContext {
-                    tenant_id: self.client.tenant_id(),
-                    parent: Some((group, cq_id)),
-                };
-                match convert::to_batch(
-                    run.table,
-                    &schema,
-                    &rows,
-                    &ctx,
-                    self.options.deterministic_cq_id,
-                ) {
-                    Ok((batch, _)) => batches.push(batch),
-                    Err(e) => {
-                        run.fail(Outcome::Failed(e.to_string()));
+            memberships
+                .closure()
+                .map(|(group, cq_id, rows)| {
+                    let ctx = convert::RowContext {
+                        tenant_id: self.client.tenant_id(),
+                        parent: Some((group, cq_id)),
+                    };
+                    convert::to_batch(
+                        run.table,
+                        &schema,
+                        &rows,
+                        &ctx,
+                        self.options.deterministic(),
+                    )
+                    .map(|(batch, _)| batch)
+                })
+                .collect()
+        };
+        match batches {
+            Ok(batches) => {
+                for batch in batches {
+                    run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
+                    if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
                         return;
                     }
                 }
             }
-            batches
-        };
-        for batch in batches {
-            run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-            if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
-                return;
-            }
+            Err(e) => run.fail(Outcome::Failed(e.to_string())),
         }
     }
 
@@ -269,13 +394,21 @@ impl Scheduler {
 
     async fn done(&self, run: &TableRun) {
         let complete = run.finish();
+        let replaced = complete && run.full.load(Relaxed);
         let _ = self
             .tx
             .send(SyncMessage::TableDone {
                 table: run.table.name,
-                complete,
+                replaced,
             })
             .await;
+    }
+
+    async fn send(&self, message: SyncMessage) -> Result<(), GraphError> {
+        self.tx
+            .send(message)
+            .await
+            .map_err(|_| GraphError::Setup("the sink stopped".into()))
     }
 
     async fn sync_top_level(self: Arc<Self>, run: Arc<TableRun>) {
@@ -284,26 +417,14 @@ impl Scheduler {
         for child in &children {
             child.start();
         }
-        let mut child_tasks = Vec::new();
-        let result = match run.table.source {
-            Source::List { path } => {
-                let url = self.client.url(&list_query(run.table, path));
-                self.read_pages(&run, url, None, &children, &mut child_tasks)
+        let mut jobs = Vec::new();
+        let result = match self.plan(run.table) {
+            Plan::Full => self.read_full(&run, &children, &mut jobs).await,
+            Plan::Delta { url, initial } => {
+                self.read_delta(&run, url, initial, &children, &mut jobs)
                     .await
             }
-            Source::Singleton { path } => {
-                let url = self
-                    .client
-                    .url(&format!("/{}{}", run.table.version.segment(), path));
-                match self.client.get(&url, &run.traffic).await {
-                    Ok(object) => {
-                        self.emit(&run, &[object], None, &children, &mut child_tasks)
-                            .await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Source::Child { .. } | Source::Computed { .. } => Ok(()),
+            Plan::Cursor { property, since } => self.read_log(&run, property, since).await,
         };
         if let Err(err) = result {
             run.fail(classify(run.table, &err));
@@ -320,35 +441,306 @@ impl Scheduler {
                 )));
             }
         }
-        join_all(child_tasks).await;
+        join_all(jobs).await;
+        // The state goes out after every row it covers, children included, and only when all
+        // of them were read: otherwise the next sync repeats this round.
+        if let Some(state) = result_state(&run, &children, &self.pending_state(&run)) {
+            self.states.lock().expect("not poisoned").push(state);
+        }
         self.done(&run).await;
+        for child in &children {
+            self.done(child).await;
+        }
     }
 
-    /// Follows `@odata.nextLink` from `url`, emitting each page.
-    async fn read_pages(
+    /// The state entry a run prepared (delta link or cursor), kept until the run ends.
+    fn pending_state(&self, run: &TableRun) -> Option<SyncMessage> {
+        run.pending_state.lock().expect("not poisoned").take()
+    }
+
+    async fn read_full(
+        &self,
+        run: &Arc<TableRun>,
+        children: &[Arc<TableRun>],
+        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<(), GraphError> {
+        match run.table.source {
+            Source::List { path } => {
+                let mut url = self.client.url(&list_query(run.table, path, None));
+                loop {
+                    let (objects, next) = self.page(&url, &run.traffic).await?;
+                    self.emit(run, &objects, children, jobs, Read::Listing)
+                        .await?;
+                    match next {
+                        Link::Next(next) => url = next,
+                        _ => return Ok(()),
+                    }
+                }
+            }
+            Source::Singleton { path } => {
+                let url = self
+                    .client
+                    .url(&format!("/{}{path}", run.table.version.segment()));
+                let object = self.client.get(&url, &run.traffic).await?;
+                self.emit(run, &[object], children, jobs, Read::Listing)
+                    .await
+            }
+            Source::Child { .. } | Source::Computed { .. } => Ok(()),
+        }
+    }
+
+    /// One delta round: upserts, `@removed` deletions, `members@delta`, and children re-read
+    /// for the parents that changed. An expired delta link restarts as a full round.
+    async fn read_delta(
         &self,
         run: &Arc<TableRun>,
         mut url: String,
-        parent: Option<(&str, uuid::Uuid)>,
+        mut initial: bool,
         children: &[Arc<TableRun>],
-        child_tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
     ) -> Result<(), GraphError> {
+        let Source::List { path } = run.table.source else {
+            unreachable!("delta plans are made for collections only")
+        };
         loop {
-            let mut page = self.client.get(&url, &run.traffic).await?;
-            let objects = match page.get_mut("value").map(Value::take) {
-                Some(Value::Array(items)) => items,
-                _ => Vec::new(),
-            };
-            if !objects.is_empty() {
-                self.emit(run, &objects, parent, children, child_tasks)
-                    .await?;
+            run.full.store(initial, Relaxed);
+            for child in children {
+                child.full.store(initial, Relaxed);
             }
-            match page.get("@odata.nextLink").and_then(Value::as_str) {
-                // Followed verbatim: the link carries Graph's own paging state.
-                Some(next) => url = next.to_string(),
-                None => return Ok(()),
+            let (objects, link) = match self.page(&url, &run.traffic).await {
+                Ok(page) => page,
+                Err(e) if e.is_delta_expired() && !initial => {
+                    tracing::warn!(
+                        table = run.table.name,
+                        "the stored delta link can no longer be used ({e}); syncing the table in full"
+                    );
+                    url = self.client.url(&self.delta_query(run.table, path));
+                    initial = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let (present, removed): (Vec<Value>, Vec<Value>) = objects
+                .into_iter()
+                .partition(|o| o.get("@removed").is_none());
+            for gone in &removed {
+                if let Some(id) = gone.get("id").and_then(Value::as_str) {
+                    run.removed.fetch_add(1, Relaxed);
+                    self.send(SyncMessage::DeleteRecord {
+                        table: run.table.name,
+                        keys: self.keys(&[("id", id)]),
+                    })
+                    .await?;
+                    self.removed
+                        .lock()
+                        .expect("not poisoned")
+                        .push(id.to_string());
+                }
+            }
+            let present = dedupe_by_id(present);
+            let read = Read::Delta {
+                incremental: !initial,
+            };
+            self.emit(run, &present, children, jobs, read).await?;
+            match link {
+                Link::Next(next) => url = next,
+                Link::Delta(delta) => {
+                    if !initial {
+                        self.reread_children(run, path, children, jobs).await?;
+                    }
+                    *run.pending_state.lock().expect("not poisoned") = Some(SyncMessage::State {
+                        key: state_key(run.table.name, self.client.tenant_id()),
+                        value: delta,
+                    });
+                    return Ok(());
+                }
+                Link::End => return Ok(()),
             }
         }
+    }
+
+    /// In an incremental round, the child tables that the parent's delta does not carry (owners,
+    /// app role assignments, …) are re-read for every parent: Graph's delta does not report a
+    /// parent whose owners changed, so reading only changed parents would leave stale rows.
+    /// The parents are enumerated by their ids alone, the cheapest listing Graph offers.
+    async fn reread_children(
+        &self,
+        run: &Arc<TableRun>,
+        path: &str,
+        children: &[Arc<TableRun>],
+        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<(), GraphError> {
+        let fetched: Vec<Arc<TableRun>> = children
+            .iter()
+            .filter(|c| c.table.parent_delta.is_none())
+            .cloned()
+            .collect();
+        if fetched.is_empty() {
+            return Ok(());
+        }
+        for child in &fetched {
+            child.full.store(true, Relaxed);
+        }
+        let mut select = vec!["id"];
+        select.extend(fetched.iter().filter_map(|c| c.table.parent_condition));
+        let mut url = self.client.url(&format!(
+            "/{}{path}?$select={}{}",
+            run.table.version.segment(),
+            select.join(","),
+            run.table
+                .max_page_size
+                .map(|n| format!("&$top={n}"))
+                .unwrap_or_default()
+        ));
+        loop {
+            let (parents, next) = self.page(&url, &run.traffic).await?;
+            for parent in &parents {
+                let Some(id) = parent.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let wanted: Vec<Arc<TableRun>> = fetched
+                    .iter()
+                    .filter(|c| !c.stopped.load(Relaxed) && applies_to(c.table, parent))
+                    .cloned()
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                let cq_id = convert::row_id(run.table, self.client.tenant_id(), id);
+                self.spawn_children(wanted, id, cq_id, jobs).await;
+            }
+            match next {
+                Link::Next(next) => url = next,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Starts a job reading `children` of one parent row; waits for a free slot first, the
+    /// back-pressure that bounds memory.
+    async fn spawn_children(
+        &self,
+        children: Vec<Arc<TableRun>>,
+        parent_id: &str,
+        parent_cq_id: uuid::Uuid,
+        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        let slot = self
+            .child_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let job = ChildJob {
+            client: self.client.clone(),
+            deterministic: self.options.deterministic(),
+            tx: self.tx.clone(),
+            children,
+            parent_id: parent_id.to_string(),
+            parent_cq_id,
+            memberships: self.memberships.clone(),
+        };
+        jobs.push(tokio::spawn(async move {
+            job.run().await;
+            drop(slot);
+        }));
+        // Finished handles are dropped so the list does not grow with the tenant.
+        jobs.retain(|t| !t.is_finished());
+    }
+
+    /// A log table: entries newer than `since`, largest pages Graph allows; the newest
+    /// timestamp seen becomes the cursor.
+    async fn read_log(
+        &self,
+        run: &Arc<TableRun>,
+        property: &'static str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(), GraphError> {
+        // History is kept: logs are never replaced wholesale.
+        run.full.store(false, Relaxed);
+        let Source::List { path } = run.table.source else {
+            return Ok(());
+        };
+        let filter = since.map(|t| format!("{property} ge {}", t.format("%Y-%m-%dT%H:%M:%SZ")));
+        let mut url = self
+            .client
+            .url(&list_query(run.table, path, filter.as_deref()));
+        let mut newest: Option<String> = None;
+        loop {
+            let (objects, next) = self.page(&url, &run.traffic).await?;
+            for o in &objects {
+                if let Some(t) = o.get(property).and_then(Value::as_str)
+                    && newest.as_deref().is_none_or(|n| later(t, n))
+                {
+                    newest = Some(t.to_string());
+                }
+            }
+            let objects = dedupe_by_id(objects);
+            self.emit(run, &objects, &[], &mut Vec::new(), Read::Listing)
+                .await?;
+            match next {
+                Link::Next(next) => url = next,
+                _ => break,
+            }
+        }
+        if self.options.state.is_some() {
+            let previous = self.state(run.table).cloned();
+            let cursor = match (newest, previous) {
+                (Some(n), Some(p)) if !later(&n, &p) => Some(p),
+                (Some(n), _) => Some(n),
+                (None, p) => p,
+            };
+            if let Some(cursor) = cursor {
+                *run.pending_state.lock().expect("not poisoned") = Some(SyncMessage::State {
+                    key: state_key(run.table.name, self.client.tenant_id()),
+                    value: cursor,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// GETs one page: its objects and where to go next.
+    async fn page(&self, url: &str, traffic: &Traffic) -> Result<(Vec<Value>, Link), GraphError> {
+        let mut page = self.client.get(url, traffic).await?;
+        let objects = match page.get_mut("value").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        let link = if let Some(next) = page.get("@odata.nextLink").and_then(Value::as_str) {
+            // Followed verbatim: the link carries Graph's own paging state.
+            Link::Next(next.to_string())
+        } else if let Some(delta) = page.get("@odata.deltaLink").and_then(Value::as_str) {
+            Link::Delta(delta.to_string())
+        } else {
+            Link::End
+        };
+        Ok((objects, link))
+    }
+
+    /// A removed directory object no longer shows in any relationship listing (members, owners,
+    /// …); delta does not report those relationships for soft-deleted objects, so their rows go
+    /// here, as a full sync would drop them.
+    async fn forget_related(&self, id: &str) -> Result<(), GraphError> {
+        for run in &self.runs {
+            if run.table.resource == "directoryObject"
+                && matches!(run.table.source, Source::Child { .. })
+            {
+                self.send(SyncMessage::DeleteRecord {
+                    table: run.table.name,
+                    keys: self.keys(&[("id", id)]),
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `tenant_id` plus the given key columns.
+    fn keys(&self, keys: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut out = vec![("tenant_id".to_string(), self.client.tenant_id().to_string())];
+        out.extend(keys.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        out
     }
 
     /// Converts objects to a batch, sends it, and starts the children of each row.
@@ -356,29 +748,30 @@ impl Scheduler {
         &self,
         run: &Arc<TableRun>,
         objects: &[Value],
-        parent: Option<(&str, uuid::Uuid)>,
         children: &[Arc<TableRun>],
-        child_tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
+        read: Read,
     ) -> Result<(), GraphError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
         let schema = convert::schema(run.table);
         let ctx = convert::RowContext {
             tenant_id: self.client.tenant_id(),
-            parent,
+            parent: None,
         };
         let (batch, ids) = convert::to_batch(
             run.table,
             &schema,
             objects,
             &ctx,
-            self.options.deterministic_cq_id,
+            self.options.deterministic(),
         )
         .map_err(|e| {
             GraphError::Setup(format!("{}: cannot convert a page: {e}", run.table.name))
         })?;
         run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-        if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
-            return Err(GraphError::Setup("the sink stopped".into()));
-        }
+        self.send(SyncMessage::Insert(batch)).await?;
         if let Some(memberships) = &self.memberships
             && run.table.name == "entraid_groups"
         {
@@ -389,50 +782,179 @@ impl Scheduler {
                 }
             }
         }
-        if children.is_empty() {
-            return Ok(());
-        }
         for (object, cq_id) in objects.iter().zip(ids) {
             let Some(id) = object.get("id").and_then(Value::as_str) else {
                 continue;
             };
-            // Waiting for a slot here is the back-pressure that bounds memory.
-            let slot = self
-                .child_slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("never closed");
-            let me = ChildJob {
-                client: self.client.clone(),
-                options: self.options.clone(),
-                tx: self.tx.clone(),
-                children: children.to_vec(),
-                parent_id: id.to_string(),
-                parent_cq_id: cq_id,
-                parent_object: object.clone(),
-                memberships: self.memberships.clone(),
-            };
-            child_tasks.push(tokio::spawn(async move {
-                me.run().await;
-                drop(slot);
-            }));
+            // Rows carried by the parent's own delta page (`members@delta`).
+            for child in children {
+                if let Some(relationship) = child.table.parent_delta
+                    && let Some(Value::Array(related)) =
+                        object.get(format!("{relationship}@delta").as_str())
+                {
+                    self.emit_related(child, id, cq_id, related).await?;
+                }
+            }
+            let fetched: Vec<Arc<TableRun>> = match read {
+                Read::Listing => children.to_vec(),
+                Read::Delta { incremental: false } => children
+                    .iter()
+                    .filter(|c| c.table.parent_delta.is_none())
+                    .cloned()
+                    .collect(),
+                // Re-read for every parent once the delta round is over.
+                Read::Delta { incremental: true } => Vec::new(),
+            }
+            .into_iter()
+            .filter(|c| !c.stopped.load(Relaxed) && applies_to(c.table, object))
+            .collect();
+            if !fetched.is_empty() {
+                self.spawn_children(fetched, id, cq_id, jobs).await;
+            }
         }
-        // Finished handles are dropped so the list does not grow with the tenant.
-        child_tasks.retain(|t| !t.is_finished());
         Ok(())
+    }
+
+    /// Rows of a child table carried in the parent's delta page: additions upserted, entries
+    /// with `@removed` deleted.
+    async fn emit_related(
+        &self,
+        child: &Arc<TableRun>,
+        parent_id: &str,
+        parent_cq_id: uuid::Uuid,
+        related: &[Value],
+    ) -> Result<(), GraphError> {
+        let parent_key = child.table.parent_key().unwrap_or("parent_id");
+        let (present, removed): (Vec<Value>, Vec<Value>) = related
+            .iter()
+            .cloned()
+            .partition(|o| o.get("@removed").is_none());
+        for gone in &removed {
+            if let Some(id) = gone.get("id").and_then(Value::as_str) {
+                child.removed.fetch_add(1, Relaxed);
+                self.send(SyncMessage::DeleteRecord {
+                    table: child.table.name,
+                    keys: self.keys(&[(parent_key, parent_id), ("id", id)]),
+                })
+                .await?;
+            }
+        }
+        if let Some(m) = &self.memberships
+            && child.table.name == DIRECT_MEMBERS
+        {
+            m.lock()
+                .expect("not poisoned")
+                .add_members(parent_id, &present);
+        }
+        if present.is_empty() {
+            return Ok(());
+        }
+        let ctx = convert::RowContext {
+            tenant_id: self.client.tenant_id(),
+            parent: Some((parent_id, parent_cq_id)),
+        };
+        let schema = convert::schema(child.table);
+        let (batch, _) = convert::to_batch(
+            child.table,
+            &schema,
+            &present,
+            &ctx,
+            self.options.deterministic(),
+        )
+        .map_err(|e| GraphError::Setup(format!("{}: {e}", child.table.name)))?;
+        child.rows.fetch_add(batch.num_rows() as u64, Relaxed);
+        self.send(SyncMessage::Insert(batch)).await
+    }
+}
+
+/// How the objects handed to `emit` were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// A plain listing: children are fetched per parent.
+    Listing,
+    /// A delta page: `parent_delta` children come in the page itself.
+    Delta { incremental: bool },
+}
+
+/// Where a page says to go next.
+enum Link {
+    Next(String),
+    Delta(String),
+    End,
+}
+
+/// The state message to send for a finished run, if its rows and its children are complete.
+fn result_state(
+    run: &TableRun,
+    children: &[Arc<TableRun>],
+    pending: &Option<SyncMessage>,
+) -> Option<SyncMessage> {
+    if !run.is_complete() || children.iter().any(|c| !c.is_complete()) {
+        return None;
+    }
+    match pending {
+        Some(SyncMessage::State { key, value }) => Some(SyncMessage::State {
+            key: key.clone(),
+            value: value.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// RFC 3339 timestamps compared as instants.
+fn later(a: &str, b: &str) -> bool {
+    match (convert::parse_timestamp(a), convert::parse_timestamp(b)) {
+        (Some(a), Some(b)) => a > b,
+        _ => a > b,
+    }
+}
+
+/// Keeps the last occurrence of each id: Graph may repeat an object within a response (delta
+/// replays, split `members@delta`), and one batch must not upsert a key twice.
+fn dedupe_by_id(objects: Vec<Value>) -> Vec<Value> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Value> = Vec::with_capacity(objects.len());
+    for o in objects {
+        match o.get("id").and_then(Value::as_str).map(str::to_string) {
+            Some(id) => match index.get(&id) {
+                Some(&i) => merge_into(&mut out[i], o),
+                None => {
+                    index.insert(id, out.len());
+                    out.push(o);
+                }
+            },
+            None => out.push(o),
+        }
+    }
+    out
+}
+
+/// Later properties win; `*@delta` arrays are concatenated (a large group's members arrive in
+/// several pieces).
+fn merge_into(target: &mut Value, newer: Value) {
+    let (Some(t), Value::Object(n)) = (target.as_object_mut(), newer) else {
+        return;
+    };
+    for (k, v) in n {
+        match (t.get_mut(&k), v) {
+            (Some(Value::Array(existing)), Value::Array(more)) if k.ends_with("@delta") => {
+                existing.extend(more)
+            }
+            (_, v) => {
+                t.insert(k, v);
+            }
+        }
     }
 }
 
 /// Everything needed to read the child tables of one parent row.
 struct ChildJob {
     client: Arc<GraphClient>,
-    options: SyncOptions,
+    deterministic: bool,
     tx: mpsc::Sender<SyncMessage>,
     children: Vec<Arc<TableRun>>,
     parent_id: String,
     parent_cq_id: uuid::Uuid,
-    parent_object: Value,
     memberships: Option<SharedMemberships>,
 }
 
@@ -445,11 +967,8 @@ impl ChildJob {
             let Source::Child { path, .. } = child.table.source else {
                 continue;
             };
-            if !applies_to(child.table, &self.parent_object) {
-                continue;
-            }
             let path = path.replace("{id}", &self.parent_id);
-            let url = self.client.url(&list_query(child.table, &path));
+            let url = self.client.url(&list_query(child.table, &path, None));
             let result = self.read_child(child, url).await;
             match result {
                 Ok(()) => {}
@@ -484,7 +1003,7 @@ impl ChildJob {
         loop {
             let mut page = self.client.get(&url, &child.traffic).await?;
             let objects = match page.get_mut("value").map(Value::take) {
-                Some(Value::Array(items)) => items,
+                Some(Value::Array(items)) => dedupe_by_id(items),
                 _ => Vec::new(),
             };
             if !objects.is_empty() {
@@ -499,24 +1018,24 @@ impl ChildJob {
                     tenant_id: self.client.tenant_id(),
                     parent: Some((&self.parent_id, self.parent_cq_id)),
                 };
-                let (batch, _) = convert::to_batch(
-                    child.table,
-                    &schema,
-                    &objects,
-                    &ctx,
-                    self.options.deterministic_cq_id,
-                )
-                .map_err(|e| GraphError::Setup(format!("{}: {e}", child.table.name)))?;
+                let (batch, _) =
+                    convert::to_batch(child.table, &schema, &objects, &ctx, self.deterministic)
+                        .map_err(|e| GraphError::Setup(format!("{}: {e}", child.table.name)))?;
                 child.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-                if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
-                    return Err(GraphError::Setup("the sink stopped".into()));
-                }
+                self.send(SyncMessage::Insert(batch)).await?;
             }
             match page.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(next) => url = next.to_string(),
                 None => return Ok(()),
             }
         }
+    }
+
+    async fn send(&self, message: SyncMessage) -> Result<(), GraphError> {
+        self.tx
+            .send(message)
+            .await
+            .map_err(|_| GraphError::Setup("the sink stopped".into()))
     }
 }
 
@@ -529,15 +1048,18 @@ fn applies_to(table: &Table, parent: &Value) -> bool {
     }
 }
 
-/// `/{version}{path}?$select=…&$top=…` for a collection.
-fn list_query(table: &Table, path: &str) -> String {
+/// `/{version}{path}?$select=…&$top=…[&$filter=…]` for a collection.
+fn list_query(table: &Table, path: &str, filter: Option<&str>) -> String {
     let mut query: Vec<String> = Vec::new();
     let select = table.select();
-    if table.use_select && !select.is_empty() {
+    if !select.is_empty() {
         query.push(format!("$select={}", select.join(",")));
     }
     if let Some(top) = table.max_page_size {
         query.push(format!("$top={top}"));
+    }
+    if let Some(filter) = filter {
+        query.push(format!("$filter={filter}"));
     }
     let sep = if path.contains('?') { '&' } else { '?' };
     let mut url = format!("/{}{}", table.version.segment(), path);
@@ -550,9 +1072,7 @@ fn list_query(table: &Table, path: &str) -> String {
 
 /// Sorts an error into the table outcome it causes.
 fn classify(table: &Table, err: &GraphError) -> Outcome {
-    if err.is_licence_missing() {
-        Outcome::Skipped(describe_failure(table, err))
-    } else if err.is_permission_denied() {
+    if err.is_licence_missing() || err.is_permission_denied() {
         Outcome::Skipped(describe_failure(table, err))
     } else {
         Outcome::Failed(describe_failure(table, err))
@@ -582,9 +1102,35 @@ pub fn describe_failure(table: &Table, err: &GraphError) -> String {
     }
 }
 
-/// Per-table results, keyed by table name, for exit codes and summaries.
-pub fn outcomes(runs: &[Arc<TableRun>]) -> HashMap<&'static str, Outcome> {
-    runs.iter()
-        .map(|r| (r.table.name, r.outcome().unwrap_or(Outcome::Complete)))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn split_member_deltas_merge_by_group() {
+        let merged = dedupe_by_id(vec![
+            json!({"id": "g", "displayName": "A", "members@delta": [{"id": "u1"}]}),
+            json!({"id": "x"}),
+            json!({"id": "g", "members@delta": [{"id": "u2"}]}),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0]["displayName"], "A");
+        assert_eq!(
+            merged[0]["members@delta"],
+            json!([{"id": "u1"}, {"id": "u2"}])
+        );
+    }
+
+    #[test]
+    fn later_compares_instants() {
+        assert!(later(
+            "2024-01-02T00:00:00Z",
+            "2024-01-01T23:59:59.9999999Z"
+        ));
+        assert!(!later(
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00.0000000Z"
+        ));
+    }
 }

@@ -4,31 +4,13 @@
 use super::{ApiVersion, DEFAULT, Incremental, Licence, Prop, Source, Table, key, p};
 use entrasync_sinks::cq::ColumnKind::{Bool, Int64, Json, Timestamp, Utf8, Utf8List};
 
-/// What a row of a directoryObject relationship (members, owners, ...) stores: the type and id of
-/// the related object, and the properties that name it whatever its type (user, group, service
-/// principal, device, contact).
+/// What a row of a directoryObject relationship (members, owners, ...) stores: the related
+/// object's type and id, which is all `members@delta` carries. Details of the member live in its
+/// own table (`entraid_users`, `entraid_groups`, ...), joined on `id`.
 const MEMBER_REF: &[Prop] = &[
     p("@odata.type", Utf8),
     p("id", Utf8),
     p("deletedDateTime", Timestamp),
-    p("displayName", Utf8),
-    p("userPrincipalName", Utf8),
-    p("mail", Utf8),
-    p("userType", Utf8),
-    p("accountEnabled", Bool),
-    p("appId", Utf8),
-];
-
-/// Device owners are users.
-const OWNER_REF: &[Prop] = &[
-    p("@odata.type", Utf8),
-    p("id", Utf8),
-    p("deletedDateTime", Timestamp),
-    p("displayName", Utf8),
-    p("userPrincipalName", Utf8),
-    p("mail", Utf8),
-    p("userType", Utf8),
-    p("accountEnabled", Bool),
 ];
 
 /// A transitive membership: the group (part of the key), then the member as in `MEMBER_REF`.
@@ -37,12 +19,6 @@ const TRANSITIVE_REF: &[Prop] = &[
     p("@odata.type", Utf8),
     p("id", Utf8),
     p("deletedDateTime", Timestamp),
-    p("displayName", Utf8),
-    p("userPrincipalName", Utf8),
-    p("mail", Utf8),
-    p("userType", Utf8),
-    p("accountEnabled", Bool),
-    p("appId", Utf8),
 ];
 
 pub static USERS: Table = Table {
@@ -715,7 +691,7 @@ pub static DEVICE_REGISTEREDOWNERS: Table = Table {
     version: ApiVersion::V1,
     permissions: &["Device.Read.All", "Directory.Read.All"],
     max_page_size: Some(999),
-    props: OWNER_REF,
+    props: MEMBER_REF,
     ..DEFAULT
 };
 

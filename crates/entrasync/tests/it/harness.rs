@@ -165,6 +165,17 @@ impl Db {
             .unwrap_or_else(|e| panic!("count {table}: {e}"))
     }
 
+    /// Rows of `table` matching a WHERE clause.
+    pub fn count_where(&self, table: &str, clause: &str) -> i64 {
+        self.0
+            .query_row(
+                &format!("SELECT count(*) FROM (SELECT 1 FROM \"{table}\" WHERE {clause})"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("count {table} where {clause}: {e}"))
+    }
+
     pub fn tables(&self) -> Vec<String> {
         let mut stmt = self
             .0

@@ -2,5 +2,8 @@
 //! real sinks. One binary, modules by topic.
 
 mod harness;
+mod incremental;
 mod plugin;
+mod postgres;
+mod resilience;
 mod sync_sqlite;

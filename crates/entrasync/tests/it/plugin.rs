@@ -257,7 +257,12 @@ fn assert_same_sqlite(cli: &Path, standalone: &Path) {
 /// destination must hold exactly the rows of a fresh standalone full sync.
 async fn sqlite_rounds(seed: u64, backend: bool, mutate: bool) {
     let tenant = Tenant::start(Profile::Tiny, seed).await;
-    let dir = tempfile::tempdir().unwrap();
+    // ENTRASYNC_TEST_KEEP=1 keeps the databases and the CLI log for debugging.
+    let dir = tempfile::Builder::new()
+        .disable_cleanup(std::env::var_os("ENTRASYNC_TEST_KEEP").is_some())
+        .tempdir()
+        .unwrap();
+    eprintln!("plugin test directory: {}", dir.path().display());
     let bin = plugin_binary(dir.path());
     let db = dir.path().join("cli.db");
     let config = dir.path().join("cq.yml");
@@ -336,7 +341,6 @@ async fn plugin_cli_sync_with_backend_options_sqlite() {
 /// Incremental with mutations between the syncs. With a backend the CLI sends no delete-stale
 /// for incremental tables, so removals must come from the scheduler's delta deletions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scheduler's delta state and deletions (SyncMessage::State/DeleteRecord)"]
 async fn plugin_cli_incremental_sqlite_with_mutations_equals_full_sync() {
     sqlite_rounds(16, true, true).await;
 }
@@ -435,7 +439,6 @@ async fn plugin_cli_sync_with_backend_options_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scheduler's delta state and deletions (SyncMessage::State/DeleteRecord)"]
 async fn plugin_cli_incremental_postgres_with_mutations_equals_full_sync() {
     postgres_rounds(18, true, true).await;
 }
@@ -760,7 +763,11 @@ async fn plugin_destination_keeps_state_and_deletes_records_with_children() {
         .map(|m| pb::write::Request { message: Some(m) })
         .collect();
     client.write(tokio_stream::iter(requests)).await.unwrap();
-    let delete = source::delete_record("entraid_groups", "t", "g1").unwrap();
+    let delete = source::delete_record(
+        "entraid_groups",
+        &[("tenant_id".into(), "t".into()), ("id".into(), "g1".into())],
+    )
+    .unwrap();
     assert!(
         delete
             .table_relations

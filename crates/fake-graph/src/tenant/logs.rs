@@ -59,7 +59,13 @@ fn mix(a: u64, b: u64) -> u64 {
 
 impl LogStore {
     pub fn new(kind: LogKind, seed: u64, ctx: Arc<LogContext>, dense: bool) -> Self {
-        LogStore { kind, seed, segments: Vec::new(), ctx, dense }
+        LogStore {
+            kind,
+            seed,
+            segments: Vec::new(),
+            ctx,
+            dense,
+        }
     }
 
     pub fn total(&self) -> u64 {
@@ -71,9 +77,19 @@ impl LogStore {
             return;
         }
         let first = self.total();
-        let start_ms = self.segments.last().map(|s| s.end_ms).unwrap_or(i64::MIN).max(start.timestamp_millis());
+        let start_ms = self
+            .segments
+            .last()
+            .map(|s| s.end_ms)
+            .unwrap_or(i64::MIN)
+            .max(start.timestamp_millis());
         let end_ms = end.timestamp_millis().max(start_ms + 1);
-        self.segments.push(Segment { first, count, start_ms, end_ms });
+        self.segments.push(Segment {
+            first,
+            count,
+            start_ms,
+            end_ms,
+        });
     }
 
     pub fn ts_ms(&self, i: u64) -> i64 {
@@ -83,7 +99,11 @@ impl LogStore {
         let span = (s.end_ms - s.start_ms) as i128;
         let base = s.start_ms as i128 + span * k / s.count as i128;
         let slot = (span / s.count as i128) as u64;
-        let jitter = if slot > 1 { mix(self.seed, i) % slot } else { 0 };
+        let jitter = if slot > 1 {
+            mix(self.seed, i) % slot
+        } else {
+            0
+        };
         base as i64 + jitter as i64
     }
 
@@ -95,7 +115,11 @@ impl LogStore {
             let (mut lo, mut hi) = (0u64, total);
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
-                if pred(self.ts_ms(mid)) { lo = mid + 1 } else { hi = mid }
+                if pred(self.ts_ms(mid)) {
+                    lo = mid + 1
+                } else {
+                    hi = mid
+                }
             }
             lo
         };
@@ -113,7 +137,10 @@ impl LogStore {
     }
 
     pub fn get(&self, i: u64) -> Obj {
-        let t = Utc.timestamp_millis_opt(self.ts_ms(i)).single().unwrap_or_else(Utc::now);
+        let t = Utc
+            .timestamp_millis_opt(self.ts_ms(i))
+            .single()
+            .unwrap_or_else(Utc::now);
         let mut f = Filler {
             rng: ChaCha8Rng::seed_from_u64(mix(self.seed, i)),
             now: t,
@@ -128,14 +155,31 @@ impl LogStore {
 
     fn signin(&self, f: &mut Filler, t: DateTime<Utc>, i: u64) -> Obj {
         let c = &self.ctx;
-        let (uid, uname, upn) = c.users[(mix(self.seed ^ 1, i) % c.users.len() as u64) as usize].clone();
-        let (app_id, app_name, sp_id) = c.apps[(mix(self.seed ^ 2, i) % c.apps.len() as u64) as usize].clone();
+        let (uid, uname, upn) =
+            c.users[(mix(self.seed ^ 1, i) % c.users.len() as u64) as usize].clone();
+        let (app_id, app_name, sp_id) =
+            c.apps[(mix(self.seed ^ 2, i) % c.apps.len() as u64) as usize].clone();
         let failed = f.chance(0.12);
         let (city, state, country, lat, lon) = *f.pick(CITIES);
         let risky = self.dense && i % 7 == 3 || f.chance(0.03);
         let interactive = f.chance(0.6);
-        let os = f.pick(&["Windows 10", "Windows 11", "MacOs", "Ios", "Android", "Linux"]).to_string();
-        let browser = f.pick(&["Edge 120.0.0", "Chrome 121.0.0", "Safari 17.2", "Firefox 122.0", "Rich Client 4.61.0.0"]);
+        let os = f
+            .pick(&[
+                "Windows 10",
+                "Windows 11",
+                "MacOs",
+                "Ios",
+                "Android",
+                "Linux",
+            ])
+            .to_string();
+        let browser = f.pick(&[
+            "Edge 120.0.0",
+            "Chrome 121.0.0",
+            "Safari 17.2",
+            "Firefox 122.0",
+            "Rich Client 4.61.0.0",
+        ]);
         let mut policies = Vec::new();
         for (pid, pname) in c.ca_policies.iter().take(2) {
             policies.push(json!({
@@ -155,27 +199,84 @@ impl LogStore {
         o.insert("ipAddress".into(), Value::String(f.ip()));
         o.insert(
             "clientAppUsed".into(),
-            json!(if interactive { "Browser" } else { "Mobile Apps and Desktop clients" }),
+            json!(if interactive {
+                "Browser"
+            } else {
+                "Mobile Apps and Desktop clients"
+            }),
         );
         o.insert("correlationId".into(), Value::String(f.uuid()));
         o.insert(
             "conditionalAccessStatus".into(),
-            json!(if failed { "failure" } else if policies.is_empty() { "notApplied" } else { "success" }),
+            json!(if failed {
+                "failure"
+            } else if policies.is_empty() {
+                "notApplied"
+            } else {
+                "success"
+            }),
         );
         o.insert("isInteractive".into(), json!(interactive));
-        o.insert("riskDetail".into(), json!(if risky { "adminConfirmedSigninSafe" } else { "none" }));
-        o.insert("riskLevelAggregated".into(), json!(if risky { "medium" } else { "none" }));
-        o.insert("riskLevelDuringSignIn".into(), json!(if risky { "low" } else { "none" }));
-        o.insert("riskState".into(), json!(if risky { "atRisk" } else { "none" }));
-        o.insert("riskEventTypes".into(), if risky { json!(["unfamiliarFeatures"]) } else { json!([]) });
-        o.insert("riskEventTypes_v2".into(), if risky { json!(["unfamiliarFeatures"]) } else { json!([]) });
+        o.insert(
+            "riskDetail".into(),
+            json!(if risky {
+                "adminConfirmedSigninSafe"
+            } else {
+                "none"
+            }),
+        );
+        o.insert(
+            "riskLevelAggregated".into(),
+            json!(if risky { "medium" } else { "none" }),
+        );
+        o.insert(
+            "riskLevelDuringSignIn".into(),
+            json!(if risky { "low" } else { "none" }),
+        );
+        o.insert(
+            "riskState".into(),
+            json!(if risky { "atRisk" } else { "none" }),
+        );
+        o.insert(
+            "riskEventTypes".into(),
+            if risky {
+                json!(["unfamiliarFeatures"])
+            } else {
+                json!([])
+            },
+        );
+        o.insert(
+            "riskEventTypes_v2".into(),
+            if risky {
+                json!(["unfamiliarFeatures"])
+            } else {
+                json!([])
+            },
+        );
         o.insert("resourceDisplayName".into(), json!("Microsoft Graph"));
-        o.insert("resourceId".into(), json!("00000003-0000-0000-c000-000000000000"));
+        o.insert(
+            "resourceId".into(),
+            json!("00000003-0000-0000-c000-000000000000"),
+        );
         o.insert("resourceTenantId".into(), json!(c.tenant_id));
         o.insert("homeTenantId".into(), json!(c.tenant_id));
-        o.insert("servicePrincipalId".into(), if interactive { Value::Null } else { json!(sp_id) });
-        o.insert("servicePrincipalName".into(), if interactive { Value::Null } else { json!(app_name) });
-        if self.dense && i % 5 == 0 {
+        o.insert(
+            "servicePrincipalId".into(),
+            if interactive {
+                Value::Null
+            } else {
+                json!(sp_id)
+            },
+        );
+        o.insert(
+            "servicePrincipalName".into(),
+            if interactive {
+                Value::Null
+            } else {
+                json!(app_name)
+            },
+        );
+        if self.dense && i.is_multiple_of(5) {
             o.insert("servicePrincipalId".into(), json!(sp_id));
             o.insert("servicePrincipalName".into(), json!(app_name));
         }
@@ -187,7 +288,11 @@ impl LogStore {
                 json!({"errorCode": 0, "failureReason": "Other.", "additionalDetails": "MFA requirement satisfied by claim in the token"})
             },
         );
-        let device_id = if f.chance(0.5) || self.dense { f.uuid() } else { String::new() };
+        let device_id = if f.chance(0.5) || self.dense {
+            f.uuid()
+        } else {
+            String::new()
+        };
         o.insert(
             "deviceDetail".into(),
             json!({"deviceId": device_id, "displayName": format!("DESKTOP-{:05}", f.range(0, 99999)), "operatingSystem": os,
@@ -200,11 +305,16 @@ impl LogStore {
                    "geoCoordinates": {"altitude": null, "latitude": lat, "longitude": lon}}),
         );
         if self.dense
-            && let Some(g) = o.get_mut("location").and_then(|l| l.get_mut("geoCoordinates"))
+            && let Some(g) = o
+                .get_mut("location")
+                .and_then(|l| l.get_mut("geoCoordinates"))
         {
             g["altitude"] = json!(f.range(0, 300) as f64);
         }
-        o.insert("appliedConditionalAccessPolicies".into(), Value::Array(policies));
+        o.insert(
+            "appliedConditionalAccessPolicies".into(),
+            Value::Array(policies),
+        );
         o.insert(
             "authenticationAppDeviceDetails".into(),
             if self.dense || f.chance(0.1) {
@@ -227,17 +337,34 @@ impl LogStore {
             ("Update user", "UserManagement", "Update", "User"),
             ("Delete user", "UserManagement", "Delete", "User"),
             ("Add member to group", "GroupManagement", "Assign", "Group"),
-            ("Remove member from group", "GroupManagement", "Unassign", "Group"),
-            ("Update application", "ApplicationManagement", "Update", "Application"),
-            ("Add service principal", "ApplicationManagement", "Add", "ServicePrincipal"),
+            (
+                "Remove member from group",
+                "GroupManagement",
+                "Unassign",
+                "Group",
+            ),
+            (
+                "Update application",
+                "ApplicationManagement",
+                "Update",
+                "Application",
+            ),
+            (
+                "Add service principal",
+                "ApplicationManagement",
+                "Add",
+                "ServicePrincipal",
+            ),
             ("Update policy", "Policy", "Update", "Policy"),
             ("Add member to role", "RoleManagement", "Assign", "Role"),
             ("Reset user password", "UserManagement", "Update", "User"),
         ];
         let c = &self.ctx;
         let (act, cat, op, ttype) = ACTS[(mix(self.seed ^ 3, i) % ACTS.len() as u64) as usize];
-        let (uid, uname, upn) = c.users[(mix(self.seed ^ 4, i) % c.users.len() as u64) as usize].clone();
-        let (aid, aname, spid) = c.apps[(mix(self.seed ^ 5, i) % c.apps.len() as u64) as usize].clone();
+        let (uid, uname, upn) =
+            c.users[(mix(self.seed ^ 4, i) % c.users.len() as u64) as usize].clone();
+        let (aid, aname, spid) =
+            c.apps[(mix(self.seed ^ 5, i) % c.apps.len() as u64) as usize].clone();
         let by_app = f.chance(0.3);
         let failed = f.chance(0.05);
         let target = if ttype == "Group" && !c.groups.is_empty() {
@@ -253,17 +380,33 @@ impl LogStore {
         let ip = f.ip();
         let mut o = Obj::new();
         // Audit ids are opaque strings, not GUIDs.
-        o.insert("id".into(), json!(format!("Directory_{}_{:08X}", f.uuid().to_uppercase(), i)));
+        o.insert(
+            "id".into(),
+            json!(format!("Directory_{}_{:08X}", f.uuid().to_uppercase(), i)),
+        );
         o.insert("category".into(), json!(cat));
         o.insert("correlationId".into(), json!(f.uuid()));
-        o.insert("result".into(), json!(if failed { "failure" } else { "success" }));
-        o.insert("resultReason".into(), json!(if failed { "Microsoft.Online.Workflows.ObjectAlreadyExistsException" } else { "" }));
+        o.insert(
+            "result".into(),
+            json!(if failed { "failure" } else { "success" }),
+        );
+        o.insert(
+            "resultReason".into(),
+            json!(if failed {
+                "Microsoft.Online.Workflows.ObjectAlreadyExistsException"
+            } else {
+                ""
+            }),
+        );
         o.insert("activityDisplayName".into(), json!(act));
         o.insert("activityDateTime".into(), json!(ts(t)));
         o.insert("loggedByService".into(), json!("Core Directory"));
         o.insert("operationType".into(), json!(op));
-        let (app, user) = if by_app || (self.dense && i % 4 == 0) {
-            (json!({"appId": aid, "displayName": aname, "servicePrincipalId": spid, "servicePrincipalName": aname}), Value::Null)
+        let (app, user) = if by_app || (self.dense && i.is_multiple_of(4)) {
+            (
+                json!({"appId": aid, "displayName": aname, "servicePrincipalId": spid, "servicePrincipalName": aname}),
+                Value::Null,
+            )
         } else {
             (
                 Value::Null,

@@ -29,7 +29,12 @@ pub struct Item {
 
 impl Item {
     pub fn new(id: String, data: Obj) -> Self {
-        Item { id, data, rels: BTreeMap::new(), parent: None }
+        Item {
+            id,
+            data,
+            rels: BTreeMap::new(),
+            parent: None,
+        }
     }
     pub fn str(&self, k: &str) -> Option<&str> {
         self.data.get(k).and_then(Value::as_str)
@@ -131,9 +136,18 @@ impl Collection {
         {
             v.retain(|s| *s != seq);
         }
-        let keep = if reason == RemovedReason::Changed { Some(item.clone()) } else { None };
+        let keep = if reason == RemovedReason::Changed {
+            Some(item.clone())
+        } else {
+            None
+        };
         self.removed.insert(id.to_string(), (reason, keep));
-        self.log(Change { version, id: id.to_string(), removed: Some(reason), ..Change::empty() });
+        self.log(Change {
+            version,
+            id: id.to_string(),
+            removed: Some(reason),
+            ..Change::empty()
+        });
         Some(item)
     }
 
@@ -152,7 +166,15 @@ impl Collection {
 
 impl Change {
     pub fn empty() -> Self {
-        Change { version: 0, id: String::new(), props: vec![], created: false, removed: None, restored: false, links: vec![] }
+        Change {
+            version: 0,
+            id: String::new(),
+            props: vec![],
+            created: false,
+            removed: None,
+            restored: false,
+            links: vec![],
+        }
     }
 }
 
@@ -178,10 +200,14 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn coll(&self, key: &str) -> &Collection {
-        self.colls.get(key).unwrap_or_else(|| panic!("no collection {key}"))
+        self.colls
+            .get(key)
+            .unwrap_or_else(|| panic!("no collection {key}"))
     }
     pub fn coll_mut(&mut self, key: &str) -> &mut Collection {
-        self.colls.get_mut(key).unwrap_or_else(|| panic!("no collection {key}"))
+        self.colls
+            .get_mut(key)
+            .unwrap_or_else(|| panic!("no collection {key}"))
     }
     pub fn bump(&mut self) -> u64 {
         self.version += 1;
@@ -204,7 +230,9 @@ impl Tenant {
 
     /// Approximate object count (for stats and the benchmark).
     pub fn object_count(&self) -> u64 {
-        self.colls.values().map(|c| c.len() as u64).sum::<u64>() + self.signins.total() + self.audits.total()
+        self.colls.values().map(|c| c.len() as u64).sum::<u64>()
+            + self.signins.total()
+            + self.audits.total()
     }
 }
 
@@ -227,27 +255,54 @@ pub const COLLECTIONS: &[(&str, &str)] = &[
     ("groupSettings", "groupSetting"),
     ("groupLifecyclePolicies", "groupLifecyclePolicy"),
     ("appRoleAssignments", "appRoleAssignment"),
-    ("federatedIdentityCredentials", "federatedIdentityCredential"),
+    (
+        "federatedIdentityCredentials",
+        "federatedIdentityCredential",
+    ),
     ("scopedMembers", "scopedRoleMembership"),
     ("roleDefinitions", "unifiedRoleDefinition"),
     ("roleAssignments", "unifiedRoleAssignment"),
     ("roleAssignmentSchedules", "unifiedRoleAssignmentSchedule"),
-    ("roleAssignmentScheduleInstances", "unifiedRoleAssignmentScheduleInstance"),
-    ("roleAssignmentScheduleRequests", "unifiedRoleAssignmentScheduleRequest"),
+    (
+        "roleAssignmentScheduleInstances",
+        "unifiedRoleAssignmentScheduleInstance",
+    ),
+    (
+        "roleAssignmentScheduleRequests",
+        "unifiedRoleAssignmentScheduleRequest",
+    ),
     ("roleEligibilitySchedules", "unifiedRoleEligibilitySchedule"),
-    ("roleEligibilityScheduleInstances", "unifiedRoleEligibilityScheduleInstance"),
-    ("roleEligibilityScheduleRequests", "unifiedRoleEligibilityScheduleRequest"),
-    ("pimGroupAssignmentInstances", "privilegedAccessGroupAssignmentScheduleInstance"),
-    ("pimGroupEligibilityInstances", "privilegedAccessGroupEligibilityScheduleInstance"),
+    (
+        "roleEligibilityScheduleInstances",
+        "unifiedRoleEligibilityScheduleInstance",
+    ),
+    (
+        "roleEligibilityScheduleRequests",
+        "unifiedRoleEligibilityScheduleRequest",
+    ),
+    (
+        "pimGroupAssignmentInstances",
+        "privilegedAccessGroupAssignmentScheduleInstance",
+    ),
+    (
+        "pimGroupEligibilityInstances",
+        "privilegedAccessGroupEligibilityScheduleInstance",
+    ),
     ("conditionalAccessPolicies", "conditionalAccessPolicy"),
     ("namedLocations", "namedLocation"),
-    ("crossTenantPartners", "crossTenantAccessPolicyConfigurationPartner"),
+    (
+        "crossTenantPartners",
+        "crossTenantAccessPolicyConfigurationPartner",
+    ),
     ("tokenLifetimePolicies", "tokenLifetimePolicy"),
     ("permissionGrantPolicies", "permissionGrantPolicy"),
     ("riskDetections", "riskDetection"),
     ("riskyUsers", "riskyUser"),
     ("riskyServicePrincipals", "riskyServicePrincipal"),
-    ("servicePrincipalRiskDetections", "servicePrincipalRiskDetection"),
+    (
+        "servicePrincipalRiskDetections",
+        "servicePrincipalRiskDetection",
+    ),
     ("userRegistrationDetails", "userRegistrationDetails"),
     ("managedDevices", "managedDevice"),
     ("deviceConfigurations", "deviceConfiguration"),
