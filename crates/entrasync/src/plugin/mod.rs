@@ -8,6 +8,7 @@ pub mod ipc;
 pub mod logging;
 pub mod server;
 pub mod source;
+pub mod stale;
 pub mod state_client;
 
 pub use server::{ServeOptions, serve};

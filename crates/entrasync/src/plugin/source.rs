@@ -165,6 +165,9 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
         incremental = state.is_some(),
         "sync started"
     );
+    let mut stale = state
+        .as_ref()
+        .map(|st| super::stale::StaleRows::new(&selected, client.tenant_id(), &st.values()));
     let (out, responses) = mpsc::channel(16);
     let (tx, mut rx) = mpsc::channel(16);
     let options = SyncOptions {
@@ -183,31 +186,67 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
         let mut schemas: HashMap<String, SchemaRef> = HashMap::new();
         let mut failed = false;
         while let Some(message) = rx.recv().await {
-            let response = match convert(message, deterministic, &mut schemas, &mut state, &runs) {
-                Ok(Some(message)) => message,
-                Ok(None) => continue,
+            let mut outgoing = Vec::new();
+            if let Some(stale) = &mut stale {
+                match &message {
+                    SyncMessage::Insert(batch) => stale.saw(batch),
+                    SyncMessage::TableDone { table, replaced } => {
+                        match stale.finish(table, *replaced) {
+                            Ok(Some((deletes, key, value))) => {
+                                if !deletes.is_empty() {
+                                    tracing::info!(
+                                        table,
+                                        rows = deletes.len(),
+                                        "deleting stale rows"
+                                    );
+                                }
+                                outgoing.extend(
+                                    deletes
+                                        .into_iter()
+                                        .map(pb::sync::response::Message::DeleteRecord),
+                                );
+                                if let Some(state) = &mut state {
+                                    state.set(&key, &value);
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                let _ = out.send(Err(internal(e))).await;
+                                scheduler.abort();
+                                return;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match convert(message, deterministic, &mut schemas, &mut state, &runs) {
+                Ok(Some(message)) => outgoing.push(message),
+                Ok(None) => {}
                 Err(e) => {
                     let _ = out.send(Err(internal(e))).await;
                     scheduler.abort();
                     return;
                 }
             };
-            if let pb::sync::response::Message::Error(_) = &response {
-                failed = true;
-                if !with_errors {
-                    continue;
+            for response in outgoing {
+                if let pb::sync::response::Message::Error(_) = &response {
+                    failed = true;
+                    if !with_errors {
+                        continue;
+                    }
                 }
-            }
-            if out
-                .send(Ok(pb::sync::Response {
-                    message: Some(response),
-                }))
-                .await
-                .is_err()
-            {
-                // The CLI went away: stop reading Graph.
-                scheduler.abort();
-                return;
+                if out
+                    .send(Ok(pb::sync::Response {
+                        message: Some(response),
+                    }))
+                    .await
+                    .is_err()
+                {
+                    // The CLI went away: stop reading Graph.
+                    scheduler.abort();
+                    return;
+                }
             }
         }
         let _ = scheduler.await;
