@@ -74,6 +74,17 @@ fn plugin_binary(dir: &Path) -> PathBuf {
 
 /// Runs `cloudquery <args> <config>` in `dir`; returns (exit code, console output + log file).
 fn cq(dir: &Path, command: &str, config: &Path, extra: &[&str]) -> (i32, String) {
+    cq_env(dir, command, config, extra, &[])
+}
+
+/// `cq` with extra environment variables (the CLI passes its environment to the plugins).
+fn cq_env(
+    dir: &Path,
+    command: &str,
+    config: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (i32, String) {
     let log = dir.join("cloudquery.log");
     let mut cmd = Command::new(cloudquery());
     cmd.current_dir(dir)
@@ -91,6 +102,9 @@ fn cq(dir: &Path, command: &str, config: &Path, extra: &[&str]) -> (i32, String)
         "AZURE_CLIENT_CERTIFICATE_PATH",
     ] {
         cmd.env_remove(var);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
     }
     let out = cmd.output().expect("the CloudQuery CLI runs");
     let text = format!(
@@ -879,4 +893,73 @@ fn plugin_doc_and_package_write_the_plugin_layout() {
             .iter()
             .any(|t| t["parent"] == "entraid_groups")
     );
+}
+
+/// The seed's incremental PostgreSQL config, with only `path`/`registry` changed to run
+/// entrasync locally for both the source and the destination; credentials and endpoints come
+/// from the environment, as with `entrasync sync`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_runs_the_seed_incremental_config_with_local_paths() {
+    let tenant = Tenant::start(Profile::Tiny, 21).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let (client, conn, schema) = pg_schema("cqseed").await;
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/postgresql-incremental.yml"),
+    )
+    .unwrap();
+    let local: String = seed
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("version:"))
+        .map(|l| {
+            if l.trim_start().starts_with("path:") {
+                format!("  path: \"{}\"", bin.display())
+            } else if l.trim_start().starts_with("registry:") {
+                "  registry: \"local\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = dir.path().join("seed.yml");
+    std::fs::write(&config, local).unwrap();
+    let info = tenant.info().clone();
+    let envs = [
+        ("AZURE_TENANT_ID", info.tenant_id.as_str()),
+        ("AZURE_CLIENT_ID", info.client_id.as_str()),
+        ("AZURE_CLIENT_SECRET", info.client_secret.as_str()),
+        ("AZURE_AUTHORITY_HOST", info.login_url.as_str()),
+        ("ENTRASYNC_GRAPH_URL", info.graph_url.as_str()),
+        ("PG_CONNECTION_STRING", conn.as_str()),
+    ];
+    for round in 0..2u64 {
+        if round > 0 {
+            tenant
+                .admin(
+                    "mutate",
+                    serde_json::json!({"seed": 2100 + round, "count": 25}),
+                )
+                .await;
+        }
+        let (code, out) = cq_env(dir.path(), "sync", &config, &[], &envs);
+        assert_eq!(
+            code, 0,
+            "round {round}: cloudquery sync of the seed config:\n{out}"
+        );
+        let fresh = tempfile::tempdir().unwrap();
+        let standalone = standalone_sqlite(&tenant, fresh.path()).await;
+        let (pg, lite) = (pg_ids(&client).await, sqlite_ids(&standalone));
+        assert_eq!(pg, lite, "round {round}: the rows of a full sync");
+    }
+    let state: i64 = client
+        .query_one("SELECT count(*) FROM cq_state_entraid", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(state > 0, "delta links were stored");
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
 }
