@@ -142,7 +142,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(err) => {
-            tracing::error!("{err:#}");
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }

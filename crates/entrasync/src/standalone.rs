@@ -10,8 +10,8 @@ use crate::graph::GraphClient;
 use crate::sync::{Outcome, Scheduler, SyncMessage, SyncOptions, TableRun, report};
 use crate::tables;
 use anyhow::{Context, anyhow};
-use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::Schema;
 use chrono::{DateTime, SubsecRound, Utc};
 use entrasync_sinks::Sink;
 use entrasync_sinks::cq::{self, ColumnKind};
@@ -204,7 +204,6 @@ struct Destination {
 }
 
 async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
-    use entrasync_sinks::{file, postgres, sqlite};
     let write_mode = match dest.write_mode {
         WriteMode::OverwriteDeleteStale => entrasync_sinks::WriteMode::OverwriteDeleteStale,
         WriteMode::Overwrite => entrasync_sinks::WriteMode::Overwrite,
@@ -214,55 +213,27 @@ async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
         MigrateMode::Safe => entrasync_sinks::MigrateMode::Safe,
         MigrateMode::Forced => entrasync_sinks::MigrateMode::Forced,
     };
-    let where_ = || format!("{}: destination {:?}", dest.file.display(), dest.name);
-    let spec_str = |key: &str| {
-        dest.spec
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
+    // Older CloudQuery configs put the batch sizes beside the spec rather than in it.
+    let mut spec = dest.spec.clone();
+    if let serde_json::Value::Object(map) = &mut spec {
+        for (key, value) in [
+            ("batch_size", dest.batch_size),
+            ("batch_size_bytes", dest.batch_size_bytes),
+        ] {
+            if let Some(n) = value {
+                map.entry(key).or_insert(n.into());
+            }
+        }
+    }
+    // The sinks' errors name the server without its password.
+    let path = match dest.kind {
+        DestinationKind::Sqlite => "cloudquery/sqlite",
+        DestinationKind::Postgres => "cloudquery/postgresql",
+        DestinationKind::File => "cloudquery/file",
     };
-    let sink: Box<dyn Sink> = match dest.kind {
-        DestinationKind::Sqlite => {
-            let path = dest.connection_string()?;
-            let sink = sqlite::SqliteSink::open(std::path::Path::new(&path), write_mode)
-                .with_context(|| format!("{}: cannot open SQLite database {path}", where_()))?;
-            Box::new(sink)
-        }
-        DestinationKind::Postgres => {
-            let defaults = postgres::PostgresOptions::default();
-            let spec_count = |key: &str| dest.spec.get(key).and_then(|v| v.as_u64());
-            let options = postgres::PostgresOptions {
-                write_mode,
-                migrate_mode,
-                batch_size: dest
-                    .batch_size
-                    .or(spec_count("batch_size"))
-                    .map_or(defaults.batch_size, |n| n as usize),
-                batch_size_bytes: dest
-                    .batch_size_bytes
-                    .or(spec_count("batch_size_bytes"))
-                    .map_or(defaults.batch_size_bytes, |n| n as usize),
-            };
-            // The sink's errors name the server without the password.
-            let sink = postgres::PostgresSink::connect(&dest.connection_string()?, options)
-                .await
-                .with_context(where_)?;
-            Box::new(sink)
-        }
-        DestinationKind::File => {
-            let format = file::FileFormat::parse(spec_str("format"))
-                .ok_or_else(|| anyhow!("{}: spec.format must be parquet, json or csv", where_()))?;
-            let compression = file::FileCompression::parse(spec_str("compression"))
-                .ok_or_else(|| anyhow!("{}: spec.compression must be \"\" or gzip", where_()))?;
-            let sink = file::FileSink::new(file::FileOptions {
-                path: spec_str("path").to_string(),
-                format,
-                compression,
-            })
-            .with_context(where_)?;
-            Box::new(sink)
-        }
-    };
+    let sink = entrasync_sinks::destination::open(path, &spec, write_mode, migrate_mode)
+        .await
+        .with_context(|| format!("{}: destination {:?}", dest.file.display(), dest.name))?;
     Ok(Destination {
         name: dest.name.clone(),
         sink,
@@ -286,12 +257,12 @@ async fn write_all(
                 SyncMessage::MigrateTable(schema) => {
                     let table = cq::table_name(schema).unwrap_or_default().to_string();
                     dest.sink
-                        .migrate(with_sync_columns(schema))
+                        .migrate(Arc::new(cq::with_sync_columns(schema)))
                         .await
                         .with_context(|| ctx(&format!("migrating {table}")))?;
                 }
                 SyncMessage::Insert(batch) => {
-                    let batch = add_sync_columns(batch, &source_name, sync_time)?;
+                    let batch = cq::add_sync_columns(batch, &source_name, sync_time)?;
                     dest.sink
                         .write(batch)
                         .await
@@ -374,46 +345,6 @@ pub fn relations_of(table: &str) -> Vec<entrasync_sinks::TableRelation> {
         }
     }
     out
-}
-
-/// The schema with `_cq_source_name` and `_cq_sync_time` in front, as the CloudQuery CLI adds them.
-fn with_sync_columns(schema: &SchemaRef) -> SchemaRef {
-    let mut fields = vec![
-        Arc::new(cq::field(
-            cq::CQ_SOURCE_NAME,
-            ColumnKind::Utf8,
-            false,
-            false,
-        )),
-        Arc::new(cq::field(
-            cq::CQ_SYNC_TIME,
-            ColumnKind::Timestamp,
-            false,
-            false,
-        )),
-    ];
-    fields.extend(schema.fields().iter().cloned());
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-fn add_sync_columns(
-    batch: &RecordBatch,
-    source_name: &str,
-    sync_time: DateTime<Utc>,
-) -> anyhow::Result<RecordBatch> {
-    let n = batch.num_rows();
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![source_name; n])),
-        Arc::new(
-            TimestampMicrosecondArray::from(vec![sync_time.timestamp_micros(); n])
-                .with_timezone("UTC"),
-        ),
-    ];
-    columns.extend(batch.columns().iter().cloned());
-    Ok(RecordBatch::try_new(
-        with_sync_columns(&batch.schema()),
-        columns,
-    )?)
 }
 
 /// The quick start's built-in tenant: fake-graph started in-process, its URLs and app put into

@@ -23,10 +23,15 @@ fn rss_mb(field: &str) -> f64 {
         / 1024.0
 }
 
-async fn drain(c: &reqwest::Client, tok: &str, url: String) -> usize {
+async fn drain(c: &reqwest::Client, tok: &str, url: String, max_pages: usize) -> usize {
     let mut n = 0;
     let mut next = Some(url);
+    let mut pages = 0;
     while let Some(u) = next {
+        pages += 1;
+        if pages > max_pages {
+            break;
+        }
         let v: Value = c
             .get(&u)
             .bearer_auth(tok)
@@ -58,6 +63,31 @@ async fn main() {
         "profile {arg}: {objects} objects (logs generated lazily) in {gen_s:.2}s; RSS {rss1:.0} MB (+{:.0} MB)",
         rss1 - rss0
     );
+    if std::env::var("BENCH_BREAKDOWN").is_ok() {
+        let t = server.state.tenant.read().unwrap();
+        let mut rows: Vec<(usize, &str, usize)> = t
+            .colls
+            .iter()
+            .map(|(k, c)| {
+                let bytes: usize = c
+                    .items
+                    .values()
+                    .map(|i| {
+                        serde_json::to_vec(&i.data).map(|v| v.len()).unwrap_or(0)
+                            + i.rels.values().map(|r| r.len() * 40).sum::<usize>()
+                    })
+                    .sum();
+                (bytes, *k, c.len())
+            })
+            .collect();
+        rows.sort();
+        for (b, k, n) in rows.iter().rev().take(10) {
+            println!(
+                "  {k:32} {n:>8} objects {:>8.1} MB as JSON",
+                *b as f64 / 1e6
+            );
+        }
+    }
     {
         let t = server.state.tenant.read().unwrap();
         let t0 = Instant::now();
@@ -89,6 +119,32 @@ async fn main() {
         .await
         .unwrap();
     let tok = tok["access_token"].as_str().unwrap().to_string();
+    if std::env::var("BENCH_DELTA_PAGES").is_ok() {
+        let mut url = "/v1.0/groups/delta".to_string();
+        for k in 0..400 {
+            let req = fake_graph::state::Req::parse(
+                "GET",
+                &url,
+                vec![("authorization".into(), format!("Bearer {tok}"))],
+                Default::default(),
+            );
+            let t0 = Instant::now();
+            let r = fake_graph::graph::handle(&server.state, &req);
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            if k % 100 == 0 {
+                println!(
+                    "delta page {k}: {} objects, {} bytes, {:.1} ms",
+                    r.items,
+                    r.body.len(),
+                    t0.elapsed().as_secs_f64() * 1000.0
+                );
+            }
+            match v["@odata.nextLink"].as_str() {
+                Some(n) => url = n.trim_start_matches(&server.info.graph_url).to_string(),
+                None => break,
+            }
+        }
+    }
     // the handler alone (no HTTP, no client parsing)
     for path in ["/v1.0/auditLogs/signIns", "/v1.0/users?$top=999"] {
         let req = fake_graph::state::Req::parse(
@@ -112,20 +168,32 @@ async fn main() {
             n as f64 / s
         );
     }
-    for (name, path) in [
-        ("users (default props, $top=999)", "/v1.0/users?$top=999"),
+    for (name, path, max_pages) in [
+        (
+            "users (default props, $top=999)",
+            "/v1.0/users?$top=999",
+            usize::MAX,
+        ),
         (
             "users (all props)",
             "/v1.0/users?$top=500&$select=id,displayName,userPrincipalName,mail,accountEnabled,assignedLicenses,signInActivity,identities,onPremisesExtensionAttributes,createdDateTime,department,jobTitle",
+            usize::MAX,
         ),
-        ("groups", "/v1.0/groups?$top=999"),
-        ("groups/delta with members", "/v1.0/groups/delta"),
-        ("signIns", "/v1.0/auditLogs/signIns"),
+        ("groups", "/v1.0/groups?$top=999", usize::MAX),
+        (
+            "groups/delta with members",
+            "/v1.0/groups/delta",
+            usize::MAX,
+        ),
+        ("signIns (first 20 pages)", "/v1.0/auditLogs/signIns", 20),
     ] {
+        if std::env::var("BENCH_ONLY").is_ok_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
         let t = Instant::now();
         // 4 concurrent chains of the same listing (what a client does across tables)
         let futs: Vec<_> = (0..4)
-            .map(|_| drain(&c, &tok, format!("{}{}", i.graph_url, path)))
+            .map(|_| drain(&c, &tok, format!("{}{}", i.graph_url, path), max_pages))
             .collect();
         let n: usize = futures::future::join_all(futs).await.into_iter().sum();
         let s = t.elapsed().as_secs_f64();

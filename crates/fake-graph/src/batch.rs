@@ -59,6 +59,7 @@ pub fn handle(state: &State, req: &Req, version: &str) -> Resp {
         }
     }
     let mut status_of: HashMap<String, u16> = HashMap::new();
+    let mut ru_total = 0u32;
     let mut responses = Vec::new();
     for it in items {
         let id = it["id"]
@@ -114,6 +115,11 @@ pub fn handle(state: &State, req: &Req, version: &str) -> Resp {
             graph::handle(state, &inner)
         };
         status_of.insert(id.to_lowercase(), resp.status);
+        // per-item units and 429s count in the server's stats like top-level requests
+        ru_total += resp.ru;
+        if resp.status == 429 {
+            state.stats.lock().unwrap().throttled_429 += 1;
+        }
         let mut h = Map::new();
         for (k, v) in &resp.headers {
             let name = match k.as_str() {
@@ -136,5 +142,6 @@ pub fn handle(state: &State, req: &Req, version: &str) -> Resp {
     }
     let mut r = Resp::json(200, &json!({"responses": responses}));
     r.items = items.len();
+    r.ru = ru_total;
     r
 }

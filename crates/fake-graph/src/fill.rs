@@ -209,7 +209,17 @@ impl Filler {
             if p.name == "id" || p.name == "deletedDateTime" {
                 continue;
             }
-            if p.nullable && !self.chance(self.density) {
+            // Big tenants are sparse: optional nested objects cost most of the memory, so they get
+            // a much lower fill rate than scalars (tiny still fills everything).
+            let rate = if self.density >= 1.0 {
+                1.0
+            } else if crate::schema::is_primitive(&p.ty) || Schema::get().enums.contains_key(&p.ty)
+            {
+                self.density
+            } else {
+                self.density * self.density * 0.3
+            };
+            if p.nullable && !self.chance(rate) {
                 continue;
             }
             let v = self.prop(p, 0);

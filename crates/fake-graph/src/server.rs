@@ -156,6 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         delta_min_version: AtomicU64::new(0),
         delta_reset_version: AtomicU64::new(0),
         rng_counter: AtomicU64::new(0),
+        token_cache: Mutex::new(HashMap::new()),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state.clone(), info.clone(), rx));

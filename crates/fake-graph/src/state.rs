@@ -37,6 +37,8 @@ pub struct State {
     pub latency: Mutex<crate::Latency>,
     /// Whether ids/seeds are deterministic for the latency/fault random streams.
     pub rng_counter: AtomicU64,
+    /// Verified bearer tokens → (caller, exp): skips the JWT check on every page of a sync.
+    pub token_cache: Mutex<HashMap<String, (crate::auth::Caller, u64)>>,
 }
 
 impl State {

@@ -30,7 +30,7 @@ async fn core_tables_are_complete() {
         let cols = db.columns(table);
         assert_eq!(
             &cols[..2],
-            ["_cq_source_name", "_cq_sync_time"],
+            ["_cq_sync_time", "_cq_source_name"],
             "{table}: sync columns first"
         );
     }

@@ -8,5 +8,6 @@ mod common;
 mod delta;
 mod endpoints;
 mod examples;
+mod generation;
 mod odata;
 mod throttle;
