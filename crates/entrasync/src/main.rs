@@ -73,11 +73,68 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TablesFormat::Names)]
         format: TablesFormat,
     },
+    /// Serve CloudQuery plugin protocol v3 over gRPC (what the CloudQuery CLI runs for
+    /// `registry: local`): the entraid source, or entrasync's sinks as a destination when the
+    /// Init spec has `connection_string`.
+    Serve {
+        /// `unix` (a socket path in --address) or `tcp`.
+        #[arg(long, default_value = "tcp")]
+        network: String,
+        #[arg(long, default_value = "localhost:7777")]
+        address: String,
+        /// Accepted for the CLI; entrasync sends no error reports.
+        #[arg(long)]
+        no_sentry: bool,
+        /// Accepted for the CLI; entrasync needs no licence.
+        #[arg(long)]
+        license: Option<String>,
+        /// Accepted for the CLI; metrics are not exported.
+        #[arg(long)]
+        otel_endpoint: Option<String>,
+        /// A bare flag, as the CLI passes it.
+        #[arg(long)]
+        otel_endpoint_insecure: bool,
+        /// Flags of newer CLIs are accepted and ignored.
+        #[arg(hide = true, allow_hyphen_values = true, trailing_var_arg = true)]
+        ignored: Vec<String>,
+    },
+    /// Write the CloudQuery plugin documentation (`<directory>/__tables.json`).
+    Doc {
+        directory: PathBuf,
+        /// Only json: markdown docs are `entrasync tables --format markdown`.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
+    /// Write a CloudQuery plugin package: tables.json, spec_json_schema.json, package.json,
+    /// docs/*.md and the zipped binary with its checksum.
+    Package {
+        /// Release message, or @file to read it from a file.
+        #[arg(short = 'm', long)]
+        message: String,
+        /// Version, e.g. v1.4.1.
+        version: String,
+        /// Directory holding docs/ (the plugin's source directory).
+        plugin_directory: PathBuf,
+        #[arg(short = 'D', long, default_value = "dist")]
+        dist_dir: PathBuf,
+        #[arg(long)]
+        docs_dir: Option<PathBuf>,
+        #[arg(long, default_value = "cloudquery")]
+        team: String,
+        /// The binary to package (e.g. a release build); default: this entrasync.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
+    if let Command::Serve { .. } = cli.command {
+        // The CLI reads zerolog-style JSON lines from the plugin's stdout.
+        entrasync::plugin::logging::init(&cli.log_level, matches!(cli.log_format, LogFormat::Json));
+    } else {
+        init_logging(&cli.log_level, cli.log_format);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -139,6 +196,46 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     "{}",
                     serde_json::to_string_pretty(&entrasync::tables::docs::json(&tables))?
                 ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            network, address, ..
+        } => {
+            entrasync::plugin::serve(entrasync::plugin::ServeOptions { network, address }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doc { directory, format } => {
+            if format != "json" {
+                anyhow::bail!(
+                    "--format {format}: only json; for markdown use `entrasync tables --format markdown`"
+                );
+            }
+            let path = entrasync::plugin::docs::write_doc(&directory)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package {
+            message,
+            version,
+            plugin_directory,
+            dist_dir,
+            docs_dir,
+            team,
+            binary,
+        } => {
+            let written =
+                entrasync::plugin::docs::write_package(&entrasync::plugin::docs::PackageOptions {
+                    message,
+                    version,
+                    plugin_directory,
+                    dist_dir,
+                    docs_dir,
+                    team,
+                    binary,
+                })?;
+            for path in written {
+                println!("{}", path.display());
             }
             Ok(ExitCode::SUCCESS)
         }

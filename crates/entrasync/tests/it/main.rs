@@ -5,6 +5,7 @@ mod catalog;
 mod credentials;
 mod harness;
 mod incremental;
+mod plugin;
 mod postgres;
 mod resilience;
 mod sync_sqlite;

@@ -1,0 +1,339 @@
+//! `entrasync serve`: the gRPC server the CloudQuery CLI launches (reference §4.2): discovery
+//! v1 (`[3]`) and v0 (`["v3"]`), and `cloudquery.plugin.v3.Plugin`. The role, source or
+//! destination, is decided by the `Init` spec: a destination spec has `connection_string` (or
+//! `path` and `format`), the entraid spec has neither.
+
+use super::destination::{self, Destination};
+use super::{ipc, source};
+use crate::config::EntraSpec;
+use entrasync_proto::discovery::{v0, v1};
+use entrasync_proto::plugin::v3 as pb;
+use entrasync_proto::plugin::v3::plugin_server::{Plugin, PluginServer};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::RwLock;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// The serve flags of CloudQuery's SDK; sentry, license and OpenTelemetry are accepted and ignored.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub network: String,
+    pub address: String,
+}
+
+enum Role {
+    Source { spec: Box<EntraSpec> },
+    Destination(Arc<Destination>),
+}
+
+#[derive(Default)]
+pub struct PluginService {
+    role: RwLock<Option<Role>>,
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+pub const NAME: &str = "entraid";
+
+pub fn version() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+impl PluginService {
+    async fn source_spec(&self) -> Result<EntraSpec, Status> {
+        match &*self.role.read().await {
+            Some(Role::Source { spec }) => Ok(spec.as_ref().clone()),
+            Some(Role::Destination(_)) => Err(Status::failed_precondition(
+                "this plugin was initialized as a destination",
+            )),
+            None => Err(Status::failed_precondition(
+                "the plugin is not initialized: call Init first",
+            )),
+        }
+    }
+
+    async fn destination(&self) -> Result<Arc<Destination>, Status> {
+        match &*self.role.read().await {
+            Some(Role::Destination(d)) => Ok(d.clone()),
+            Some(Role::Source { .. }) => Err(Status::failed_precondition(
+                "this plugin was initialized as a source (entraid); a destination spec needs connection_string",
+            )),
+            None => Err(Status::failed_precondition(
+                "the plugin is not initialized: call Init first",
+            )),
+        }
+    }
+}
+
+fn spec_value(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    if bytes.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("the spec is not JSON: {e}"))
+}
+
+#[tonic::async_trait]
+impl Plugin for PluginService {
+    async fn get_name(
+        &self,
+        _: Request<pb::get_name::Request>,
+    ) -> Result<Response<pb::get_name::Response>, Status> {
+        let name = match &*self.role.read().await {
+            Some(Role::Destination(d)) => d.kind.name(),
+            _ => NAME,
+        };
+        Ok(Response::new(pb::get_name::Response { name: name.into() }))
+    }
+
+    async fn get_version(
+        &self,
+        _: Request<pb::get_version::Request>,
+    ) -> Result<Response<pb::get_version::Response>, Status> {
+        Ok(Response::new(pb::get_version::Response {
+            version: version(),
+        }))
+    }
+
+    async fn get_spec_schema(
+        &self,
+        _: Request<pb::get_spec_schema::Request>,
+    ) -> Result<Response<pb::get_spec_schema::Response>, Status> {
+        let schema = match &*self.role.read().await {
+            Some(Role::Destination(_)) => destination::spec_schema(),
+            _ => super::docs::source_spec_schema(),
+        };
+        Ok(Response::new(pb::get_spec_schema::Response {
+            json_schema: Some(schema.to_string()),
+        }))
+    }
+
+    async fn init(
+        &self,
+        request: Request<pb::init::Request>,
+    ) -> Result<Response<pb::init::Response>, Status> {
+        let request = request.into_inner();
+        let init_error = |e: String| Status::internal(format!("failed to init plugin: {e}"));
+        let value = spec_value(&request.spec).map_err(init_error)?;
+        let role = if destination::is_destination_spec(&value) {
+            let dest = Destination::open(&value)
+                .await
+                .map_err(|e| init_error(format!("{e:#}")))?;
+            Role::Destination(Arc::new(dest))
+        } else {
+            let spec = source::parse_spec(&request.spec).map_err(init_error)?;
+            Role::Source {
+                spec: Box::new(spec),
+            }
+        };
+        tracing::debug!(invocation_id = %request.invocation_id, no_connection = request.no_connection, "initialized");
+        *self.role.write().await = Some(role);
+        Ok(Response::new(pb::init::Response {}))
+    }
+
+    async fn get_tables(
+        &self,
+        request: Request<pb::get_tables::Request>,
+    ) -> Result<Response<pb::get_tables::Response>, Status> {
+        // Tables are the catalog's: they do not depend on the spec, so no Init is needed.
+        source::get_tables(request.into_inner()).map(Response::new)
+    }
+
+    type SyncStream = BoxStream<pb::sync::Response>;
+
+    async fn sync(
+        &self,
+        request: Request<pb::sync::Request>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
+        let spec = self.source_spec().await?;
+        let rx = source::sync(spec, request.into_inner()).await?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type ReadStream = BoxStream<pb::read::Response>;
+
+    async fn read(
+        &self,
+        request: Request<pb::read::Request>,
+    ) -> Result<Response<Self::ReadStream>, Status> {
+        let dest = self.destination().await?;
+        let batches = dest
+            .read(&request.into_inner().table)
+            .await
+            .map_err(|e| Status::internal(format!("failed to read: {e:#}")))?;
+        let items: Vec<Result<pb::read::Response, Status>> = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|batch| {
+                ipc::record_to_bytes(batch)
+                    .map(|record| pb::read::Response { record })
+                    .map_err(|e| Status::internal(e.to_string()))
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+    }
+
+    async fn write(
+        &self,
+        request: Request<Streaming<pb::write::Request>>,
+    ) -> Result<Response<pb::write::Response>, Status> {
+        let dest = self.destination().await?;
+        let mut stream = request.into_inner();
+        let fail = |e: anyhow::Error| {
+            tracing::error!("write failed: {e:#}");
+            Status::internal(format!("failed to write: {e:#}"))
+        };
+        while let Some(message) = stream.message().await? {
+            if let Some(message) = message.message {
+                dest.handle(message).await.map_err(fail)?;
+            }
+        }
+        dest.flush().await.map_err(fail)?;
+        Ok(Response::new(pb::write::Response {}))
+    }
+
+    type TransformStream = BoxStream<pb::transform::Response>;
+
+    async fn transform(
+        &self,
+        _: Request<Streaming<pb::transform::Request>>,
+    ) -> Result<Response<Self::TransformStream>, Status> {
+        Err(Status::unimplemented("entrasync is not a transformer"))
+    }
+
+    async fn transform_schema(
+        &self,
+        _: Request<pb::transform_schema::Request>,
+    ) -> Result<Response<pb::transform_schema::Response>, Status> {
+        Err(Status::unimplemented("entrasync is not a transformer"))
+    }
+
+    async fn close(
+        &self,
+        _: Request<pb::close::Request>,
+    ) -> Result<Response<pb::close::Response>, Status> {
+        if let Some(Role::Destination(dest)) = &*self.role.read().await {
+            dest.flush()
+                .await
+                .map_err(|e| Status::internal(format!("failed to close: {e:#}")))?;
+        }
+        Ok(Response::new(pb::close::Response {}))
+    }
+
+    async fn test_connection(
+        &self,
+        request: Request<pb::test_connection::Request>,
+    ) -> Result<Response<pb::test_connection::Response>, Status> {
+        let spec = request.into_inner().spec;
+        let value = spec_value(&spec).unwrap_or(serde_json::Value::Null);
+        if destination::is_destination_spec(&value) {
+            let response = match Destination::open(&value).await {
+                Ok(_) => pb::test_connection::Response {
+                    success: true,
+                    ..Default::default()
+                },
+                Err(e) => pb::test_connection::Response {
+                    success: false,
+                    failure_code: "CONNECTION_FAILED".into(),
+                    failure_description: format!("{e:#}"),
+                },
+            };
+            return Ok(Response::new(response));
+        }
+        Ok(Response::new(source::test_connection(&spec).await))
+    }
+}
+
+struct DiscoveryV1;
+
+#[tonic::async_trait]
+impl v1::discovery_server::Discovery for DiscoveryV1 {
+    async fn get_versions(
+        &self,
+        _: Request<v1::get_versions::Request>,
+    ) -> Result<Response<v1::get_versions::Response>, Status> {
+        Ok(Response::new(v1::get_versions::Response {
+            versions: vec![3],
+        }))
+    }
+}
+
+struct DiscoveryV0;
+
+#[tonic::async_trait]
+impl v0::discovery_server::Discovery for DiscoveryV0 {
+    async fn get_versions(
+        &self,
+        _: Request<v0::get_versions::Request>,
+    ) -> Result<Response<v0::get_versions::Response>, Status> {
+        Ok(Response::new(v0::get_versions::Response {
+            versions: vec!["v3".into()],
+        }))
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives (the CLI ends plugins with SIGINT). The handlers are
+/// installed at once, before the server says it listens, so an early signal is not fatal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let plugin = PluginServer::new(PluginService::default())
+        .max_decoding_message_size(entrasync_proto::MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(entrasync_proto::MAX_MESSAGE_SIZE);
+    let router = tonic::transport::Server::builder()
+        .add_service(v1::discovery_server::DiscoveryServer::new(DiscoveryV1))
+        .add_service(v0::discovery_server::DiscoveryServer::new(DiscoveryV0))
+        .add_service(plugin);
+    // Stop accepting at the signal; give in-flight calls a moment, then leave with 0: the CLI
+    // kills plugins that linger and counts a non-zero exit as a failure.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = shutdown_signal()?;
+    tokio::spawn(async move {
+        signal.await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(());
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        std::process::exit(0);
+    });
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    match options.network.as_str() {
+        "unix" | "unixpacket" => {
+            let path = std::path::PathBuf::from(&options.address);
+            // A stale socket file from a killed run would make bind fail.
+            let _ = std::fs::remove_file(&path);
+            let listener = tokio::net::UnixListener::bind(&path).map_err(|e| {
+                anyhow::anyhow!("cannot listen on unix socket {}: {e}", path.display())
+            })?;
+            tracing::info!(address = %options.address, network = "unix", "Plugin server listening");
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+            let result = router.serve_with_incoming_shutdown(incoming, stop).await;
+            let _ = std::fs::remove_file(&path);
+            result?;
+        }
+        "tcp" | "tcp4" | "tcp6" => {
+            let listener = tokio::net::TcpListener::bind(&options.address)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.address))?;
+            let local = listener.local_addr()?;
+            tracing::info!(address = %local, network = "tcp", "Plugin server listening");
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            router.serve_with_incoming_shutdown(incoming, stop).await?;
+        }
+        other => anyhow::bail!("--network {other}: use tcp or unix"),
+    }
+    Ok(())
+}
