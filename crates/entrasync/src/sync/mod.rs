@@ -111,6 +111,27 @@ impl TableRun {
         }
     }
 
+    /// Converts a page of this table's objects into one batch and sends it as one insert;
+    /// returns each row's `_cq_id`, for its children.
+    async fn insert(
+        &self,
+        tx: &mpsc::Sender<SyncMessage>,
+        objects: &[Value],
+        ctx: &convert::RowContext<'_>,
+        deterministic: bool,
+    ) -> Result<Vec<uuid::Uuid>, GraphError> {
+        let schema = convert::schema(self.table);
+        let (batch, ids) = convert::to_batch(self.table, &schema, objects, ctx, deterministic)
+            .map_err(|e| {
+                GraphError::Setup(format!("{}: cannot convert a page: {e}", self.table.name))
+            })?;
+        self.rows.fetch_add(batch.num_rows() as u64, Relaxed);
+        tx.send(SyncMessage::Insert(batch))
+            .await
+            .map_err(|_| GraphError::Setup("the sink stopped".into()))?;
+        Ok(ids)
+    }
+
     fn is_complete(&self) -> bool {
         matches!(self.outcome(), None | Some(Outcome::Complete))
     }
@@ -755,23 +776,13 @@ impl Scheduler {
         if objects.is_empty() {
             return Ok(());
         }
-        let schema = convert::schema(run.table);
         let ctx = convert::RowContext {
             tenant_id: self.client.tenant_id(),
             parent: None,
         };
-        let (batch, ids) = convert::to_batch(
-            run.table,
-            &schema,
-            objects,
-            &ctx,
-            self.options.deterministic(),
-        )
-        .map_err(|e| {
-            GraphError::Setup(format!("{}: cannot convert a page: {e}", run.table.name))
-        })?;
-        run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-        self.send(SyncMessage::Insert(batch)).await?;
+        let ids = run
+            .insert(&self.tx, objects, &ctx, self.options.deterministic())
+            .await?;
         if let Some(memberships) = &self.memberships
             && run.table.name == "entraid_groups"
         {
@@ -853,17 +864,10 @@ impl Scheduler {
             tenant_id: self.client.tenant_id(),
             parent: Some((parent_id, parent_cq_id)),
         };
-        let schema = convert::schema(child.table);
-        let (batch, _) = convert::to_batch(
-            child.table,
-            &schema,
-            &present,
-            &ctx,
-            self.options.deterministic(),
-        )
-        .map_err(|e| GraphError::Setup(format!("{}: {e}", child.table.name)))?;
-        child.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-        self.send(SyncMessage::Insert(batch)).await
+        child
+            .insert(&self.tx, &present, &ctx, self.options.deterministic())
+            .await
+            .map(|_| ())
     }
 }
 
@@ -999,7 +1003,6 @@ impl ChildJob {
     }
 
     async fn read_child(&self, child: &Arc<TableRun>, mut url: String) -> Result<(), GraphError> {
-        let schema = convert::schema(child.table);
         loop {
             let mut page = self.client.get(&url, &child.traffic).await?;
             let objects = match page.get_mut("value").map(Value::take) {
@@ -1018,24 +1021,15 @@ impl ChildJob {
                     tenant_id: self.client.tenant_id(),
                     parent: Some((&self.parent_id, self.parent_cq_id)),
                 };
-                let (batch, _) =
-                    convert::to_batch(child.table, &schema, &objects, &ctx, self.deterministic)
-                        .map_err(|e| GraphError::Setup(format!("{}: {e}", child.table.name)))?;
-                child.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-                self.send(SyncMessage::Insert(batch)).await?;
+                child
+                    .insert(&self.tx, &objects, &ctx, self.deterministic)
+                    .await?;
             }
             match page.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(next) => url = next.to_string(),
                 None => return Ok(()),
             }
         }
-    }
-
-    async fn send(&self, message: SyncMessage) -> Result<(), GraphError> {
-        self.tx
-            .send(message)
-            .await
-            .map_err(|_| GraphError::Setup("the sink stopped".into()))
     }
 }
 
