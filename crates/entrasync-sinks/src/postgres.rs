@@ -301,16 +301,7 @@ impl PostgresSink {
     }
 
     fn create_sql(table: &str, columns: &[(String, ColumnKind, bool)], pk: &[String]) -> String {
-        let mut defs: Vec<String> = columns
-            .iter()
-            .map(|(name, kind, nullable)| {
-                let mut d = format!("{} {}", quote_ident(name), pg_type(*kind));
-                if !nullable {
-                    d.push_str(" NOT NULL");
-                }
-                d
-            })
-            .collect();
+        let mut defs = values::column_defs(columns, pg_type);
         if !pk.is_empty() {
             let cols: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
             defs.push(format!(

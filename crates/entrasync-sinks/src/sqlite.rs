@@ -280,16 +280,7 @@ impl Inner {
         columns: &[(String, ColumnKind, bool)],
         pk: &[String],
     ) -> Result<()> {
-        let mut defs: Vec<String> = columns
-            .iter()
-            .map(|(name, kind, nullable)| {
-                let mut d = format!("{} {}", quote_ident(name), sql_type(*kind));
-                if !nullable {
-                    d.push_str(" NOT NULL");
-                }
-                d
-            })
-            .collect();
+        let mut defs = values::column_defs(columns, sql_type);
         if !pk.is_empty() {
             let pk: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
             defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));

@@ -207,6 +207,20 @@ pub fn uuid_string(bytes: &[u8]) -> String {
 }
 
 /// Quotes an SQL identifier (`"` doubled), for SQLite and PostgreSQL alike.
+/// `"name" TYPE [NOT NULL]` for each column, in the SQL dialect `sql_type` names.
+pub fn column_defs(
+    columns: &[(String, ColumnKind, bool)],
+    sql_type: fn(ColumnKind) -> &'static str,
+) -> Vec<String> {
+    columns
+        .iter()
+        .map(|(name, kind, nullable)| {
+            let null = if *nullable { "" } else { " NOT NULL" };
+            format!("{} {}{null}", quote_ident(name), sql_type(*kind))
+        })
+        .collect()
+}
+
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
