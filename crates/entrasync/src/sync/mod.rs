@@ -465,18 +465,17 @@ impl Scheduler {
         join_all(jobs).await;
         // The state goes out after every row it covers, children included, and only when all
         // of them were read: otherwise the next sync repeats this round.
-        if let Some(state) = result_state(&run, &children, &self.pending_state(&run)) {
+        let pending = run.pending_state.lock().expect("not poisoned").take();
+        if let Some(state) = pending
+            && run.is_complete()
+            && children.iter().all(|c| c.is_complete())
+        {
             self.states.lock().expect("not poisoned").push(state);
         }
         self.done(&run).await;
         for child in &children {
             self.done(child).await;
         }
-    }
-
-    /// The state entry a run prepared (delta link or cursor), kept until the run ends.
-    fn pending_state(&self, run: &TableRun) -> Option<SyncMessage> {
-        run.pending_state.lock().expect("not poisoned").take()
     }
 
     async fn read_full(
@@ -885,24 +884,6 @@ enum Link {
     Next(String),
     Delta(String),
     End,
-}
-
-/// The state message to send for a finished run, if its rows and its children are complete.
-fn result_state(
-    run: &TableRun,
-    children: &[Arc<TableRun>],
-    pending: &Option<SyncMessage>,
-) -> Option<SyncMessage> {
-    if !run.is_complete() || children.iter().any(|c| !c.is_complete()) {
-        return None;
-    }
-    match pending {
-        Some(SyncMessage::State { key, value }) => Some(SyncMessage::State {
-            key: key.clone(),
-            value: value.clone(),
-        }),
-        _ => None,
-    }
 }
 
 /// RFC 3339 timestamps compared as instants.
