@@ -114,9 +114,12 @@ fn kv_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(format!(
-                "invalid connection string: expected '=' after {key:?}"
-            ));
+            // The word is not echoed: after an unquoted `password=a b`, it is part of a password.
+            return Err(
+                "invalid connection string: expected key=value pairs, found a word \
+                        without '='; quote values that hold spaces (password='a b')"
+                    .into(),
+            );
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -147,6 +150,163 @@ fn kv_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
         }
         pairs.push((key, value));
     }
+}
+
+/// What a password is replaced with wherever a connection string is shown.
+pub const PASSWORD_MASK: &str = "xxxxx";
+
+/// `conn` with every password it holds replaced by `xxxxx`, safe for logs and errors: the
+/// user-info of a URL (`postgres://user:pw@host/db`), a `password` query parameter
+/// (`?password=pw`), and the `password` of a libpq key/value string, plain or quoted
+/// (`password=pw`, `password='p w'`). A string that cannot be parsed is masked generously.
+pub fn mask_password(conn: &str) -> String {
+    let mut spans = password_spans(conn);
+    spans.sort_unstable();
+    let mut out = String::with_capacity(conn.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        if end <= at {
+            continue;
+        }
+        out.push_str(&conn[at..start.max(at)]);
+        out.push_str(PASSWORD_MASK);
+        at = end;
+    }
+    out.push_str(&conn[at..]);
+    out
+}
+
+/// Every form in which the passwords of `conn` may show up in a message: as written, and
+/// percent-decoded (URL) or unquoted and unescaped (key/value). Empty passwords are left out.
+pub fn passwords(conn: &str) -> Vec<String> {
+    let url = conn.contains("://");
+    let mut out: Vec<String> = Vec::new();
+    for (start, end) in password_spans(conn) {
+        let raw = &conn[start..end];
+        let mut forms = vec![raw.to_string()];
+        if url {
+            forms.push(percent_decode(raw));
+            forms.push(percent_decode(&raw.replace('+', " ")));
+        } else {
+            let mut unescaped = String::new();
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    unescaped.extend(chars.next());
+                } else {
+                    unescaped.push(c);
+                }
+            }
+            forms.push(unescaped);
+        }
+        for form in forms {
+            if !form.is_empty() && !out.contains(&form) {
+                out.push(form);
+            }
+        }
+    }
+    out
+}
+
+/// Byte ranges of the password values in `conn` (inside their quotes, if quoted).
+fn password_spans(conn: &str) -> Vec<(usize, usize)> {
+    if let Some(scheme_end) = conn.find("://") {
+        url_password_spans(conn, scheme_end + 3)
+    } else {
+        kv_password_spans(conn)
+    }
+}
+
+fn url_password_spans(conn: &str, rest_start: usize) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let rest = &conn[rest_start..];
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    // The user info ends at the last '@' before the query; a password holding an unencoded '?'
+    // puts its '@' after that, but still before the first '/' of the path.
+    let at = rest[..query_at].rfind('@').or_else(|| {
+        let slash = rest.find('/').unwrap_or(rest.len());
+        rest[..slash].rfind('@')
+    });
+    if let Some(at) = at
+        && let Some(colon) = rest[..at].find(':')
+    {
+        spans.push((rest_start + colon + 1, rest_start + at));
+    }
+    let after_userinfo = at.map_or(0, |a| a + 1);
+    if let Some(q) = rest[after_userinfo..].find('?') {
+        let mut pos = rest_start + after_userinfo + q + 1;
+        for pair in conn[pos..].split('&') {
+            let (key, value_offset) = match pair.find('=') {
+                Some(eq) => (&pair[..eq], eq + 1),
+                None => (pair, pair.len()),
+            };
+            if percent_decode(key).trim().eq_ignore_ascii_case("password") {
+                spans.push((pos + value_offset, pos + pair.len()));
+            }
+            pos += pair.len() + 1;
+        }
+    }
+    spans
+}
+
+fn kv_password_spans(s: &str) -> Vec<(usize, usize)> {
+    let b = s.as_bytes();
+    let n = b.len();
+    let ws = |c: u8| c.is_ascii_whitespace();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    let mut after_password = false;
+    loop {
+        while i < n && ws(b[i]) {
+            i += 1;
+        }
+        if i >= n {
+            break;
+        }
+        let key_start = i;
+        while i < n && b[i] != b'=' && !ws(b[i]) {
+            i += 1;
+        }
+        let key = &s[key_start..i];
+        while i < n && ws(b[i]) {
+            i += 1;
+        }
+        if i >= n || b[i] != b'=' {
+            // Not key=value: after an unquoted password, the rest may be the password's.
+            if after_password {
+                spans.push((key_start, n));
+            }
+            break;
+        }
+        i += 1;
+        while i < n && ws(b[i]) {
+            i += 1;
+        }
+        let is_password = key.eq_ignore_ascii_case("password");
+        if i < n && b[i] == b'\'' {
+            i += 1;
+            let start = i;
+            while i < n && b[i] != b'\'' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            let end = i.min(n);
+            if is_password {
+                spans.push((start, end));
+            }
+            i = end + 1;
+        } else {
+            let start = i;
+            while i < n && !ws(b[i]) {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i = i.min(n);
+            if is_password {
+                spans.push((start, i));
+            }
+        }
+        after_password = is_password;
+    }
+    spans
 }
 
 /// Reads `sslmode` and `sslrootcert` out of a URL or key=value connection string.
@@ -465,5 +625,105 @@ mod tests {
         let parsed: tokio_postgres::Config = s.driver_string.parse().unwrap();
         assert_eq!(parsed.get_password(), Some(&b"a b'c"[..]));
         assert!(parse("host=h sslmode=bogus").unwrap_err().contains("bogus"));
+        let e = parse("host=h password=first second").unwrap_err();
+        assert!(!e.contains("second"), "{e}");
+    }
+
+    #[test]
+    fn passwords_are_masked_in_every_form() {
+        let cases = [
+            ("postgres://u:pw@db:5432/x", "postgres://u:xxxxx@db:5432/x"),
+            (
+                "postgresql://u:s3cr%40t@db/x?sslmode=disable",
+                "postgresql://u:xxxxx@db/x?sslmode=disable",
+            ),
+            ("postgres://u:p@ss@db/x", "postgres://u:xxxxx@db/x"),
+            ("postgres://u:p?ss@db/x", "postgres://u:xxxxx@db/x"),
+            (
+                "postgres://u@db/x?sslmode=require&password=pw&application_name=a",
+                "postgres://u@db/x?sslmode=require&password=xxxxx&application_name=a",
+            ),
+            (
+                "postgres://db/x?password=pw",
+                "postgres://db/x?password=xxxxx",
+            ),
+            (
+                "postgres://u:one@db/x?password=two",
+                "postgres://u:xxxxx@db/x?password=xxxxx",
+            ),
+            (
+                "postgres://db/x?pass%77ord=pw",
+                "postgres://db/x?pass%77ord=xxxxx",
+            ),
+            ("postgres://u@db/x", "postgres://u@db/x"),
+            (
+                "host=db password=hunter2 dbname=x",
+                "host=db password=xxxxx dbname=x",
+            ),
+            (
+                "host=db user=u password='p w' dbname=x",
+                "host=db user=u password='xxxxx' dbname=x",
+            ),
+            (
+                "host=db password = 'a b\\'c' dbname=x",
+                "host=db password = 'xxxxx' dbname=x",
+            ),
+            (
+                "user=password_admin password=pw",
+                "user=password_admin password=xxxxx",
+            ),
+            ("password='never closed", "password='xxxxx"),
+            ("host=db password=a b c", "host=db password=xxxxx xxxxx"),
+            ("host=db dbname=x", "host=db dbname=x"),
+            ("", ""),
+        ];
+        for (conn, masked) in cases {
+            assert_eq!(mask_password(conn), masked, "{conn}");
+        }
+    }
+
+    #[test]
+    fn every_form_of_a_password_is_listed() {
+        assert_eq!(
+            passwords("postgres://u:s3cr%40t@db/x?password=a+b"),
+            ["s3cr%40t", "s3cr@t", "a+b", "a b"]
+        );
+        assert_eq!(passwords("host=h password='a b\\'c'"), ["a b\\'c", "a b'c"]);
+        assert!(passwords("host=h password=''").is_empty());
+        assert!(passwords("postgres://u@h/db").is_empty());
+    }
+
+    #[test]
+    fn masking_never_panics() {
+        let pieces = [
+            "postgres://",
+            "u",
+            ":",
+            "@",
+            "?",
+            "&",
+            "=",
+            "password",
+            "'",
+            "\\",
+            " ",
+            "é",
+            "/",
+            "%",
+            "%4",
+            "host=",
+        ];
+        // Every string of up to four pieces: 16^4 = 65,536 cases.
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for d in pieces {
+                        let conn = format!("{a}{b}{c}{d}");
+                        let _ = mask_password(&conn);
+                        let _ = passwords(&conn);
+                    }
+                }
+            }
+        }
     }
 }

@@ -127,50 +127,20 @@ impl Drop for PostgresSink {
     }
 }
 
-/// The value of the `password` of a connection string (URL or key=value), if any.
-fn password_of(conn: &str) -> Option<String> {
-    if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
-        let rest = conn.split_once("://")?.1;
-        let authority = rest.split(['/', '?']).next().unwrap_or("");
-        let userinfo = authority.rsplit_once('@')?.0;
-        let password = userinfo.split_once(':')?.1;
-        if let Some(q) = rest.split_once('?') {
-            for pair in q.1.split('&') {
-                if let Some(p) = pair.strip_prefix("password=") {
-                    return Some(p.to_string());
-                }
-            }
-        }
-        return Some(password.to_string());
-    }
-    let idx = conn.find("password")?;
-    let after = conn[idx + "password".len()..]
-        .trim_start()
-        .strip_prefix('=')?
-        .trim_start();
-    if let Some(quoted) = after.strip_prefix('\'') {
-        let end = quoted.find('\'').unwrap_or(quoted.len());
-        Some(quoted[..end].to_string())
-    } else {
-        Some(after.split_whitespace().next().unwrap_or("").to_string())
-    }
-}
-
-/// The connection string with its password (URL user-info, `password=` key or query parameter)
-/// replaced by `xxxxx`: safe for logs and errors.
+/// The connection string with its passwords (URL user-info, `password` query parameter,
+/// `password=` key, plain or quoted) replaced by `xxxxx`: safe for logs and errors.
 pub fn sanitize_connection_string(conn: &str) -> String {
-    let mut out = conn.to_string();
-    if let Some(p) = password_of(conn).filter(|p| !p.is_empty()) {
-        out = out.replace(&p, "xxxxx");
-    }
-    out
+    crate::pgtls::mask_password(conn)
 }
 
-fn scrub(message: String, password: Option<&str>) -> String {
-    match password {
-        Some(p) if !p.is_empty() => message.replace(p, "xxxxx"),
-        _ => message,
-    }
+/// `message` with every form of the connection string's passwords replaced by `xxxxx`.
+fn scrub(message: String, passwords: &[String]) -> String {
+    passwords
+        .iter()
+        .filter(|p| !p.is_empty())
+        .fold(message, |m, p| {
+            m.replace(p.as_str(), crate::pgtls::PASSWORD_MASK)
+        })
 }
 
 /// An error with PostgreSQL's own message, detail and hint.
@@ -206,10 +176,10 @@ impl PostgresSink {
     /// Connects to `connection_string` (URL or key=value; see the module doc for `sslmode`).
     pub async fn connect(connection_string: &str, options: PostgresOptions) -> Result<Self> {
         let target = sanitize_connection_string(connection_string);
-        let password = password_of(connection_string);
+        let passwords = crate::pgtls::passwords(connection_string);
         let fail = |message: String| SinkError::Postgres {
             context: format!("connecting to PostgreSQL at {target}"),
-            message: scrub(message, password.as_deref()),
+            message: scrub(message, &passwords),
         };
         let spec = crate::pgtls::parse(connection_string).map_err(&fail)?;
         let config: tokio_postgres::Config = spec
