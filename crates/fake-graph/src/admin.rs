@@ -127,6 +127,33 @@ pub fn stats(state: &State) -> Value {
     v
 }
 
+/// The ground truth tests compare a sync with: per collection, the ids of its live objects and
+/// each relationship as `[object id, related id]` pairs (related objects that are live).
+pub fn truth(state: &State) -> Value {
+    let t = state.tenant.read().unwrap();
+    let mut out = serde_json::Map::new();
+    for (key, coll) in &t.colls {
+        let mut ids: Vec<&str> = coll.items.values().map(|i| i.id.as_str()).collect();
+        ids.sort_unstable();
+        let mut rels: std::collections::BTreeMap<&str, Vec<[&str; 2]>> = Default::default();
+        for item in coll.items.values() {
+            for (rel, related) in &item.rels {
+                let pairs = rels.entry(rel).or_default();
+                for r in related {
+                    if t.dir_object(r).is_some() {
+                        pairs.push([item.id.as_str(), r.as_str()]);
+                    }
+                }
+            }
+        }
+        for pairs in rels.values_mut() {
+            pairs.sort_unstable();
+        }
+        out.insert(key.to_string(), json!({ "ids": ids, "rels": rels }));
+    }
+    Value::Object(out)
+}
+
 fn ok(v: Value) -> Resp {
     Resp::json(200, &v)
 }
@@ -175,6 +202,7 @@ pub fn handle(state: &State, info: &crate::ServerInfo, req: &Req) -> Resp {
     match (req.method.as_str(), path) {
         ("GET", "" | "/info") => ok(serde_json::to_value(info).unwrap_or_default()),
         ("GET", "/stats") => ok(stats(state)),
+        ("GET", "/truth") => ok(truth(state)),
         ("DELETE", "/stats") => {
             *state.stats.lock().unwrap() = Default::default();
             ok(json!({"ok": true}))

@@ -79,8 +79,12 @@ pub struct TokenProvider {
     scope: String,
     client_id: String,
     credential: Credential,
+    retry: super::RetryPolicy,
     cached: Mutex<Option<Cached>>,
 }
+
+/// A token is never trusted for longer than this, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(serde::Deserialize)]
 struct TokenResponse {
@@ -96,6 +100,7 @@ impl TokenProvider {
         tenant_id: &str,
         client_id: &str,
         credential: Credential,
+        retry: super::RetryPolicy,
     ) -> TokenProvider {
         let login = login_url.as_str().trim_end_matches('/');
         let graph = graph_url.as_str().trim_end_matches('/');
@@ -105,6 +110,7 @@ impl TokenProvider {
             scope: format!("{graph}/.default"),
             client_id: client_id.to_string(),
             credential,
+            retry,
             cached: Mutex::new(None),
         }
     }
@@ -131,7 +137,35 @@ impl TokenProvider {
         }
     }
 
+    /// Fetches a token, retrying throttling, server errors and lost connections as Graph
+    /// requests are; a refusal of the credentials (4xx) is final.
     async fn fetch(&self) -> Result<Cached, GraphError> {
+        let mut attempt = 0;
+        loop {
+            let (err, retry_after) = match self.fetch_once().await {
+                Ok(cached) => return Ok(cached),
+                Err(e) => e,
+            };
+            let retryable = match &err {
+                GraphError::Auth { status, .. } => matches!(status, 429 | 500..=599),
+                other => other.is_retryable(),
+            };
+            if !retryable || attempt >= self.retry.max_retries {
+                return Err(err);
+            }
+            let delay = self.retry.delay(attempt, retry_after);
+            tracing::warn!(
+                attempt = attempt + 1,
+                wait_ms = delay.as_millis() as u64,
+                "retrying the token request after: {err}"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One token request; on failure, the error and the server's Retry-After.
+    async fn fetch_once(&self) -> Result<Cached, (GraphError, Option<Duration>)> {
         let mut form = vec![
             ("grant_type", "client_credentials".to_string()),
             ("client_id", self.client_id.clone()),
@@ -146,40 +180,53 @@ impl TokenProvider {
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
                 ));
-                form.push(("client_assertion", self.assertion(thumbprint, key)?));
+                let assertion = self.assertion(thumbprint, key).map_err(|e| (e, None))?;
+                form.push(("client_assertion", assertion));
             }
         }
         let started = Instant::now();
-        let response = self
+        let what = format!("token endpoint {}", self.token_url);
+        let mut response = self
             .http
             .post(&self.token_url)
             .form(&form)
             .send()
             .await
             .map_err(|e| {
-                GraphError::Transport(format!(
-                    "token endpoint {}: {}",
-                    self.token_url,
-                    super::describe_reqwest_error(&e)
-                ))
+                let e =
+                    GraphError::Transport(format!("{what}: {}", super::describe_reqwest_error(&e)));
+                (e, None)
             })?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| {
-            GraphError::Transport(format!("token endpoint {}: {e}", self.token_url))
-        })?;
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::error::parse_retry_after);
+        let body = super::read_body(&mut response, &what)
+            .await
+            .map_err(|e| (e, None))?;
         if status != 200 {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            return Err(GraphError::Auth {
+            let text = |key: &str, default: &str| {
+                super::error::printable(v[key].as_str().unwrap_or(default))
+            };
+            let e = GraphError::Auth {
                 status,
-                error: v["error"].as_str().unwrap_or("unknown_error").to_string(),
-                description: v["error_description"]
-                    .as_str()
-                    .unwrap_or("the token endpoint gave no description")
-                    .to_string(),
-            });
+                error: text("error", "unknown_error"),
+                description: text(
+                    "error_description",
+                    "the token endpoint gave no description",
+                ),
+            };
+            return Err((e, retry_after));
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-            GraphError::Transport(format!("token endpoint returned an unreadable body: {e}"))
+        // serde's message would quote the offending value, which may be the token itself.
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+            let e = GraphError::Malformed(format!(
+                "{what} answered 200 without an access_token string"
+            ));
+            (e, None)
         })?;
         // `expires_in` is a number on Entra's v2 endpoint, a string on some others.
         let lifetime = parsed
@@ -187,7 +234,7 @@ impl TokenProvider {
             .as_u64()
             .or_else(|| parsed.expires_in.as_str().and_then(|s| s.parse().ok()))
             .unwrap_or(3599);
-        let lifetime = Duration::from_secs(lifetime);
+        let lifetime = Duration::from_secs(lifetime).min(MAX_TOKEN_LIFETIME);
         // Refresh five minutes early, or at half-life for short-lived tokens.
         let margin = Duration::from_secs(300).min(lifetime / 2);
         Ok(Cached {

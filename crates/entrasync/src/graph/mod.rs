@@ -1,5 +1,6 @@
 //! The Microsoft Graph client: authenticated GETs with retries, a throttle shared by every task,
-//! and paging that follows `@odata.nextLink` verbatim.
+//! and paging that follows `@odata.nextLink` verbatim — but only to the configured Graph origin,
+//! so a hostile link can never receive the token.
 
 pub mod auth;
 pub mod error;
@@ -11,6 +12,8 @@ pub use throttle::{Scope, Throttle};
 
 use crate::config::EntraSpec;
 use rand::Rng;
+use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -32,6 +35,12 @@ pub struct Traffic {
 const MAX_IN_FLIGHT: u64 = 256;
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// The largest response body accepted, after decompression: Graph's biggest pages are a few MB,
+/// and a compressed bomb must not grow past this in memory.
+pub const MAX_RESPONSE_BYTES: usize = 128 << 20;
+/// Pages one chain of next links may have: far beyond any real tenant (a billion rows at 999 a
+/// page), but an end to a server that never stops sending links.
+pub const MAX_PAGES: u64 = 1_000_000;
 
 pub struct GraphClient {
     http: reqwest::Client,
@@ -39,8 +48,26 @@ pub struct GraphClient {
     tokens: TokenProvider,
     throttle: Throttle,
     in_flight: Semaphore,
-    max_retries: u32,
+    retry: RetryPolicy,
+    max_pages: u64,
     tenant_id: String,
+}
+
+/// One page of a Graph collection.
+#[derive(Debug)]
+pub struct Page {
+    pub objects: Vec<Value>,
+    pub next: Option<String>,
+    pub delta: Option<String>,
+}
+
+/// What a 200 response must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A JSON object (a singleton resource).
+    Object,
+    /// A collection page: an object with a `value` array.
+    Page,
 }
 
 /// Builds the HTTP client every Graph and token request shares.
@@ -82,6 +109,10 @@ impl GraphClient {
             }
         };
         let http = http_client();
+        let retry = RetryPolicy {
+            max_retries: spec.max_retries,
+            max_retry_after: Duration::from_secs(300), // PLACEHOLDER until config lands
+        };
         let tokens = TokenProvider::new(
             http.clone(),
             &spec.login_url,
@@ -89,6 +120,7 @@ impl GraphClient {
             &tenant_id,
             &client_id,
             credential,
+            retry,
         );
         Ok(Arc::new(GraphClient {
             http,
@@ -96,7 +128,8 @@ impl GraphClient {
             tokens,
             throttle: Throttle::default(),
             in_flight: Semaphore::new(spec.concurrency.clamp(1, MAX_IN_FLIGHT) as usize),
-            max_retries: spec.max_retries,
+            retry,
+            max_pages: MAX_PAGES,
             tenant_id,
         }))
     }
@@ -118,10 +151,48 @@ impl GraphClient {
         )
     }
 
-    /// GETs a Graph URL (absolute, e.g. a next link) and returns its JSON body. Retries 429, 5xx
-    /// and connection failures with capped exponential backoff and jitter, honouring Retry-After;
-    /// a 429 pauses every task of the same throttle scope. A 401 refreshes the token once.
-    pub async fn get(&self, url: &str, traffic: &Traffic) -> Result<serde_json::Value, GraphError> {
+    /// A guard for one chain of next links, against links that repeat or never end.
+    pub fn chain(&self) -> Chain {
+        Chain {
+            seen: HashSet::new(),
+            pages: 0,
+            max_pages: self.max_pages,
+        }
+    }
+
+    /// GETs a single resource (absolute URL) and returns its JSON object.
+    pub async fn get(&self, url: &str, traffic: &Traffic) -> Result<Value, GraphError> {
+        self.request(url, traffic, Expect::Object).await
+    }
+
+    /// GETs one page of a collection: its objects and its next or delta link. A 200 that is not
+    /// a page (no `value` array) is retried like a 5xx, then fails: never an empty table.
+    pub async fn get_page(&self, url: &str, traffic: &Traffic) -> Result<Page, GraphError> {
+        let mut body = self.request(url, traffic, Expect::Page).await?;
+        let objects = match body.get_mut("value").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => unreachable!("request() checked the page shape"),
+        };
+        let link = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+        Ok(Page {
+            objects,
+            next: link("@odata.nextLink"),
+            delta: link("@odata.deltaLink"),
+        })
+    }
+
+    /// Retries 429, 5xx, malformed 200s and connection failures with capped exponential backoff
+    /// and jitter, honouring Retry-After up to `max_retry_after`; a 429 pauses every task of the
+    /// same throttle scope. A 401 refreshes the token once.
+    async fn request(
+        &self,
+        url: &str,
+        traffic: &Traffic,
+        expect: Expect,
+    ) -> Result<Value, GraphError> {
+        // Before anything else, and before a token is fetched: a link to another origin gets
+        // nothing from us.
+        self.check_origin(url)?;
         let path = path_of(url);
         let scope = Scope::of(&path);
         let mut attempt = 0u32;
@@ -140,7 +211,7 @@ impl GraphClient {
                 traffic.requests.fetch_add(1, Relaxed);
                 self.send(url, &path, &token).await
             };
-            let err = match result {
+            let err = match result.and_then(|v| check_shape(v, expect, &path)) {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
@@ -150,14 +221,14 @@ impl GraphClient {
                 refreshed = true;
                 continue;
             }
-            if !err.is_retryable() || attempt >= self.max_retries {
+            if !err.is_retryable() || attempt >= self.retry.max_retries {
                 return Err(err);
             }
             let retry_after = match &err {
                 GraphError::Api(e) => e.retry_after,
                 _ => None,
             };
-            let delay = retry_after.unwrap_or_else(|| backoff(attempt));
+            let delay = self.retry.delay(attempt, retry_after);
             if err.status() == Some(429) {
                 self.throttle.pause(scope, delay);
             }
@@ -175,14 +246,29 @@ impl GraphClient {
         }
     }
 
+    /// Refuses a URL whose scheme, host or port differ from the configured Graph origin.
+    fn check_origin(&self, url: &str) -> Result<(), GraphError> {
+        let parsed = Url::parse(url)
+            .map_err(|_| GraphError::Refused("Graph sent a link that is not a URL".into()))?;
+        if parsed.origin() == self.base.origin() {
+            return Ok(());
+        }
+        Err(GraphError::Refused(format!(
+            "refusing to follow a link to {}, which is not the Graph origin {}: nothing was sent \
+             to it (a next or delta link from Graph, or a stored delta link, points elsewhere)",
+            printable_origin(&parsed),
+            self.base.origin().ascii_serialization()
+        )))
+    }
+
     async fn send(
         &self,
         url: &str,
         path: &str,
         token: &crate::config::Secret,
-    ) -> Result<serde_json::Value, GraphError> {
+    ) -> Result<Value, GraphError> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let response = self
+        let mut response = self
             .http
             .get(url)
             .bearer_auth(token.expose())
@@ -203,16 +289,11 @@ impl GraphClient {
         };
         let retry_after = header("retry-after").and_then(|v| error::parse_retry_after(&v));
         let location = header("location");
-        let body = response.bytes().await.map_err(|e| {
-            GraphError::Transport(format!(
-                "GET {path}: body cut short: {}",
-                describe_reqwest_error(&e)
-            ))
-        })?;
+        let body = read_body(&mut response, &format!("GET {path}")).await?;
         if status == 200 {
             return serde_json::from_slice(&body).map_err(|e| {
-                GraphError::Transport(format!(
-                    "GET {path}: unreadable JSON body (truncated?): {e}"
+                GraphError::Malformed(format!(
+                    "GET {path}: the body is not JSON (truncated?): {e}"
                 ))
             });
         }
@@ -221,6 +302,126 @@ impl GraphClient {
             api.request_id = Some(request_id);
         }
         Err(GraphError::Api(Box::new(api)))
+    }
+}
+
+/// Follows one chain of next links: refuses a link seen before in the chain (a server looping
+/// forever) and more than `max_pages` pages.
+pub struct Chain {
+    seen: HashSet<u64>,
+    pages: u64,
+    max_pages: u64,
+}
+
+impl Chain {
+    /// Records that `next` is about to be followed; an error when it would never end.
+    pub fn follow(&mut self, next: &str) -> Result<(), GraphError> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        self.pages += 1;
+        if self.pages >= self.max_pages {
+            return Err(GraphError::Refused(format!(
+                "more than {} pages in one listing: stopping, as no tenant has that many \
+                 (raise max_pages if this is real)",
+                self.max_pages
+            )));
+        }
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(next);
+        if !self.seen.insert(hash) {
+            return Err(GraphError::Refused(format!(
+                "Graph sent a next link it had already sent in this listing (after {} pages): \
+                 following it would never end",
+                self.pages
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a response body, decompressed, up to `MAX_RESPONSE_BYTES`.
+pub(crate) async fn read_body(
+    response: &mut reqwest::Response,
+    what: &str,
+) -> Result<Vec<u8>, GraphError> {
+    let mut body = Vec::new();
+    loop {
+        let chunk = response.chunk().await.map_err(|e| {
+            GraphError::Transport(format!(
+                "{what}: body cut short: {}",
+                describe_reqwest_error(&e)
+            ))
+        })?;
+        let Some(chunk) = chunk else {
+            return Ok(body);
+        };
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(GraphError::Refused(format!(
+                "{what}: the response is larger than {} MiB once decompressed: refusing it",
+                MAX_RESPONSE_BYTES >> 20
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
+/// A 200's body must be what was asked for; an error envelope or other JSON sent with status
+/// 200 is treated as a server fault.
+fn check_shape(value: Value, expect: Expect, path: &str) -> Result<Value, GraphError> {
+    let ok = match expect {
+        Expect::Page => value.get("value").is_some_and(Value::is_array),
+        Expect::Object => value.is_object() && value.get("error").is_none(),
+    };
+    if ok {
+        return Ok(value);
+    }
+    let shape = match &value {
+        Value::Object(map) if map.contains_key("error") => "an error envelope".to_string(),
+        Value::Object(map) if map.contains_key("value") => "a `value` that is not an array".into(),
+        Value::Object(_) => "an object without a `value` array".into(),
+        other => format!("JSON {}", json_kind(other)),
+    };
+    let wanted = match expect {
+        Expect::Page => "a page of results",
+        Expect::Object => "an object",
+    };
+    Err(GraphError::Malformed(format!(
+        "GET {path}: status 200 with {shape} instead of {wanted}"
+    )))
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `scheme://host[:port]` of a foreign link, for the error: no path or query.
+fn printable_origin(url: &Url) -> String {
+    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        out.push_str(&format!(":{port}"));
+    }
+    out
+}
+
+/// How often and how long a failed request is retried; shared by Graph and the token endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry `attempt` (0-based): the server's Retry-After when it sent one,
+    /// else backoff; never more than `max_retry_after`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        retry_after
+            .unwrap_or_else(|| backoff(attempt))
+            .min(self.max_retry_after)
     }
 }
 

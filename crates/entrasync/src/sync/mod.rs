@@ -18,9 +18,11 @@ use crate::tables::{Incremental, Selected, Source, Table};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use futures::future::join_all;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -76,6 +78,10 @@ pub struct TableRun {
     full: AtomicBool,
     /// The delta link or cursor to store when the run ends complete.
     pending_state: std::sync::Mutex<Option<SyncMessage>>,
+    /// Objects skipped because they lack a primary-key property.
+    pub skipped_objects: AtomicU64,
+    /// Set once `TableDone` went out, so that it goes out once.
+    reported: AtomicBool,
 }
 
 impl TableRun {
@@ -92,6 +98,8 @@ impl TableRun {
             stopped: AtomicBool::new(false),
             full: AtomicBool::new(true),
             pending_state: Default::default(),
+            skipped_objects: AtomicU64::new(0),
+            reported: AtomicBool::new(false),
         }
     }
 
@@ -103,6 +111,25 @@ impl TableRun {
         *self.started.lock().expect("not poisoned") = Some(Instant::now());
     }
 
+    /// Records that everything was read, unless a failure was recorded first. A run that never
+    /// says so ends `Failed`: only an explicit success may delete stale rows.
+    fn complete(&self) {
+        let skipped = self.skipped_objects.load(Relaxed);
+        if skipped > 0 {
+            self.fail(Outcome::Partial(format!(
+                "{skipped} objects from Graph had no primary key ({}) and were skipped",
+                self.table
+                    .columns()
+                    .iter()
+                    .filter(|c| c.primary_key && c.graph.is_some())
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        self.fail(Outcome::Complete);
+    }
+
     /// Records the first failure; later ones of the same table only add to the log.
     fn fail(&self, outcome: Outcome) {
         let mut slot = self.outcome.lock().expect("not poisoned");
@@ -112,16 +139,33 @@ impl TableRun {
     }
 
     /// Converts a page of this table's objects into one batch and sends it as one insert;
-    /// returns each row's `_cq_id`, for its children.
+    /// returns each object's `_cq_id` (for its children), `None` for an object skipped for want
+    /// of a primary key.
     async fn insert(
         &self,
         tx: &mpsc::Sender<SyncMessage>,
         objects: &[Value],
         ctx: &convert::RowContext<'_>,
         deterministic: bool,
-    ) -> Result<Vec<uuid::Uuid>, GraphError> {
+    ) -> Result<Vec<Option<uuid::Uuid>>, GraphError> {
+        let keyed = self.keyed(objects);
+        let kept: Vec<Value>;
+        let rows = if keyed.iter().all(|k| *k) {
+            objects
+        } else {
+            kept = objects
+                .iter()
+                .zip(&keyed)
+                .filter(|(_, k)| **k)
+                .map(|(o, _)| o.clone())
+                .collect();
+            &kept
+        };
+        if rows.is_empty() {
+            return Ok(vec![None; objects.len()]);
+        }
         let schema = convert::schema(self.table);
-        let (batch, ids) = convert::to_batch(self.table, &schema, objects, ctx, deterministic)
+        let (batch, ids) = convert::to_batch(self.table, &schema, rows, ctx, deterministic)
             .map_err(|e| {
                 GraphError::Setup(format!("{}: cannot convert a page: {e}", self.table.name))
             })?;
@@ -129,7 +173,38 @@ impl TableRun {
         tx.send(SyncMessage::Insert(batch))
             .await
             .map_err(|_| GraphError::Setup("the sink stopped".into()))?;
-        Ok(ids)
+        let mut ids = ids.into_iter();
+        Ok(keyed
+            .into_iter()
+            .map(|k| if k { ids.next() } else { None })
+            .collect())
+    }
+
+    /// Which objects carry every primary-key property. The others are counted and skipped: the
+    /// table then ends `Partial`, so nothing is deleted on the strength of this read.
+    fn keyed(&self, objects: &[Value]) -> Vec<bool> {
+        let columns = self.table.columns();
+        let keys: Vec<_> = columns
+            .iter()
+            .filter_map(|c| c.graph.filter(|_| c.primary_key).map(|g| (g, c.kind)))
+            .collect();
+        objects
+            .iter()
+            .map(|object| {
+                let has_keys = keys.iter().all(|(graph, kind)| match object.get(*graph) {
+                    Some(Value::String(s)) => !s.is_empty(),
+                    Some(Value::Null) | None => false,
+                    Some(_) => *kind != entrasync_sinks::cq::ColumnKind::Utf8,
+                });
+                if !has_keys && self.skipped_objects.fetch_add(1, Relaxed) == 0 {
+                    tracing::warn!(
+                        table = self.table.name,
+                        "Graph sent an object without its primary key; skipping it (and counting any others)"
+                    );
+                }
+                has_keys
+            })
+            .collect()
     }
 
     fn is_complete(&self) -> bool {
@@ -144,11 +219,10 @@ impl TableRun {
             .expect("not poisoned")
             .map(|s| s.elapsed());
         *self.elapsed.lock().expect("not poisoned") = elapsed;
-        let mut slot = self.outcome.lock().expect("not poisoned");
-        if slot.is_none() {
-            *slot = Some(Outcome::Complete);
-        }
-        *slot == Some(Outcome::Complete)
+        self.fail(Outcome::Failed(
+            "the table's task ended without reporting an outcome (an internal error)".into(),
+        ));
+        self.outcome() == Some(Outcome::Complete)
     }
 }
 
@@ -266,7 +340,14 @@ impl Scheduler {
             .collect();
         let tasks = top_level.into_iter().map(|run| {
             let me = self.clone();
-            tokio::spawn(async move { me.sync_top_level(run).await })
+            tokio::spawn(async move {
+                let task = AssertUnwindSafe(me.clone().sync_top_level(run.clone()));
+                if let Err(panic) = task.catch_unwind().await {
+                    let mut runs = me.children_of(run.table.name);
+                    runs.push(run);
+                    me.crashed(&runs, &panic_message(&*panic)).await;
+                }
+            })
         });
         join_all(tasks).await;
         // After every table's own rows, so that no later upsert brings a forgotten row back.
@@ -400,8 +481,20 @@ impl Scheduler {
                         return;
                     }
                 }
+                run.complete();
             }
             Err(e) => run.fail(Outcome::Failed(e.to_string())),
+        }
+    }
+
+    /// Ends tables whose task panicked: failed, so that none of their rows is deleted as stale.
+    async fn crashed(&self, runs: &[Arc<TableRun>], why: &str) {
+        for run in runs {
+            tracing::error!(table = run.table.name, "internal error: {why}");
+            run.fail(Outcome::Failed(format!(
+                "internal error: {why} (please report it; nothing was deleted)"
+            )));
+            self.done(run).await;
         }
     }
 
@@ -414,6 +507,9 @@ impl Scheduler {
     }
 
     async fn done(&self, run: &TableRun) {
+        if run.reported.swap(true, Relaxed) {
+            return;
+        }
         let complete = run.finish();
         let replaced = complete && run.full.load(Relaxed);
         let _ = self
@@ -462,7 +558,19 @@ impl Scheduler {
                 )));
             }
         }
-        join_all(jobs).await;
+        if run.outcome().is_none() {
+            run.complete();
+        }
+        for joined in join_all(jobs).await {
+            if let Err(e) = joined {
+                for child in &children {
+                    child.fail(Outcome::Failed(format!("a child task was lost: {e}")));
+                }
+            }
+        }
+        for child in &children {
+            child.complete();
+        }
         // The state goes out after every row it covers, children included, and only when all
         // of them were read: otherwise the next sync repeats this round.
         let pending = run.pending_state.lock().expect("not poisoned").take();
@@ -487,12 +595,16 @@ impl Scheduler {
         match run.table.source {
             Source::List { path } => {
                 let mut url = self.client.url(&list_query(run.table, path, None));
+                let mut chain = self.client.chain();
                 loop {
                     let (objects, next) = self.page(&url, &run.traffic).await?;
                     self.emit(run, &objects, children, jobs, Read::Listing)
                         .await?;
                     match next {
-                        Link::Next(next) => url = next,
+                        Link::Next(next) => {
+                            chain.follow(&next)?;
+                            url = next;
+                        }
                         _ => return Ok(()),
                     }
                 }
@@ -522,6 +634,7 @@ impl Scheduler {
         let Source::List { path } = run.table.source else {
             unreachable!("delta plans are made for collections only")
         };
+        let mut chain = self.client.chain();
         loop {
             run.full.store(initial, Relaxed);
             for child in children {
@@ -544,7 +657,12 @@ impl Scheduler {
                 .into_iter()
                 .partition(|o| o.get("@removed").is_none());
             for gone in &removed {
-                if let Some(id) = gone.get("id").and_then(Value::as_str) {
+                let Some(id) = gone.get("id").and_then(Value::as_str) else {
+                    // A removal we cannot apply: the round must not count as complete.
+                    run.skipped_objects.fetch_add(1, Relaxed);
+                    continue;
+                };
+                {
                     run.removed.fetch_add(1, Relaxed);
                     self.send(SyncMessage::DeleteRecord {
                         table: run.table.name,
@@ -563,7 +681,10 @@ impl Scheduler {
             };
             self.emit(run, &present, children, jobs, read).await?;
             match link {
-                Link::Next(next) => url = next,
+                Link::Next(next) => {
+                    chain.follow(&next)?;
+                    url = next;
+                }
                 Link::Delta(delta) => {
                     if !initial {
                         self.reread_children(run, path, children, jobs).await?;
@@ -612,6 +733,7 @@ impl Scheduler {
                 .map(|n| format!("&$top={n}"))
                 .unwrap_or_default()
         ));
+        let mut chain = self.client.chain();
         loop {
             let (parents, next) = self.page(&url, &run.traffic).await?;
             for parent in &parents {
@@ -630,7 +752,10 @@ impl Scheduler {
                 self.spawn_children(wanted, id, cq_id, jobs).await;
             }
             match next {
-                Link::Next(next) => url = next,
+                Link::Next(next) => {
+                    chain.follow(&next)?;
+                    url = next;
+                }
                 _ => return Ok(()),
             }
         }
@@ -661,7 +786,16 @@ impl Scheduler {
             memberships: self.memberships.clone(),
         };
         jobs.push(tokio::spawn(async move {
-            job.run().await;
+            let children = job.children.clone();
+            if let Err(panic) = AssertUnwindSafe(job.run()).catch_unwind().await {
+                let why = panic_message(&*panic);
+                for child in children {
+                    tracing::error!(table = child.table.name, "internal error: {why}");
+                    child.fail(Outcome::Failed(format!(
+                        "internal error: {why} (please report it; nothing was deleted)"
+                    )));
+                }
+            }
             drop(slot);
         }));
         // Finished handles are dropped so the list does not grow with the tenant.
@@ -686,6 +820,7 @@ impl Scheduler {
             .client
             .url(&list_query(run.table, path, filter.as_deref()));
         let mut newest: Option<String> = None;
+        let mut chain = self.client.chain();
         loop {
             let (objects, next) = self.page(&url, &run.traffic).await?;
             for o in &objects {
@@ -699,7 +834,10 @@ impl Scheduler {
             self.emit(run, &objects, &[], &mut Vec::new(), Read::Listing)
                 .await?;
             match next {
-                Link::Next(next) => url = next,
+                Link::Next(next) => {
+                    chain.follow(&next)?;
+                    url = next;
+                }
                 _ => break,
             }
         }
@@ -722,20 +860,8 @@ impl Scheduler {
 
     /// GETs one page: its objects and where to go next.
     async fn page(&self, url: &str, traffic: &Traffic) -> Result<(Vec<Value>, Link), GraphError> {
-        let mut page = self.client.get(url, traffic).await?;
-        let objects = match page.get_mut("value").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
-        let link = if let Some(next) = page.get("@odata.nextLink").and_then(Value::as_str) {
-            // Followed verbatim: the link carries Graph's own paging state.
-            Link::Next(next.to_string())
-        } else if let Some(delta) = page.get("@odata.deltaLink").and_then(Value::as_str) {
-            Link::Delta(delta.to_string())
-        } else {
-            Link::End
-        };
-        Ok((objects, link))
+        let page = self.client.get_page(url, traffic).await?;
+        Ok((page.objects, Link::of(page.next, page.delta)))
     }
 
     /// A removed directory object no longer shows in any relationship listing (members, owners,
@@ -775,6 +901,7 @@ impl Scheduler {
         if objects.is_empty() {
             return Ok(());
         }
+        injected_panic(run.table.name);
         let ctx = convert::RowContext {
             tenant_id: self.client.tenant_id(),
             parent: None,
@@ -787,13 +914,13 @@ impl Scheduler {
         {
             let mut m = memberships.lock().expect("not poisoned");
             for (object, cq_id) in objects.iter().zip(&ids) {
-                if let Some(id) = object.get("id").and_then(Value::as_str) {
+                if let (Some(id), Some(cq_id)) = (object.get("id").and_then(Value::as_str), cq_id) {
                     m.add_group(id, *cq_id);
                 }
             }
         }
         for (object, cq_id) in objects.iter().zip(ids) {
-            let Some(id) = object.get("id").and_then(Value::as_str) else {
+            let (Some(id), Some(cq_id)) = (object.get("id").and_then(Value::as_str), cq_id) else {
                 continue;
             };
             // Rows carried by the parent's own delta page (`members@delta`).
@@ -870,6 +997,24 @@ impl Scheduler {
     }
 }
 
+/// Test hook, in debug builds only: `ENTRASYNC_TEST_PANIC=<table>` panics that table's task
+/// before it writes anything, to prove that a crash never counts as success.
+fn injected_panic(table: &str) {
+    if cfg!(debug_assertions) && std::env::var("ENTRASYNC_TEST_PANIC").is_ok_and(|t| t == table) {
+        panic!("injected by ENTRASYNC_TEST_PANIC for {table}");
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("a task panicked: {text}")
+}
+
 /// How the objects handed to `emit` were read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Read {
@@ -884,6 +1029,17 @@ enum Link {
     Next(String),
     Delta(String),
     End,
+}
+
+impl Link {
+    fn of(next: Option<String>, delta: Option<String>) -> Link {
+        // A next link wins: the delta link only comes with the last page.
+        match (next, delta) {
+            (Some(next), _) => Link::Next(next),
+            (None, Some(delta)) => Link::Delta(delta),
+            (None, None) => Link::End,
+        }
+    }
 }
 
 /// RFC 3339 timestamps compared as instants.
@@ -952,6 +1108,7 @@ impl ChildJob {
             let Source::Child { path, .. } = child.table.source else {
                 continue;
             };
+            injected_panic(child.table.name);
             let path = path.replace("{id}", &self.parent_id);
             let url = self.client.url(&list_query(child.table, &path, None));
             let result = self.read_child(child, url).await;
@@ -984,12 +1141,10 @@ impl ChildJob {
     }
 
     async fn read_child(&self, child: &Arc<TableRun>, mut url: String) -> Result<(), GraphError> {
+        let mut chain = self.client.chain();
         loop {
-            let mut page = self.client.get(&url, &child.traffic).await?;
-            let objects = match page.get_mut("value").map(Value::take) {
-                Some(Value::Array(items)) => dedupe_by_id(items),
-                _ => Vec::new(),
-            };
+            let page = self.client.get_page(&url, &child.traffic).await?;
+            let objects = dedupe_by_id(page.objects);
             if !objects.is_empty() {
                 if let Some(m) = &self.memberships
                     && child.table.name == DIRECT_MEMBERS
@@ -1006,8 +1161,11 @@ impl ChildJob {
                     .insert(&self.tx, &objects, &ctx, self.deterministic)
                     .await?;
             }
-            match page.get("@odata.nextLink").and_then(Value::as_str) {
-                Some(next) => url = next.to_string(),
+            match page.next {
+                Some(next) => {
+                    chain.follow(&next)?;
+                    url = next;
+                }
                 None => return Ok(()),
             }
         }

@@ -4,6 +4,7 @@
 mod catalog;
 mod credentials;
 mod harness;
+mod hostile;
 mod incremental;
 mod plugin;
 mod postgres;
