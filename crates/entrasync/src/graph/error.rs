@@ -19,6 +19,12 @@ pub enum GraphError {
     Transport(String),
     /// Configuration problem found when building the client (bad certificate file, …).
     Setup(String),
+    /// A 200 that is not what was asked for (no `value` array, an error envelope, not JSON):
+    /// a server fault, retried like a 5xx.
+    Malformed(String),
+    /// A response entrasync will not act on: a link to another origin, an oversized body, a
+    /// chain of next links that never ends. Not retried.
+    Refused(String),
 }
 
 /// Graph's `{"error": {"code", "message", "innerError": {"request-id", "date"}}}`.
@@ -57,7 +63,7 @@ impl GraphError {
     pub fn is_retryable(&self) -> bool {
         match self {
             GraphError::Api(e) => matches!(e.status, 429 | 500 | 502 | 503 | 504),
-            GraphError::Transport(_) => true,
+            GraphError::Transport(_) | GraphError::Malformed(_) => true,
             _ => false,
         }
     }
@@ -120,7 +126,8 @@ impl fmt::Display for GraphError {
                 Ok(())
             }
             GraphError::Transport(m) => write!(f, "no response from Graph: {m}"),
-            GraphError::Setup(m) => f.write_str(m),
+            GraphError::Setup(m) | GraphError::Refused(m) => f.write_str(m),
+            GraphError::Malformed(m) => write!(f, "unusable response from Graph: {m}"),
         }
     }
 }
@@ -143,7 +150,10 @@ fn aadsts_hint(description: &str) -> Option<&'static str> {
     })
 }
 
-/// Reads Graph's error envelope; tolerant of missing or odd bodies.
+/// Reads Graph's error envelope; tolerant of missing or odd bodies. The server's `code`,
+/// `message` and request id are untrusted text: they are cut to a readable length and their
+/// control characters escaped (see `printable`), so a hostile server cannot forge log lines or
+/// send terminal escapes through an error message.
 pub fn parse_api_error(
     status: u16,
     body: &[u8],
@@ -158,7 +168,7 @@ pub fn parse_api_error(
     } else {
         &error["innererror"]
     };
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let text = |v: &serde_json::Value| printable(v.as_str().unwrap_or_default());
     ApiError {
         status,
         code: match text(&error["code"]) {
@@ -166,7 +176,7 @@ pub fn parse_api_error(
             c => c,
         },
         message: text(&error["message"]),
-        request_id: inner["request-id"].as_str().map(str::to_string),
+        request_id: inner["request-id"].as_str().map(printable),
         retry_after,
         path: path.to_string(),
         location,
@@ -189,15 +199,38 @@ fn status_reason(status: u16) -> &'static str {
     }
 }
 
-/// `Retry-After` as seconds (Graph sends decimals such as `2.128`) or an HTTP date.
+/// `Retry-After` as seconds (Graph sends decimals such as `2.128`) or an HTTP date. Values too
+/// large for a `Duration` saturate; the client caps them at `max_retry_after`.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        if secs.is_nan() || secs < 0.0 {
+            return None;
+        }
+        return Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
     Some(delta.to_std().unwrap_or_default())
+}
+
+/// Text from a server, made safe to print: control characters escaped (no forged log lines or
+/// terminal escapes) and cut to a readable length.
+pub fn printable(text: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -223,6 +256,27 @@ mod tests {
     }
 
     #[test]
+    fn server_text_is_truncated_and_escaped() {
+        let long = "x".repeat(5_000);
+        let body = serde_json::json!({"error": {
+            "code": "Bad\u{1b}[31mCode\nINFO fake line",
+            "message": format!("line one\r\n2025-01-01T00:00:00Z  INFO sync finished\u{7}{long}"),
+            "innerError": {"request-id": "id\nforged"}
+        }});
+        let e = parse_api_error(500, body.to_string().as_bytes(), "/v1.0/users", None, None);
+        assert_eq!(e.code, "Bad\\u{1b}[31mCode\\nINFO fake line");
+        assert!(!e.message.contains(['\n', '\r', '\u{7}']), "{}", e.message);
+        assert!(e.message.starts_with("line one\\r\\n2025"), "{}", e.message);
+        assert!(e.message.ends_with('…'), "truncated: {}", e.message.len());
+        // 300 characters of the server's text (3 of them escaped) and the ellipsis.
+        assert_eq!(e.message.chars().count(), 301 + 1 + 1 + 5);
+        assert_eq!(e.request_id.as_deref(), Some("id\\nforged"));
+        let shown = GraphError::Api(Box::new(e)).to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(shown.len() < 1_000, "{}", shown.len());
+    }
+
+    #[test]
     fn retry_after_is_fractional_seconds() {
         assert_eq!(
             parse_retry_after("2.128"),
@@ -230,6 +284,12 @@ mod tests {
         );
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("1e20"), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("inf"), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("NaN"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT").unwrap();
+        assert!(far > Duration::from_secs(86_400 * 365 * 7000));
     }
 
     #[test]
