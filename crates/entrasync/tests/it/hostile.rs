@@ -320,10 +320,32 @@ impl Setup {
     /// A config reading `tables` through the proxy into SQLite; `extra` is added to the source
     /// document (e.g. `backend_options`).
     pub fn config(&self, tables: &str, extra_spec: &str, extra: &str) -> std::path::PathBuf {
+        let destination = format!(
+            "  name: sqlite\n  path: cloudquery/sqlite\n  registry: cloudquery\n  version: \"v2.4.0\"\n  spec:\n    connection_string: {}\n",
+            self.db_path().display()
+        );
+        let secret = self.tenant.info().client_secret.clone();
+        self.config_to(tables, extra_spec, extra, &secret, &destination)
+    }
+
+    /// A config reading `tables` through the proxy with `secret`, into the destination whose
+    /// `spec:` document body is `destination` (its name must be `sqlite` or `postgresql`).
+    pub fn config_to(
+        &self,
+        tables: &str,
+        extra_spec: &str,
+        extra: &str,
+        secret: &str,
+        destination: &str,
+    ) -> std::path::PathBuf {
         let info = self.tenant.info();
         let login = info
             .login_url
             .replace(info.graph_url.trim_end_matches('/'), &self.proxy.origin);
+        let name = destination
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name: "))
+            .expect("the destination has a name");
         let text = format!(
             r#"kind: source
 spec:
@@ -332,30 +354,22 @@ spec:
   registry: cloudquery
   version: "v1.4.1"
   tables: {tables}
-  destinations: ["sqlite"]
+  destinations: ["{name}"]
 {extra}  spec:
     tenant_id: {tenant}
     client_id: {client}
-    client_secret: {secret}
+    client_secret: "{secret}"
     graph_url: {origin}
     login_url: {login}
     max_retries: 2
-#    max_retry_after: 1
+    max_retry_after: 1
 {extra_spec}---
 kind: destination
 spec:
-  name: sqlite
-  path: cloudquery/sqlite
-  registry: cloudquery
-  version: "v2.4.0"
-  spec:
-    connection_string: {db}
-"#,
+{destination}"#,
             tenant = info.tenant_id,
             client = info.client_id,
-            secret = info.client_secret,
             origin = self.proxy.origin,
-            db = self.db_path().display(),
         );
         write_config(self.dir.path(), &text)
     }

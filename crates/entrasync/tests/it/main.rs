@@ -1,6 +1,7 @@
 //! entrasync's integration tests: the real client against fake-graph over real HTTP, writing to
 //! real sinks. One binary, modules by topic.
 
+mod canary;
 mod catalog;
 mod credentials;
 mod harness;
