@@ -5,7 +5,7 @@
 //! |-------------------------|---------------------------------------------------------------------------|
 //! | `cloudquery/sqlite`     | `connection_string` (file path, required); accepted and ignored: `batch_size`, `batch_size_bytes`, `batch_timeout` |
 //! | `cloudquery/postgresql` | `connection_string` (required), `batch_size`, `batch_size_bytes`; accepted and ignored: `batch_timeout`, `pgx_log_level`, `create_performance_indexes` |
-//! | `cloudquery/file`       | `path` (required), `format` (`parquet`, `json`, `csv`; required), `compression` (`""`, `gzip`); accepted and ignored: `format_spec`, `no_rotate`, `batch_size`, `batch_size_bytes`, `batch_timeout` |
+//! | `cloudquery/file`       | `path` (required), `format` (`parquet`, `json`, `csv`; required), `compression` (`""`, `gzip`), `no_rotate` (a boolean; `true` refuses a path with `{{UUID}}`, as CloudQuery does; one file per table and sync is the behaviour either way); accepted and ignored: `format_spec`, `batch_size`, `batch_size_bytes`, `batch_timeout` |
 //!
 //! Any other key is an error naming it.
 
@@ -154,6 +154,25 @@ pub async fn open(
                 ],
             )?;
             let template = required(path, spec, "path")?;
+            let no_rotate = match spec.get("no_rotate") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(err(
+                        path,
+                        format!("spec.no_rotate must be true or false, not {other}"),
+                    ));
+                }
+            };
+            if no_rotate && template.contains("{{UUID}}") {
+                // CloudQuery's file destination refuses this too.
+                return Err(err(
+                    path,
+                    "spec.path must not contain {{UUID}} when spec.no_rotate is true (one file \
+                     per table)"
+                        .into(),
+                ));
+            }
             let format = required(path, spec, "format")?;
             let format = FileFormat::parse(format).ok_or_else(|| {
                 err(
@@ -247,9 +266,25 @@ mod tests {
         .await);
         assert!(msg.contains("not supported"), "{msg}");
         assert!(
-            open("cloudquery/file", &json!({"path": dir.path().join("{{TABLE}}.{{FORMAT}}").to_str().unwrap(), "format": "json", "compression": "gzip"}), WriteMode::Append, MigrateMode::default())
+            open("cloudquery/file", &json!({"path": dir.path().join("{{TABLE}}.{{FORMAT}}").to_str().unwrap(), "format": "json", "compression": "gzip", "no_rotate": true}), WriteMode::Append, MigrateMode::default())
                 .await
                 .is_ok()
         );
+        let msg = e(open(
+            "cloudquery/file",
+            &json!({"path": "out/{{TABLE}}/{{UUID}}.json", "format": "json", "no_rotate": true}),
+            WriteMode::default(),
+            MigrateMode::default(),
+        )
+        .await);
+        assert!(msg.contains("must not contain {{UUID}}"), "{msg}");
+        let msg = e(open(
+            "cloudquery/file",
+            &json!({"path": "out/{{TABLE}}.json", "format": "json", "no_rotate": "yes"}),
+            WriteMode::default(),
+            MigrateMode::default(),
+        )
+        .await);
+        assert!(msg.contains("no_rotate must be true or false"), "{msg}");
     }
 }

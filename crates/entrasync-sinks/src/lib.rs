@@ -12,8 +12,10 @@
 //! - [`values`]: how every sink reads Arrow columns (shared type widening and formatting).
 //!
 //! Ordering and durability: rows passed to `write` may be buffered (PostgreSQL buffers up to
-//! `batch_size`); `flush`, `delete_stale`, `delete_rows` and `write_state` write buffered rows
-//! first, so a state entry is never committed before the rows written ahead of it. A sink
+//! `batch_size`, the file sink keeps a table's file open until `table_done` or `flush`);
+//! `flush`, `delete_stale`, `delete_rows` and `write_state` write buffered rows first, so a state
+//! entry is never committed before the rows written ahead of it to the same sink. A state entry
+//! that covers rows in several sinks is stored only after each of them was flushed. A sink
 //! dropped without `flush` may lose buffered rows.
 
 pub mod cq;
@@ -158,6 +160,15 @@ pub trait Sink: Send {
     ) -> Result<u64>;
     /// Makes every write so far durable.
     async fn flush(&mut self) -> Result<()>;
+
+    /// No more rows of `table` are expected in this sync (its sync has ended). A sink that keeps
+    /// something open per table releases it and makes the table's rows durable (the file sink
+    /// closes the table's file); rows of `table` that still arrive later are written as usual.
+    /// The default does nothing.
+    async fn table_done(&mut self, table: &str) -> Result<()> {
+        let _ = table;
+        Ok(())
+    }
 
     /// Deletes the rows of `table` identified by `keys` (Graph delta `@removed`, CloudQuery's
     /// `DeleteRecord`): every row of `keys` names one row to delete, matching when all of its

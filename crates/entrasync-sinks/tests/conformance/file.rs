@@ -2,7 +2,7 @@
 
 use crate::data::{self, Row};
 use entrasync_sinks::Sink;
-use entrasync_sinks::file::{FileCompression, FileFormat, FileOptions, FileSink};
+use entrasync_sinks::file::{FileCompression, FileFormat, FileOptions, FileSink, read_rows};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -203,4 +203,287 @@ async fn each_flush_makes_new_files_and_drop_removes_temporaries() {
         "the unflushed temporary file is removed: {left:?}"
     );
     assert!(left.iter().all(|p| p.extension().unwrap() == "json"));
+}
+
+// --- One file per table: appends within a sync and across syncs, deletions ---
+
+const FORMATS: [(FileFormat, FileCompression, &str); 5] = [
+    (FileFormat::Json, FileCompression::None, "json"),
+    (FileFormat::Json, FileCompression::Gzip, "json.gz"),
+    (FileFormat::Csv, FileCompression::None, "csv"),
+    (FileFormat::Csv, FileCompression::Gzip, "csv.gz"),
+    (FileFormat::Parquet, FileCompression::None, "parquet"),
+];
+
+fn table_sink(dir: &Path, format: FileFormat, compression: FileCompression) -> FileSink {
+    FileSink::new(FileOptions {
+        path: format!("{}/{{{{TABLE}}}}.{{{{FORMAT}}}}", dir.display()),
+        format,
+        compression,
+    })
+    .unwrap()
+}
+
+fn ids(path: &Path) -> Vec<String> {
+    read_rows(path)
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn one_file_per_table_keeps_every_row_across_flushes_and_syncs() {
+    for (format, compression, ext) in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = data::schema("entraid_users", data::full_fields());
+        let rows = rows();
+        let file = dir.path().join(format!("entraid_users.{ext}"));
+        {
+            // One sync: a flush between pages (a state entry), then the table ends, then rows
+            // arrive again (a late deletion or re-read) and the sync ends.
+            let mut sink = table_sink(dir.path(), format, compression);
+            sink.migrate(schema.clone()).await.unwrap();
+            sink.write(data::full_batch(&schema, &rows[..1]))
+                .await
+                .unwrap();
+            sink.flush().await.unwrap();
+            sink.write(data::full_batch(&schema, &rows[1..]))
+                .await
+                .unwrap();
+            sink.table_done("entraid_users").await.unwrap();
+            assert_eq!(files(dir.path()), vec![file.clone()], "{ext}");
+            sink.write(data::full_batch(&schema, &rows)).await.unwrap();
+            sink.flush().await.unwrap();
+        }
+        // The next sync appends, as CloudQuery's file destination does.
+        let mut sink = table_sink(dir.path(), format, compression);
+        sink.write(data::full_batch(&schema, &rows)).await.unwrap();
+        sink.flush().await.unwrap();
+        assert_eq!(files(dir.path()), vec![file.clone()], "{ext}");
+        let want: Vec<String> = std::iter::repeat_n(&rows, 3)
+            .flatten()
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(ids(&file), want, "{ext}");
+        if format != FileFormat::Csv {
+            let expected: Vec<_> = std::iter::repeat_n(&rows, 3)
+                .flatten()
+                .map(data::expected)
+                .collect();
+            assert_eq!(read_rows(&file).unwrap(), expected, "{ext}");
+        }
+        if format == FileFormat::Csv && compression == FileCompression::None {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(text.matches("_cq_sync_time").count(), 1, "one header");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_append_leaves_the_old_file_whole() {
+    for (format, compression, ext) in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = data::schema("entraid_users", data::full_fields());
+        let file = dir.path().join(format!("entraid_users.{ext}"));
+        let mut sink = table_sink(dir.path(), format, compression);
+        sink.write(data::full_batch(&schema, &rows()))
+            .await
+            .unwrap();
+        sink.flush().await.unwrap();
+        let before = std::fs::read(&file).unwrap();
+        {
+            // A sync that dies before its flush.
+            let mut sink = table_sink(dir.path(), format, compression);
+            sink.write(data::full_batch(&schema, &rows()))
+                .await
+                .unwrap();
+            assert_eq!(files(dir.path()).len(), 2, "{ext}: the temporary file");
+        }
+        assert_eq!(files(dir.path()), vec![file.clone()], "{ext}");
+        assert_eq!(std::fs::read(&file).unwrap(), before, "{ext}");
+        assert_eq!(ids(&file).len(), 3, "{ext}");
+    }
+}
+
+#[tokio::test]
+async fn appending_other_columns_to_csv_or_parquet_is_refused() {
+    for (format, compression, ext) in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("entraid_users.{ext}"));
+        let full = data::schema("entraid_users", data::full_fields());
+        let mut sink = table_sink(dir.path(), format, compression);
+        sink.write(data::full_batch(&full, &rows())).await.unwrap();
+        sink.flush().await.unwrap();
+        let before = std::fs::read(&file).unwrap();
+        // The same table with one column fewer (an older or newer catalog).
+        let mut fields = data::full_fields();
+        fields.pop();
+        let narrow = data::schema("entraid_users", fields);
+        let batch = data::full_batch(&full, &rows());
+        let batch = arrow_array::RecordBatch::try_new(
+            narrow,
+            batch.columns()[..batch.num_columns() - 1].to_vec(),
+        )
+        .unwrap();
+        let mut sink = table_sink(dir.path(), format, compression);
+        let result = sink.write(batch).await;
+        if format == FileFormat::Json {
+            // JSON lines carry their column names: nothing to refuse.
+            result.unwrap();
+            sink.flush().await.unwrap();
+            assert_eq!(ids(&file).len(), 6);
+            continue;
+        }
+        let e = result.unwrap_err().to_string();
+        assert!(
+            e.contains("cannot append to") && e.contains("{{UUID}}"),
+            "{ext}: {e}"
+        );
+        drop(sink);
+        assert_eq!(std::fs::read(&file).unwrap(), before, "{ext}");
+        assert_eq!(files(dir.path()), vec![file], "{ext}");
+    }
+}
+
+#[tokio::test]
+async fn parquet_row_groups_are_bounded_and_copied_on_append() {
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use entrasync_sinks::cq::{self, ColumnKind};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = data::schema(
+        "t",
+        vec![
+            cq::field("id", ColumnKind::Utf8, true, true),
+            cq::field("n", ColumnKind::Int64, false, false),
+        ],
+    );
+    let batch = |from: i64, to: i64| {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(
+                (from..to).map(|i| format!("id{i}")).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from((from..to).collect::<Vec<_>>())),
+        ];
+        arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap()
+    };
+    let mut sink = table_sink(dir.path(), FileFormat::Parquet, FileCompression::None);
+    for start in (0..100_010).step_by(10_001) {
+        sink.write(batch(start, (start + 10_001).min(100_010)))
+            .await
+            .unwrap();
+    }
+    sink.flush().await.unwrap();
+    let mut sink = table_sink(dir.path(), FileFormat::Parquet, FileCompression::None);
+    sink.write(batch(100_010, 100_015)).await.unwrap();
+    sink.flush().await.unwrap();
+    let file = dir.path().join("t.parquet");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&file).unwrap(),
+    )
+    .unwrap();
+    let groups: Vec<i64> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    assert_eq!(groups, vec![100_000, 10, 5]);
+    let rows = read_rows(&file).unwrap();
+    assert_eq!(rows.len(), 100_015);
+    assert!(
+        rows.iter()
+            .enumerate()
+            .all(|(i, r)| r["n"] == serde_json::json!(i as i64))
+    );
+}
+
+#[tokio::test]
+async fn deletions_are_appended_to_the_tables_deletions_file() {
+    use arrow_array::{ArrayRef, StringArray};
+    use entrasync_sinks::cq::{self, ColumnKind};
+    use entrasync_sinks::file::{DELETED_AT, DELETIONS_SUFFIX};
+    use std::sync::Arc;
+    let keys = |ids: &[&str]| {
+        let fields = vec![
+            cq::field("tenant_id", ColumnKind::Utf8, true, true),
+            cq::field("id", ColumnKind::Utf8, true, true),
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["t1"; ids.len()])),
+            Arc::new(StringArray::from(ids.to_vec())),
+        ];
+        arrow_array::RecordBatch::try_new(data::schema("entraid_users", fields), columns).unwrap()
+    };
+    let relations = [entrasync_sinks::TableRelation::new(
+        "entraid_user_x",
+        "entraid_users",
+    )];
+    for (format, compression, ext) in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let before = chrono::Utc::now();
+        let mut sink = table_sink(dir.path(), format, compression);
+        let schema = data::schema("entraid_users", data::full_fields());
+        sink.write(data::full_batch(&schema, &rows()))
+            .await
+            .unwrap();
+        let n = sink
+            .delete_rows("entraid_users", keys(&["u1", "u2"]), &relations)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "nothing is deleted from a file");
+        sink.table_done("entraid_users").await.unwrap();
+        let mut sink = table_sink(dir.path(), format, compression);
+        sink.delete_rows("entraid_users", keys(&["u3"]), &relations)
+            .await
+            .unwrap();
+        sink.flush().await.unwrap();
+        let deletions = dir
+            .path()
+            .join(format!("entraid_users{DELETIONS_SUFFIX}.{ext}"));
+        assert_eq!(
+            files(dir.path()),
+            vec![
+                dir.path().join(format!("entraid_users.{ext}")),
+                deletions.clone(),
+            ],
+            "{ext}"
+        );
+        let rows = read_rows(&deletions).unwrap();
+        let columns: Vec<&str> = rows[0].keys().map(String::as_str).collect();
+        assert_eq!(columns.len(), 3, "{ext}: {columns:?}");
+        for c in [DELETED_AT, "tenant_id", "id"] {
+            assert!(columns.contains(&c), "{ext}: {columns:?}");
+        }
+        assert_eq!(ids(&deletions), vec!["u1", "u2", "u3"], "{ext}");
+        for row in rows {
+            assert_eq!(row["tenant_id"], "t1");
+            let at =
+                chrono::DateTime::parse_from_rfc3339(row[DELETED_AT].as_str().unwrap()).unwrap();
+            assert!(at >= before - chrono::Duration::seconds(1), "{ext}: {at}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_tables_on_one_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::new(FileOptions {
+        path: format!("{}/{{{{TABLE_HYPHEN}}}}.json", dir.path().display()),
+        format: FileFormat::Json,
+        compression: FileCompression::None,
+    })
+    .unwrap();
+    let a = data::schema("a_b", data::full_fields());
+    let b = data::schema("a-b", data::full_fields());
+    sink.write(data::full_batch(&a, &rows())).await.unwrap();
+    let e = sink
+        .write(data::full_batch(&b, &rows()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("would both write"), "{e}");
+    sink.flush().await.unwrap();
+    assert_eq!(ids(&dir.path().join("a-b.json")).len(), 3);
 }
