@@ -268,8 +268,9 @@ mod tests {
         assert!(!e.message.contains(['\n', '\r', '\u{7}']), "{}", e.message);
         assert!(e.message.starts_with("line one\\r\\n2025"), "{}", e.message);
         assert!(e.message.ends_with('…'), "truncated: {}", e.message.len());
-        // 300 characters of the server's text (3 of them escaped) and the ellipsis.
-        assert_eq!(e.message.chars().count(), 301 + 1 + 1 + 5);
+        // 300 characters of the server's text, 3 of them escaped (`\r`, `\n`, `\u{7}` take 2, 2
+        // and 5 characters), and the ellipsis.
+        assert_eq!(e.message.chars().count(), 300 + 1 + 1 + 4 + 1);
         assert_eq!(e.request_id.as_deref(), Some("id\\nforged"));
         let shown = GraphError::Api(Box::new(e)).to_string();
         assert!(!shown.chars().any(char::is_control), "{shown}");
