@@ -65,7 +65,10 @@ impl StaleRows {
         };
         for s in selected {
             let name = s.table.name;
-            if !cli_skips_delete_stale(name) {
+            // Log tables are never replaced (their history is kept), so their keys are not
+            // needed; keeping them would grow the state with every sign-in.
+            let log = matches!(s.table.incremental, tables::Incremental::Cursor { .. });
+            if log || !cli_skips_delete_stale(name) {
                 continue;
             }
             me.tracked.insert(name, s.table.primary_key());
