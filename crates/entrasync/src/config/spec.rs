@@ -1,7 +1,10 @@
 //! The entraid plugin's own `spec`: credentials, cloud, endpoints and tuning.
 
-use serde::Deserialize;
+use super::node::{De, LocError, Node, Value, ranged};
+use serde::de;
+use serde::{Deserialize, Deserializer};
 use std::fmt;
+use std::time::Duration;
 use url::Url;
 
 /// A secret value: never printed by `Debug` or `Display`.
@@ -54,23 +57,92 @@ impl Cloud {
 
 /// The first sync of a log table reads a week: enough to be useful, bounded on large tenants.
 pub const DEFAULT_LOG_LOOKBACK_DAYS: u32 = 7;
+/// Ten years: more than Graph keeps, and far from any date arithmetic limit.
+pub const MAX_LOG_LOOKBACK_DAYS: u64 = 3650;
 
 /// CloudQuery documents 50000 as the default concurrency of its plugins.
 pub const DEFAULT_CONCURRENCY: u64 = 50_000;
+pub const MAX_CONCURRENCY: u64 = 1_000_000;
+
+pub const DEFAULT_MAX_RETRIES: u32 = 8;
+pub const MAX_MAX_RETRIES: u64 = 100;
+
+/// The longest a `Retry-After` is honoured by default, in seconds.
+pub const DEFAULT_MAX_RETRY_AFTER_SECS: u64 = 300;
+pub const MAX_MAX_RETRY_AFTER_SECS: u64 = 3600;
+
+fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged(d, 1, MAX_CONCURRENCY, "")
+}
+
+fn max_retries<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged(d, 0, MAX_MAX_RETRIES, "")
+}
+
+fn log_lookback_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged(d, 0, MAX_LOG_LOOKBACK_DAYS, "days; 0 reads everything")
+}
+
+fn max_retry_after<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged(d, 1, MAX_MAX_RETRY_AFTER_SECS, "seconds")
+}
+
+fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) => parse_url(&text).map(Some).map_err(de::Error::custom),
+    }
+}
+
+fn parse_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text)
+        .map_err(|e| format!("{:?} is not a URL: {e}", super::node::short(text, 100)))?;
+    check_scheme(&url)?;
+    Ok(url)
+}
+
+fn simulator<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SimulatorSpec>, D::Error> {
+    let spec = Option::<SimulatorSpec>::deserialize(d)?;
+    if spec.is_some() && !cfg!(feature = "simulator") {
+        return Err(de::Error::custom(
+            "needs entrasync built with the `simulator` feature (on by default)",
+        ));
+    }
+    Ok(spec)
+}
+
+fn profile<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let profile = String::deserialize(d)?;
+    match profile.as_str() {
+        "tiny" | "small" | "large" => Ok(profile),
+        other => Err(de::Error::custom(format!(
+            "unknown profile {:?}; use tiny, small or large",
+            super::node::short(other, 40)
+        ))),
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSpec {
+pub(crate) struct RawSpec {
+    #[serde(default, deserialize_with = "concurrency")]
     concurrency: Option<u64>,
     tenant_id: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
     client_certificate_path: Option<String>,
     cloud: Option<Cloud>,
-    graph_url: Option<String>,
-    login_url: Option<String>,
-    max_retries: Option<u32>,
-    log_lookback_days: Option<u32>,
+    #[serde(default, deserialize_with = "url")]
+    graph_url: Option<Url>,
+    #[serde(default, deserialize_with = "url")]
+    login_url: Option<Url>,
+    #[serde(default, deserialize_with = "max_retries")]
+    max_retries: Option<u64>,
+    #[serde(default, deserialize_with = "log_lookback_days")]
+    log_lookback_days: Option<u64>,
+    #[serde(default, deserialize_with = "max_retry_after")]
+    max_retry_after: Option<u64>,
+    #[serde(default, deserialize_with = "simulator")]
     simulator: Option<SimulatorSpec>,
 }
 
@@ -80,7 +152,7 @@ struct RawSpec {
 #[serde(deny_unknown_fields)]
 pub struct SimulatorSpec {
     /// `tiny` (about 20 users), `small` (about 1,000) or `large` (100,000).
-    #[serde(default = "default_profile")]
+    #[serde(default = "default_profile", deserialize_with = "profile")]
     pub profile: String,
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -108,64 +180,84 @@ pub struct EntraSpec {
     /// Attempts per request for retryable failures (429, 5xx, connection errors).
     pub max_retries: u32,
     /// How many days of sign-ins, audits and risk detections the first sync reads (later syncs
-    /// with a backend read only what is new). 0 reads everything Graph keeps.
+    /// with a backend read only what is new). 0 reads everything Graph keeps. At most 3650.
     pub log_lookback_days: u32,
+    /// The longest wait a `Retry-After` can impose (`max_retry_after`, seconds, 1..=3600,
+    /// default 300); a longer one is treated as this.
+    pub max_retry_after: Duration,
     /// When set, sync a simulated tenant instead of a real one.
     pub simulator: Option<SimulatorSpec>,
 }
 
 impl EntraSpec {
-    /// Reads the spec; `line` is where its `spec:` key is, for error messages.
+    /// Reads the spec from JSON (the plugin protocol's form); `line` is where its `spec:` key
+    /// is, for error messages.
     pub(crate) fn from_value(
         value: serde_json::Value,
-        text: &str,
+        _text: &str,
         line: u32,
     ) -> Result<EntraSpec, (u32, String)> {
-        let raw: RawSpec = if value.is_null() {
+        let node = Node::from_json(&value, line);
+        EntraSpec::from_node(&node, "spec", line)
+            .map_err(|e| (e.line.unwrap_or(line), e.to_string()))
+    }
+
+    /// Reads the spec from the config tree; `path` and `line` name its `spec` key.
+    pub(crate) fn from_node(node: &Node, path: &str, line: u32) -> Result<EntraSpec, LocError> {
+        let raw = if node.value == Value::Null {
             RawSpec::default()
         } else {
-            super::from_value(value, text, line).map_err(|(l, m)| (l, format!("spec: {m}")))?
+            RawSpec::deserialize(De::new(node, path, line))?
         };
+        EntraSpec::from_raw(raw, path, line)
+    }
+
+    pub(crate) fn from_raw(raw: RawSpec, path: &str, line: u32) -> Result<EntraSpec, LocError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        // An empty value (often an empty `${VAR}`) counts as unset.
+        let given = |v: Option<String>| v.filter(|v| !v.is_empty());
         let cloud = raw.cloud.unwrap_or_default();
-        let url_of = |key: &str, given: Option<String>, default: &str| {
-            let key_line = super::find_key_line(text, line, key).unwrap_or(line);
-            let text = given.unwrap_or_else(|| default.to_string());
-            let url = Url::parse(&text)
-                .map_err(|e| (key_line, format!("spec.{key}: {text:?} is not a URL: {e}")))?;
-            check_scheme(&url).map_err(|m| (key_line, format!("spec.{key}: {m}")))?;
-            Ok::<Url, (u32, String)>(url)
+        // The environment fallbacks let a config written for a real tenant run unchanged
+        // against another endpoint (fake-graph in tests, a sovereign proxy).
+        let url_of = |key: &str, given: Option<Url>, var: &str, default: &str| match given {
+            Some(url) => Ok(url),
+            None => match env(var) {
+                Some(text) => parse_url(&text).map_err(|m| {
+                    LocError::new(Some(line), format!("{path}.{key}"), format!("{var}: {m}"))
+                }),
+                None => Ok(Url::parse(default).expect("the clouds' URLs are valid")),
+            },
         };
-        if raw.concurrency == Some(0) {
-            let l = super::find_key_line(text, line, "concurrency").unwrap_or(line);
-            return Err((l, "spec.concurrency must be at least 1".into()));
-        }
+        let as_u32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         Ok(EntraSpec {
             concurrency: raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
-            tenant_id: raw.tenant_id.or_else(|| env("AZURE_TENANT_ID")),
-            client_id: raw.client_id.or_else(|| env("AZURE_CLIENT_ID")),
-            client_secret: raw
-                .client_secret
+            tenant_id: given(raw.tenant_id).or_else(|| env("AZURE_TENANT_ID")),
+            client_id: given(raw.client_id).or_else(|| env("AZURE_CLIENT_ID")),
+            client_secret: given(raw.client_secret)
                 .or_else(|| env("AZURE_CLIENT_SECRET"))
                 .map(Secret::new),
-            client_certificate_path: raw
-                .client_certificate_path
+            client_certificate_path: given(raw.client_certificate_path)
                 .or_else(|| env("AZURE_CLIENT_CERTIFICATE_PATH")),
             cloud,
-            // The environment fallbacks let a config written for a real tenant run unchanged
-            // against another endpoint (fake-graph in tests, a sovereign proxy).
             graph_url: url_of(
                 "graph_url",
-                raw.graph_url.or_else(|| env("ENTRASYNC_GRAPH_URL")),
+                raw.graph_url,
+                "ENTRASYNC_GRAPH_URL",
                 cloud.graph_url(),
             )?,
             login_url: url_of(
                 "login_url",
-                raw.login_url.or_else(|| env("AZURE_AUTHORITY_HOST")),
+                raw.login_url,
+                "AZURE_AUTHORITY_HOST",
                 cloud.login_url(),
             )?,
-            max_retries: raw.max_retries.unwrap_or(8),
-            log_lookback_days: raw.log_lookback_days.unwrap_or(DEFAULT_LOG_LOOKBACK_DAYS),
+            max_retries: raw.max_retries.map_or(DEFAULT_MAX_RETRIES, as_u32),
+            log_lookback_days: raw
+                .log_lookback_days
+                .map_or(DEFAULT_LOG_LOOKBACK_DAYS, as_u32),
+            max_retry_after: Duration::from_secs(
+                raw.max_retry_after.unwrap_or(DEFAULT_MAX_RETRY_AFTER_SECS),
+            ),
             simulator: raw.simulator,
         })
     }
