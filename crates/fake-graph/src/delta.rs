@@ -1,5 +1,5 @@
 //! Delta queries (reference §3): an initial round over the current objects (groups carry
-//! `members@delta`, split over pages when large), then rounds of changes since the token's version
+//! `members@delta`, and `owners@delta` when `$select` names `owners`; split over pages when large), then rounds of changes since the token's version
 //! read from the collection's change log; removals as `@removed`; `$deltatoken=latest`; expired
 //! tokens → 400 `syncStateNotFound`; an operator reset → 410 Gone with `Location`.
 
@@ -37,11 +37,49 @@ pub struct DeltaTok {
     pub moff: usize,
 }
 
-fn tracks_members(coll: &str, sel: &Option<Vec<String>>) -> bool {
-    matches!(coll, "groups" | "directoryRoles" | "administrativeUnits")
-        && sel
-            .as_ref()
-            .is_none_or(|s| s.iter().any(|p| p == "members"))
+/// The relationships a delta request tracks, in the order their entries are served: `members`
+/// (groups, directory roles, administrative units; tracked by default and with `$select=members`)
+/// and the groups' `owners` (tracked when `$select` names it, reference §3).
+fn tracked_rels(coll: &str, sel: &Option<Vec<String>>) -> Vec<&'static str> {
+    let selected = |p: &str| sel.as_ref().is_some_and(|s| s.iter().any(|x| x == p));
+    let mut rels = Vec::new();
+    if matches!(coll, "groups" | "directoryRoles" | "administrativeUnits")
+        && (sel.is_none() || selected("members"))
+    {
+        rels.push("members");
+    }
+    if coll == "groups" && selected("owners") {
+        rels.push("owners");
+    }
+    rels
+}
+
+/// Relationship properties that `$select` may name on delta but that are not served as properties.
+const REL_PROPS: &[&str] = &["members", "owners", "manager"];
+
+/// Live related objects of one relationship: like `/members` and `/owners`, soft-deleted objects
+/// keep their place (for a restore) but are not listed.
+fn live_related<'a>(t: &Tenant, item: &'a Item, rel: &str) -> Vec<&'a String> {
+    item.rels
+        .get(rel)
+        .map(|v| v.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .filter(|m| t.dir_object(m).is_some())
+        .collect()
+}
+
+/// Put a slice of the combined relationship entries on an object as `<rel>@delta` arrays.
+fn put_rel_entries(o: &mut Map<String, Value>, entries: &[(&'static str, Value)]) {
+    for (rel, v) in entries {
+        let key = format!("{rel}@delta");
+        match o.get_mut(&key) {
+            Some(Value::Array(a)) => a.push(v.clone()),
+            _ => {
+                o.insert(key, Value::Array(vec![v.clone()]));
+            }
+        }
+    }
 }
 
 /// Full (selected) representation for delta: nulls omitted, `id` always present.
@@ -55,7 +93,7 @@ fn full(t: &Tenant, coll: &str, item: &Item, sel: &Option<Vec<String>>) -> Map<S
     let names: Vec<String> = match sel {
         Some(s) => s
             .iter()
-            .filter(|p| *p != "members" && *p != "manager")
+            .filter(|p| !REL_PROPS.contains(&p.as_str()))
             .cloned()
             .collect(),
         None if resource == "user" => USER_DEFAULT.iter().map(|s| s.to_string()).collect(),
@@ -184,7 +222,7 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
     let c = t.coll(coll);
     let per_page = state.config.delta_page_size.max(1);
     let mchunk = state.config.delta_members_per_page.max(1);
-    let members = tracks_members(coll, &tok.sel);
+    let rels = tracked_rels(coll, &tok.sel);
     let mut values: Vec<Value> = Vec::new();
     let mut budget = per_page;
     if tok.init {
@@ -199,22 +237,19 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             }
             let mut o = full(&t, coll, item, &tok.sel);
             let mut split = false;
-            if members {
-                // Like /members: soft-deleted members keep their membership (for a restore)
-                // but are not listed.
-                let all: Vec<&String> = item
-                    .rels
-                    .get("members")
-                    .map(|v| v.as_slice())
-                    .unwrap_or(&[])
+            if !rels.is_empty() {
+                // members then owners, as one list that is split over pages when long
+                let all: Vec<(&'static str, &String)> = rels
                     .iter()
-                    .filter(|m| t.kinds.get(*m).is_some_and(|k| t.coll(k).get(m).is_some()))
+                    .flat_map(|r| live_related(&t, item, r).into_iter().map(move |m| (*r, m)))
                     .collect();
                 if !all.is_empty() {
                     let end = (moff + mchunk).min(all.len());
-                    let refs: Vec<Value> =
-                        all[moff..end].iter().map(|m| member_ref(&t, m)).collect();
-                    o.insert("members@delta".into(), Value::Array(refs));
+                    let refs: Vec<(&'static str, Value)> = all[moff..end]
+                        .iter()
+                        .map(|(r, m)| (*r, member_ref(&t, m)))
+                        .collect();
+                    put_rel_entries(&mut o, &refs);
                     if end < all.len() {
                         // the rest of this group's members continue on the next page
                         split = true;
@@ -299,17 +334,18 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
         let chs = &merged[id];
         if let Some(item) = c.get(id) {
             let created = chs.iter().any(|c| c.created || c.restored);
-            let mut links: Vec<(String, bool)> = Vec::new();
+            // net change per (relationship, related id), in order of last change
+            let mut links: Vec<(&'static str, String, bool)> = Vec::new();
             for ch in chs {
                 for (rel, m, added) in &ch.links {
-                    if *rel == "members" {
-                        links.retain(|(x, _)| x != m);
-                        links.push((m.clone(), *added));
+                    if rels.contains(rel) {
+                        links.retain(|(r, x, _)| !(r == rel && x == m));
+                        links.push((rel, m.clone(), *added));
                     }
                 }
             }
             let prop_change = created || chs.iter().any(|c| !c.props.is_empty());
-            if !prop_change && (links.is_empty() || !members) {
+            if !prop_change && links.is_empty() {
                 pos += 1;
                 continue;
             }
@@ -332,30 +368,32 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
                 full(&t, coll, item, &tok.sel)
             };
             let mut split = false;
-            if members {
-                let entries: Vec<Value> = if created {
-                    item.rels
-                        .get("members")
-                        .map(|v| v.iter().map(|m| member_ref(&t, m)).collect())
-                        .unwrap_or_default()
+            if !rels.is_empty() {
+                let mut entries: Vec<(&'static str, Value)> = if created {
+                    rels.iter()
+                        .flat_map(|r| {
+                            live_related(&t, item, r)
+                                .into_iter()
+                                .map(|m| (*r, member_ref(&t, m)))
+                        })
+                        .collect()
                 } else {
                     links
                         .iter()
-                        .map(|(m, added)| {
+                        .map(|(rel, m, added)| {
                             let mut r = member_ref(&t, m);
                             if !added {
                                 r["@removed"] = json!({"reason": "deleted"});
                             }
-                            r
+                            (*rel, r)
                         })
                         .collect()
                 };
+                // members before owners, as in the initial round
+                entries.sort_by_key(|(r, _)| rels.iter().position(|x| x == r));
                 if !entries.is_empty() {
                     let end = (moff + mchunk).min(entries.len());
-                    o.insert(
-                        "members@delta".into(),
-                        Value::Array(entries[moff..end].to_vec()),
-                    );
+                    put_rel_entries(&mut o, &entries[moff..end]);
                     if end < entries.len() {
                         split = true;
                         moff = end;

@@ -297,6 +297,7 @@ fn validate(ctx: &Ctx) -> Result<(), Resp> {
             let rel_ok = is_delta
                 && ((ty == "group" || ty == "directoryRole" || ty == "administrativeUnit")
                     && p == "members"
+                    || ty == "group" && p == "owners"
                     || ty == "user" && p == "manager");
             if !known(p) && !rel_ok {
                 return Err(errors::bad_request(&format!(
