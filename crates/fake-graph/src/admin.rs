@@ -90,6 +90,22 @@ pub fn mutate(state: &State, seed: u64, count: usize) -> mutate::Summary {
     mutate::apply(&mut t, seed, count)
 }
 
+/// Mutations with options (operations, fraction); an invalid option is an error message.
+pub fn mutate_with(state: &State, opts: &mutate::Options) -> Result<mutate::Summary, String> {
+    let mut t = state.tenant.write().unwrap();
+    mutate::apply_with(&mut t, opts)
+}
+
+/// Ingestion delay of the audit and sign-in logs.
+pub fn set_log_delay(state: &State, audit: Duration, signin: Duration) {
+    state
+        .audit_delay_ms
+        .store(audit.as_millis() as u64, Ordering::Relaxed);
+    state
+        .signin_delay_ms
+        .store(signin.as_millis() as u64, Ordering::Relaxed);
+}
+
 pub fn set_licences(state: &State, lic: Licences) {
     *state.licences.write().unwrap() = lic;
 }
@@ -124,24 +140,122 @@ pub fn stats(state: &State) -> Value {
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     v["tenant_version"] = json!(t.version);
     v["objects"] = json!(t.object_count());
+    // directory audit events written by mutations (served with the generated ones)
+    v["audit_events"] = json!(t.audits.fixed);
     v
 }
 
-/// The ground truth tests compare a sync with: per collection, the ids of its live objects and
-/// each relationship as `[object id, related id]` pairs (related objects that are live).
-pub fn truth(state: &State) -> Value {
+/// Child endpoints per parent collection: (path segment, child collection, by resource).
+const CHILD_ENDPOINTS: &[(&str, &str, &str, bool)] = &[
+    ("groups", "appRoleAssignments", "appRoleAssignments", false),
+    (
+        "servicePrincipals",
+        "appRoleAssignments",
+        "appRoleAssignments",
+        false,
+    ),
+    (
+        "servicePrincipals",
+        "appRoleAssignedTo",
+        "appRoleAssignments",
+        true,
+    ),
+    (
+        "applications",
+        "federatedIdentityCredentials",
+        "federatedIdentityCredentials",
+        false,
+    ),
+    ("directoryRoles", "scopedMembers", "scopedMembers", false),
+];
+
+/// The ground truth tests compare a sync with, per collection:
+/// - `ids`: its live objects (for a child collection: the children some endpoint serves);
+/// - `rels`: each relationship as `[object id, related id]` pairs, exactly what
+///   `/{collection}/{id}/{relationship}` serves (live related objects; `transitiveMembers` of
+///   groups only with `transitive`, as it can be large);
+/// - `children`: each child endpoint as `[parent id, child id]` pairs, exactly what
+///   `/{collection}/{id}/{segment}` serves (appRoleAssignments, appRoleAssignedTo,
+///   federatedIdentityCredentials, scopedMembers, groupLifecyclePolicies).
+pub fn truth(state: &State, transitive: bool) -> Value {
+    use std::collections::BTreeMap;
     let t = state.tenant.read().unwrap();
     let mut out = serde_json::Map::new();
+    let mut served_children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut children: BTreeMap<&str, BTreeMap<&str, Vec<[&str; 2]>>> = BTreeMap::new();
+    for (parent_coll, segment, child_coll, by_resource) in CHILD_ENDPOINTS {
+        let pairs = children
+            .entry(parent_coll)
+            .or_default()
+            .entry(segment)
+            .or_default();
+        let parents = t.coll(parent_coll);
+        if *by_resource {
+            // one pass over the assignments rather than one scan per resource
+            for a in t.coll(child_coll).items.values() {
+                let Some(res) = a.str("resourceId") else {
+                    continue;
+                };
+                if parents.get(res).is_some() && crate::graph::assignment_served(&t, a) {
+                    pairs.push([res, a.id.as_str()]);
+                    served_children.entry(child_coll).or_default().push(&a.id);
+                }
+            }
+        } else {
+            for parent in parents.items.values() {
+                for c in crate::graph::served_children(&t, child_coll, &parent.id, false) {
+                    pairs.push([parent.id.as_str(), c.id.as_str()]);
+                    served_children.entry(child_coll).or_default().push(&c.id);
+                }
+            }
+        }
+        pairs.sort_unstable();
+    }
+    // /groups/{id}/groupLifecyclePolicies: every policy, for Microsoft 365 (Unified) groups
+    let policies: Vec<&str> = t
+        .coll("groupLifecyclePolicies")
+        .items
+        .values()
+        .map(|i| i.id.as_str())
+        .collect();
+    let lifecycle = children
+        .entry("groups")
+        .or_default()
+        .entry("groupLifecyclePolicies")
+        .or_default();
+    for g in t.coll("groups").items.values() {
+        let unified = g
+            .data
+            .get("groupTypes")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "Unified"));
+        if unified {
+            lifecycle.extend(policies.iter().map(|p| [g.id.as_str(), *p]));
+        }
+    }
+    lifecycle.sort_unstable();
     for (key, coll) in &t.colls {
-        let mut ids: Vec<&str> = coll.items.values().map(|i| i.id.as_str()).collect();
+        let mut ids: Vec<&str> = match served_children.remove(key) {
+            Some(v) => v,
+            None => coll.items.values().map(|i| i.id.as_str()).collect(),
+        };
         ids.sort_unstable();
-        let mut rels: std::collections::BTreeMap<&str, Vec<[&str; 2]>> = Default::default();
+        ids.dedup();
+        let mut rels: BTreeMap<String, Vec<[String; 2]>> = Default::default();
         for item in coll.items.values() {
             for (rel, related) in &item.rels {
-                let pairs = rels.entry(rel).or_default();
+                let pairs = rels.entry(rel.to_string()).or_default();
                 for r in related {
                     if t.dir_object(r).is_some() {
-                        pairs.push([item.id.as_str(), r.as_str()]);
+                        pairs.push([item.id.clone(), r.clone()]);
+                    }
+                }
+            }
+            if transitive && *key == "groups" {
+                let pairs = rels.entry("transitiveMembers".into()).or_default();
+                for r in crate::graph::transitive_ids(&t, &item.id) {
+                    if t.dir_object(&r).is_some() {
+                        pairs.push([item.id.clone(), r]);
                     }
                 }
             }
@@ -149,7 +263,11 @@ pub fn truth(state: &State) -> Value {
         for pairs in rels.values_mut() {
             pairs.sort_unstable();
         }
-        out.insert(key.to_string(), json!({ "ids": ids, "rels": rels }));
+        let mut entry = json!({ "ids": ids, "rels": rels });
+        if let Some(c) = children.get(key) {
+            entry["children"] = json!(c);
+        }
+        out.insert(key.to_string(), entry);
     }
     Value::Object(out)
 }
@@ -162,15 +280,11 @@ fn err(status: u16, msg: &str) -> Resp {
     Resp::json(status, &json!({"error": msg}))
 }
 
-#[derive(Deserialize)]
-struct MutateReq {
-    #[serde(default)]
-    seed: u64,
-    #[serde(default = "default_count")]
-    count: usize,
-}
-fn default_count() -> usize {
-    10
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LogDelayReq {
+    audit_ms: Option<u64>,
+    signin_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -202,7 +316,12 @@ pub fn handle(state: &State, info: &crate::ServerInfo, req: &Req) -> Resp {
     match (req.method.as_str(), path) {
         ("GET", "" | "/info") => ok(serde_json::to_value(info).unwrap_or_default()),
         ("GET", "/stats") => ok(stats(state)),
-        ("GET", "/truth") => ok(truth(state)),
+        ("GET", "/truth") => {
+            let transitive = req
+                .q("transitive")
+                .is_some_and(|v| matches!(v, "1" | "true"));
+            ok(truth(state, transitive))
+        }
         ("DELETE", "/stats") => {
             *state.stats.lock().unwrap() = Default::default();
             ok(json!({"ok": true}))
@@ -229,9 +348,22 @@ pub fn handle(state: &State, info: &crate::ServerInfo, req: &Req) -> Resp {
             clear_faults(state);
             ok(json!({"ok": true}))
         }
-        ("POST", "/mutate") => {
-            let m = parse!(MutateReq);
-            ok(serde_json::to_value(mutate(state, m.seed, m.count)).unwrap_or_default())
+        ("POST", "/mutate") => match mutate_with(state, &parse!(mutate::Options)) {
+            Ok(s) => ok(serde_json::to_value(s).unwrap_or_default()),
+            Err(e) => err(400, &e),
+        },
+        ("GET", "/mutate/ops") => ok(json!(mutate::op_names())),
+        ("POST", "/log_delay") => {
+            let d = parse!(LogDelayReq);
+            let cur = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            let audit = d.audit_ms.unwrap_or(cur(&state.audit_delay_ms));
+            let signin = d.signin_ms.unwrap_or(cur(&state.signin_delay_ms));
+            set_log_delay(
+                state,
+                Duration::from_millis(audit),
+                Duration::from_millis(signin),
+            );
+            ok(json!({"audit_ms": audit, "signin_ms": signin}))
         }
         ("POST", "/licences" | "/licenses") => {
             let cur = state.licences();

@@ -836,19 +836,11 @@ fn transitive(ctx: &Ctx) -> Resp {
 fn children(ctx: &Ctx, coll: &str, by_resource: bool) -> Resp {
     let t = ctx.state.tenant.read().unwrap();
     let id = ctx.id.clone().unwrap_or_default();
-    let parent_known = t.kinds.contains_key(&id) || t.coll("directoryRoles").get(&id).is_some();
-    if !parent_known {
+    if !parent_live(&t, &id) {
         return errors::not_found_resource(&id);
     }
     let c = t.coll(coll);
-    let items: Vec<&Item> = if by_resource {
-        c.items
-            .values()
-            .filter(|i| i.str("resourceId") == Some(id.as_str()))
-            .collect()
-    } else {
-        c.children(&id)
-    };
+    let items = served_children(&t, coll, &id, by_resource);
     let after = match open_page_token(ctx) {
         Ok(a) => a,
         Err(r) => return r,
@@ -877,6 +869,45 @@ fn children(ctx: &Ctx, coll: &str, by_resource: bool) -> Resp {
         )
     });
     collection_body(ctx, values, count, next)
+}
+
+/// A live (not deleted) directory object or directory role: the parent of a child endpoint.
+pub fn parent_live(t: &Tenant, id: &str) -> bool {
+    t.dir_object(id).is_some() || t.coll("directoryRoles").get(id).is_some()
+}
+
+/// What `/{parent}/{child collection}` serves: the children of a live parent (by principal, or by
+/// resource for `appRoleAssignedTo`); an app role assignment only while both its principal and its
+/// resource are live (a soft-deleted principal's assignments come back with it on restore).
+pub fn served_children<'t>(
+    t: &'t Tenant,
+    coll: &str,
+    parent: &str,
+    by_resource: bool,
+) -> Vec<&'t Item> {
+    let c = t.coll(coll);
+    let items: Vec<&Item> = if by_resource {
+        c.items
+            .values()
+            .filter(|i| i.str("resourceId") == Some(parent))
+            .collect()
+    } else {
+        c.children(parent)
+    };
+    if coll != "appRoleAssignments" {
+        return items;
+    }
+    items
+        .into_iter()
+        .filter(|i| assignment_served(t, i))
+        .collect()
+}
+
+/// An app role assignment is served while both its principal and its resource are live.
+pub fn assignment_served(t: &Tenant, a: &Item) -> bool {
+    ["principalId", "resourceId"]
+        .iter()
+        .all(|k| a.str(k).is_some_and(|o| parent_live(t, o)))
 }
 
 fn group_lifecycle(ctx: &Ctx) -> Resp {
@@ -927,7 +958,18 @@ fn logs(ctx: &Ctx, kind: LogKind) -> Resp {
         .as_ref()
         .map(|f| f.time_bounds(prop))
         .unwrap_or((None, None));
-    let (lo, hi) = store.range(lo_b, hi_b);
+    let (lo, mut hi) = store.range(lo_b, hi_b);
+    // ingestion delay: entries newer than now − delay are not served yet
+    let delay = match kind {
+        LogKind::SignIn => &ctx.state.signin_delay_ms,
+        LogKind::Audit => &ctx.state.audit_delay_ms,
+    }
+    .load(Ordering::Relaxed);
+    if delay > 0 && store.total() > 0 {
+        let visible_to = chrono::Utc::now().timestamp_millis() - delay as i64;
+        hi = hi.min(store.range(None, Some((visible_to, true))).1);
+    }
+    let hi = hi.max(lo);
     let size = page_size(ctx);
     let sel = ctx.q.select.as_deref();
     let mut values = Vec::new();

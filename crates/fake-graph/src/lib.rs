@@ -11,9 +11,11 @@
 //! Layout: `tenant/` generates the data, `server.rs` accepts connections and applies latency and
 //! faults, `graph.rs` routes Graph requests (with `odata.rs`, `delta.rs`, `batch.rs`), `auth.rs`
 //! is the token endpoint and bearer check, `throttle.rs` the published limits, `admin.rs` the
-//! `/_fake/...` operator API, `mutate.rs` the deterministic tenant changes.
+//! `/_fake/...` operator API, `mutate.rs` the deterministic tenant changes and `audit.rs` the
+//! directory audit events they write.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod delta;
@@ -97,6 +99,11 @@ pub struct Config {
     pub delta_members_per_page: usize,
     /// Delta tokens older than this give `syncStateNotFound` (Graph: 7 days).
     pub delta_token_lifetime: Duration,
+    /// Ingestion delay of `/auditLogs/directoryAudits`: an entry is served only once this much time
+    /// has passed since its `activityDateTime` (Microsoft documents minutes; default zero).
+    pub audit_delay: Duration,
+    /// The same for `/auditLogs/signIns` and `createdDateTime`.
+    pub signin_delay: Duration,
 }
 
 impl Config {
@@ -115,6 +122,8 @@ impl Config {
             delta_page_size: 100,
             delta_members_per_page: 100,
             delta_token_lifetime: Duration::from_secs(7 * 86_400),
+            audit_delay: Duration::ZERO,
+            signin_delay: Duration::ZERO,
         }
     }
 }

@@ -11,7 +11,7 @@ use fake_graph::{Config, Counts, FaultRates, Latency, Licences, Profile};
     name = "fake-graph",
     version,
     about = "A faithful Microsoft Graph simulator: a synthetic Entra ID tenant behind Graph's API.",
-    long_about = "A faithful Microsoft Graph simulator: a synthetic Entra ID tenant behind Graph's API.\n\n`serve` prints ONE JSON line (graph_url, login_url, token_url, tenant_id, client_id, client_secret, admin_url) on stdout, then serves until SIGINT/SIGTERM. Graph is under {graph_url}/v1.0 and /beta; the token endpoint is POST {login_url}/{tenant}/oauth2/v2.0/token; the operator API is under {graph_url}/_fake (apps, faults, mutate, licences, token_lifetime, throttling, latency, stats)."
+    long_about = "A faithful Microsoft Graph simulator: a synthetic Entra ID tenant behind Graph's API.\n\n`serve` prints ONE JSON line (graph_url, login_url, token_url, tenant_id, client_id, client_secret, admin_url) on stdout, then serves until SIGINT/SIGTERM. Graph is under {graph_url}/v1.0 and /beta; the token endpoint is POST {login_url}/{tenant}/oauth2/v2.0/token; the operator API is under {graph_url}/_fake (apps, faults, mutate, truth, licences, token_lifetime, throttling, latency, log_delay, stats)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,6 +33,13 @@ enum Cmd {
         /// Number of mutations.
         #[arg(long, default_value_t = 50)]
         count: usize,
+        /// Instead of --count: mutate this fraction of the tenant's users, groups, applications,
+        /// service principals and devices (0.01 = about 1 %).
+        #[arg(long)]
+        fraction: Option<f64>,
+        /// Comma list of operations to draw from (default: all; GET /_fake/mutate/ops lists them).
+        #[arg(long, value_delimiter = ',')]
+        ops: Vec<String>,
     },
 }
 
@@ -82,6 +89,13 @@ struct ServeArgs {
     /// Tenant licences: comma list of p1,p2,intune, or "none".
     #[arg(long, default_value = "p1,p2,intune")]
     licences: String,
+    /// Ingestion delay of /auditLogs/directoryAudits in milliseconds: an entry is served only once
+    /// this much time has passed since its activityDateTime.
+    #[arg(long, default_value_t = 0)]
+    audit_delay_ms: u64,
+    /// Ingestion delay of /auditLogs/signIns in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    signin_delay_ms: u64,
 }
 
 fn parse_counts(base: Counts, s: &str) -> anyhow::Result<Counts> {
@@ -148,6 +162,8 @@ async fn main() -> anyhow::Result<()> {
                 p2: l.contains("p2"),
                 intune: l.contains("intune"),
             };
+            cfg.audit_delay = Duration::from_millis(a.audit_delay_ms);
+            cfg.signin_delay = Duration::from_millis(a.signin_delay_ms);
             let server = fake_graph::start(cfg).await?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", serde_json::to_string(&server.info)?)?;
@@ -168,8 +184,21 @@ async fn main() -> anyhow::Result<()> {
             }
             server.shutdown().await;
         }
-        Cmd::Mutate { url, seed, count } => {
-            let body = serde_json::json!({"seed": seed, "count": count}).to_string();
+        Cmd::Mutate {
+            url,
+            seed,
+            count,
+            fraction,
+            ops,
+        } => {
+            let mut body = serde_json::json!({"seed": seed, "count": count});
+            if let Some(f) = fraction {
+                body["fraction"] = serde_json::json!(f);
+            }
+            if !ops.is_empty() {
+                body["ops"] = serde_json::json!(ops);
+            }
+            let body = body.to_string();
             let out = post(
                 &format!("{}/_fake/mutate", url.trim_end_matches('/')),
                 &body,

@@ -1,32 +1,58 @@
 //! Deterministic tenant mutations between syncs: create / update / soft-delete / hard-delete users,
-//! groups, applications, service principals and devices; add and remove memberships and owners;
-//! new sign-ins and audits. Every change is written to the collection's change log for delta.
+//! groups, applications, service principals and devices; add and remove memberships, owners,
+//! device registered owners, app role assignments and federated identity credentials; new sign-ins
+//! and audits. Every change is written to the collection's change log (for delta) and, as Entra
+//! does, to the directory audit log (see `audit.rs`).
 
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
+use crate::audit::{self, Writer};
 use crate::fill::{DEPARTMENTS, Filler, TITLES};
-use crate::tenant::directory::gen_user;
+use crate::tenant::directory::{app_role_assignment, gen_user};
 use crate::tenant::{Change, Item, RemovedReason, Tenant};
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     pub seed: u64,
+    /// Operations asked for (`count`, or `fraction` × objects).
+    pub requested: usize,
     pub applied: usize,
     /// operation -> count
     pub operations: BTreeMap<String, usize>,
     /// version of the tenant after the mutations
     pub version: u64,
-    /// (collection, id, operation) of each change, in order
+    /// (collection, id, operation) of each change, in order. Relationship operations name the
+    /// object holding the relationship (the group, application, service principal or device);
+    /// app role assignments and federated identity credentials name the child object itself
+    /// (collection `appRoleAssignments` / `federatedIdentityCredentials`).
     pub changes: Vec<(String, String, String)>,
+    /// Directory audit events written.
+    pub audit_events: usize,
 }
 
-const OPS: &[&str] = &[
+/// What to mutate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Options {
+    /// Seed of the mutation stream (same tenant + same options = same changes).
+    pub seed: u64,
+    /// Number of operations to apply (default 10).
+    pub count: Option<usize>,
+    /// Instead of `count`: this fraction of the tenant's users, groups, applications, service
+    /// principals and devices (0.01 = about 1 %), at least one operation.
+    pub fraction: Option<f64>,
+    /// Restrict to these operations (names of [`OPS`]); picked uniformly, repeat a name to weigh it.
+    pub ops: Option<Vec<String>>,
+}
+
+/// The operation mix (repeated names weigh more).
+pub const OPS: &[&str] = &[
     "create_user",
     "update_user",
     "update_user",
@@ -50,8 +76,38 @@ const OPS: &[&str] = &[
     "create_device",
     "update_device",
     "delete_device",
+    "add_registered_owner",
+    "remove_registered_owner",
+    "add_app_role_assignment_sp",
+    "remove_app_role_assignment_sp",
+    "add_app_role_assignment_user",
+    "remove_app_role_assignment_user",
+    "add_app_role_assignment_group",
+    "remove_app_role_assignment_group",
+    "add_federated_credential",
+    "remove_federated_credential",
     "new_signins",
     "new_audits",
+];
+
+/// Every operation name, once.
+pub fn op_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for op in OPS {
+        if !v.contains(op) {
+            v.push(op);
+        }
+    }
+    v
+}
+
+/// Collections whose objects `fraction` counts.
+const COUNTED: &[&str] = &[
+    "users",
+    "groups",
+    "applications",
+    "servicePrincipals",
+    "devices",
 ];
 
 fn pick_id(t: &Tenant, coll: &str, f: &mut Filler) -> Option<String> {
@@ -63,13 +119,25 @@ fn pick_id(t: &Tenant, coll: &str, f: &mut Filler) -> Option<String> {
     c.items.values().nth(k).map(|i| i.id.clone())
 }
 
-fn update(t: &mut Tenant, coll: &str, id: &str, props: Vec<(&str, serde_json::Value)>) {
+fn pick<T: Clone>(xs: &[T], f: &mut Filler) -> Option<T> {
+    (!xs.is_empty()).then(|| xs[f.range(0, xs.len() as u64) as usize].clone())
+}
+
+fn update(
+    t: &mut Tenant,
+    w: &mut Writer,
+    coll: &str,
+    id: &str,
+    props: Vec<(&str, serde_json::Value)>,
+) {
     let v = t.bump();
     let c = t.coll_mut(coll);
     let Some(item) = c.get_mut(id) else { return };
     let mut names = Vec::new();
+    let mut audited = Vec::new();
     for (k, val) in props {
-        item.data.insert(k.to_string(), val);
+        let old = item.data.insert(k.to_string(), val.clone());
+        audited.push(audit::updated(k, old.as_ref(), &val));
         names.push(k.to_string());
     }
     c.log(Change {
@@ -78,8 +146,10 @@ fn update(t: &mut Tenant, coll: &str, id: &str, props: Vec<(&str, serde_json::Va
         props: names,
         ..Change::empty()
     });
+    w.object(t, coll, id, audit::Change::Update(audited));
 }
 
+/// Change a relationship list and its change log (no audit event).
 fn link(t: &mut Tenant, coll: &str, id: &str, rel: &'static str, member: &str, add: bool) -> bool {
     let v = t.bump();
     let c = t.coll_mut(coll);
@@ -105,7 +175,25 @@ fn link(t: &mut Tenant, coll: &str, id: &str, rel: &'static str, member: &str, a
     true
 }
 
-/// Remove an object from every relationship list that holds it (hard delete).
+/// A relationship change with the audit event Entra writes for it.
+fn link_audited(
+    t: &mut Tenant,
+    w: &mut Writer,
+    coll: &str,
+    id: &str,
+    rel: &'static str,
+    member: &str,
+    add: bool,
+) -> bool {
+    if !link(t, coll, id, rel, member, add) {
+        return false;
+    }
+    w.link(t, coll, id, rel, member, add);
+    true
+}
+
+/// Remove an object from every relationship list that holds it (hard delete). Entra writes no
+/// per-relationship audit event for this: the deletion event names the object.
 fn unlink_everywhere(t: &mut Tenant, member: &str) {
     let holders: Vec<(&'static str, String, &'static str)> = [
         "groups",
@@ -134,27 +222,61 @@ fn unlink_everywhere(t: &mut Tenant, member: &str) {
     }
 }
 
-fn create(t: &mut Tenant, coll: &'static str, id: String, data: crate::fill::Obj) {
+/// Hard delete: the object's app role assignments (as principal or as resource) and federated
+/// identity credentials go with it.
+fn drop_children(t: &mut Tenant, id: &str) {
+    let v = t.bump();
+    for coll in ["appRoleAssignments", "federatedIdentityCredentials"] {
+        let c = t.coll_mut(coll);
+        let gone: Vec<String> = c
+            .items
+            .values()
+            .filter(|i| i.parent.as_deref() == Some(id) || i.str("resourceId") == Some(id))
+            .map(|i| i.id.clone())
+            .collect();
+        for cid in gone {
+            c.remove(&cid, RemovedReason::Deleted, v);
+        }
+    }
+}
+
+fn create(t: &mut Tenant, w: &mut Writer, coll: &'static str, id: String, data: crate::fill::Obj) {
     let v = t.bump();
     t.kinds.insert(id.clone(), coll);
     let c = t.coll_mut(coll);
     let mut item = Item::new(id.clone(), data);
-    item.rels.insert("owners", vec![]);
-    if coll == "groups" {
-        item.rels.insert("members", vec![]);
+    let rels: &[&'static str] = match coll {
+        "groups" => &["members", "owners"],
+        "applications" | "servicePrincipals" => &["owners"],
+        "devices" => &["registeredOwners", "registeredUsers"],
+        _ => &[],
+    };
+    for r in rels {
+        item.rels.insert(r, vec![]);
     }
     c.push(item);
     c.log(Change {
         version: v,
-        id,
+        id: id.clone(),
         created: true,
         ..Change::empty()
     });
+    w.object(t, coll, &id, audit::Change::Add);
 }
 
-fn remove(t: &mut Tenant, coll: &str, id: &str, reason: RemovedReason) {
+fn remove(t: &mut Tenant, w: &mut Writer, coll: &str, id: &str, reason: RemovedReason) {
+    // the event names the object, so it is written while the object still exists
+    w.object(
+        t,
+        coll,
+        id,
+        audit::Change::Delete {
+            hard: reason == RemovedReason::Deleted,
+        },
+    );
     if reason == RemovedReason::Deleted {
         unlink_everywhere(t, id);
+        drop_children(t, id);
     }
     let v = t.bump();
     t.coll_mut(coll).remove(id, reason, v);
@@ -163,13 +285,188 @@ fn remove(t: &mut Tenant, coll: &str, id: &str, reason: RemovedReason) {
     }
 }
 
+/// The first service principal (the sync app's) and Microsoft Graph are never deleted and keep
+/// their app role assignments, so a sync keeps working.
+fn protected_sp(t: &Tenant, id: &str) -> bool {
+    t.coll("servicePrincipals")
+        .items
+        .values()
+        .next()
+        .is_some_and(|i| i.id == id)
+        || t.coll("servicePrincipals")
+            .get(id)
+            .and_then(|i| i.str("appId"))
+            == Some(crate::tenant::directory::GRAPH_APP_ID)
+}
+
+/// Resource service principals and their app roles a principal type may be assigned
+/// (`allowedMemberTypes` "Application" for service principals, "User" for users and groups).
+fn role_candidates(t: &Tenant, member_type: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for sp in t.coll("servicePrincipals").items.values() {
+        for r in sp
+            .data
+            .get("appRoles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let allowed = r["allowedMemberTypes"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|m| m == member_type));
+            if allowed && let Some(rid) = r["id"].as_str() {
+                out.push((sp.id.clone(), rid.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Add an app role assignment of `principal` (a live object of `principal_coll`).
+fn add_assignment(
+    t: &mut Tenant,
+    w: &mut Writer,
+    f: &mut Filler,
+    principal_coll: &str,
+    candidates: &[(String, String)],
+) -> Option<String> {
+    let principal = pick_id(t, principal_coll, f)?;
+    let (resource, role) = pick(candidates, f)?;
+    if principal == resource {
+        return None;
+    }
+    let res = t.coll("servicePrincipals").get(&resource)?;
+    let res_name = res.str("displayName").unwrap_or("").to_string();
+    let p = t.coll(principal_coll).get(&principal)?;
+    let p_name = p.str("displayName").unwrap_or("").to_string();
+    let duplicate = t
+        .coll("appRoleAssignments")
+        .children(&principal)
+        .iter()
+        .any(|a| a.str("resourceId") == Some(&resource) && a.str("appRoleId") == Some(&role));
+    if duplicate {
+        return None;
+    }
+    let ptype = match principal_coll {
+        "servicePrincipals" => "ServicePrincipal",
+        "groups" => "Group",
+        _ => "User",
+    };
+    let mut item = app_role_assignment(f, &role, &principal, &p_name, ptype, &resource, &res_name);
+    item.data
+        .insert("createdDateTime".into(), json!(crate::fill::ts(Utc::now())));
+    let id = item.id.clone();
+    let v = t.bump();
+    let c = t.coll_mut("appRoleAssignments");
+    c.push(item.clone());
+    c.log(Change {
+        version: v,
+        id: id.clone(),
+        created: true,
+        ..Change::empty()
+    });
+    w.app_role(t, &item, true);
+    Some(id)
+}
+
+/// Remove a served app role assignment whose principal is of `principal_type`.
+fn remove_assignment(
+    t: &mut Tenant,
+    w: &mut Writer,
+    f: &mut Filler,
+    principal_type: &str,
+) -> Option<String> {
+    let live = |id: Option<&str>| id.is_some_and(|i| t.dir_object(i).is_some());
+    let ids: Vec<String> = t
+        .coll("appRoleAssignments")
+        .items
+        .values()
+        .filter(|a| {
+            a.str("principalType") == Some(principal_type)
+                && live(a.str("principalId"))
+                && live(a.str("resourceId"))
+                && !a.str("principalId").is_some_and(|p| protected_sp(t, p))
+        })
+        .map(|a| a.id.clone())
+        .collect();
+    let id = pick(&ids, f)?;
+    let v = t.bump();
+    let item = t
+        .coll_mut("appRoleAssignments")
+        .remove(&id, RemovedReason::Deleted, v)?;
+    w.app_role(t, &item, false);
+    Some(id)
+}
+
+const FIC_ISSUERS: &[(&str, &str)] = &[
+    (
+        "https://token.actions.githubusercontent.com",
+        "repo:contoso/{w}:environment:production",
+    ),
+    (
+        "https://gitlab.com",
+        "project_path:contoso/{w}:ref_type:branch:ref:main",
+    ),
+    (
+        "https://app.terraform.io",
+        "organization:contoso:project:{w}:workspace:prod:run_phase:apply",
+    ),
+];
+
+fn fic_data(t: &Tenant, app: &str) -> Vec<crate::fill::Obj> {
+    t.coll("federatedIdentityCredentials")
+        .children(app)
+        .iter()
+        .map(|i| i.data.clone())
+        .collect()
+}
+
 pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
+    apply_with(
+        t,
+        &Options {
+            seed,
+            count: Some(count),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_default()
+}
+
+/// Apply mutations; an unknown operation name or a fraction outside (0, 1] is an error.
+pub fn apply_with(t: &mut Tenant, opts: &Options) -> Result<Summary, String> {
+    let names = op_names();
+    let ops: Vec<&'static str> = match &opts.ops {
+        None => OPS.to_vec(),
+        Some(list) if list.is_empty() => return Err("ops: empty list".into()),
+        Some(list) => {
+            list.iter()
+                .map(|o| {
+                    names.iter().copied().find(|n| n == o).ok_or_else(|| {
+                        format!("unknown operation '{o}'; known: {}", names.join(", "))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let count = match opts.fraction {
+        Some(fr) if !(fr > 0.0 && fr <= 1.0) => {
+            return Err(format!("fraction must be in (0, 1], got {fr}"));
+        }
+        Some(fr) => {
+            let objects: usize = COUNTED.iter().map(|c| t.coll(c).len()).sum();
+            ((objects as f64 * fr).round() as usize).max(1)
+        }
+        None => opts.count.unwrap_or(10),
+    };
+    let seed = opts.seed;
     let mut f = Filler {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x3A7E_0000 ^ t.seed),
         now: Utc::now(),
         domain: t.domain.clone(),
         density: 0.6,
     };
+    let mut w = Writer::new(seed ^ t.seed, &t.domain);
     let custom = t
         .coll("domains")
         .items
@@ -183,12 +480,29 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
         .values()
         .filter_map(|s| s.str("skuId").map(str::to_string))
         .collect();
+    let uses = |prefix: &str| ops.iter().any(|o| o.contains(prefix));
+    let app_roles = if uses("app_role_assignment_sp") {
+        role_candidates(t, "Application")
+    } else {
+        vec![]
+    };
+    let user_roles = if uses("app_role_assignment_user") || uses("app_role_assignment_group") {
+        role_candidates(t, "User")
+    } else {
+        vec![]
+    };
     let mut s = Summary {
         seed,
+        requested: count,
         ..Default::default()
     };
-    for _ in 0..count {
-        let op = *f.pick(OPS);
+    // Operations that find nothing to do (no owner to remove, ...) are retried with the next
+    // pick, within a bound.
+    let mut attempts = 0usize;
+    let max_attempts = count.saturating_mul(20).saturating_add(100);
+    while s.applied < count && attempts < max_attempts {
+        attempts += 1;
+        let op = *f.pick(&ops);
         let mut did: Option<(&str, String)> = None;
         match op {
             "create_user" => {
@@ -197,7 +511,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                 let domain = t.domain.clone();
                 let o = gen_user(&mut f, n, &custom, &domain, &sk, false);
                 let id = f.uuid();
-                create(t, "users", id.clone(), o);
+                create(t, &mut w, "users", id.clone(), o);
                 did = Some(("users", id));
             }
             "update_user" => {
@@ -218,7 +532,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                             ("mobilePhone", serde_json::Value::Null),
                         ],
                     };
-                    update(t, "users", &id, props);
+                    update(t, &mut w, "users", &id, props);
                     did = Some(("users", id));
                 }
             }
@@ -231,7 +545,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     } else {
                         RemovedReason::Deleted
                     };
-                    remove(t, "users", &id, reason);
+                    remove(t, &mut w, "users", &id, reason);
                     did = Some(("users", id));
                 }
             }
@@ -254,6 +568,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                             restored: true,
                             ..Change::empty()
                         });
+                        w.object(t, "users", &id, audit::Change::Restore);
                         did = Some(("users", id));
                     }
                 }
@@ -272,10 +587,10 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                 o.insert("isAssignableToRole".into(), json!(false));
                 o.insert("createdDateTime".into(), json!(crate::fill::ts(Utc::now())));
                 let id = f.uuid();
-                create(t, "groups", id.clone(), o);
+                create(t, &mut w, "groups", id.clone(), o);
                 for _ in 0..f.range(1, 4) {
                     if let Some(u) = pick_id(t, "users", &mut f) {
-                        link(t, "groups", &id, "members", &u, true);
+                        link_audited(t, &mut w, "groups", &id, "members", &u, true);
                     }
                 }
                 did = Some(("groups", id));
@@ -283,7 +598,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
             "update_group" => {
                 if let Some(id) = pick_id(t, "groups", &mut f) {
                     let d = format!("Updated {}", f.word());
-                    update(t, "groups", &id, vec![("description", json!(d))]);
+                    update(t, &mut w, "groups", &id, vec![("description", json!(d))]);
                     did = Some(("groups", id));
                 }
             }
@@ -296,7 +611,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     } else {
                         RemovedReason::Deleted
                     };
-                    remove(t, "groups", &id, reason);
+                    remove(t, &mut w, "groups", &id, reason);
                     did = Some(("groups", id));
                 }
             }
@@ -305,44 +620,132 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     let member = if op == "add_member" {
                         pick_id(t, "users", &mut f)
                     } else {
-                        let m = &t
+                        let m = t
                             .coll("groups")
                             .get(&g)
-                            .unwrap()
-                            .rels
-                            .get("members")
+                            .and_then(|i| i.rels.get("members"))
                             .cloned()
                             .unwrap_or_default();
-                        (!m.is_empty()).then(|| m[f.range(0, m.len() as u64) as usize].clone())
+                        pick(&m, &mut f)
                     };
                     if let Some(m) = member
-                        && link(t, "groups", &g, "members", &m, op == "add_member")
+                        && link_audited(t, &mut w, "groups", &g, "members", &m, op == "add_member")
                     {
                         did = Some(("groups", g));
                     }
                 }
             }
-            "add_owner" | "remove_owner" => {
-                let coll = *f.pick(&["groups", "applications", "servicePrincipals"]);
+            "add_owner" | "remove_owner" | "add_registered_owner" | "remove_registered_owner" => {
+                let (coll, rel) = if op.ends_with("registered_owner") {
+                    ("devices", "registeredOwners")
+                } else {
+                    (
+                        *f.pick(&["groups", "applications", "servicePrincipals"]),
+                        "owners",
+                    )
+                };
+                let add = op.starts_with("add");
                 if let Some(o) = pick_id(t, coll, &mut f) {
-                    let member = if op == "add_owner" {
+                    let member = if add {
                         pick_id(t, "users", &mut f)
                     } else {
                         let m = t
                             .coll(coll)
                             .get(&o)
-                            .unwrap()
-                            .rels
-                            .get("owners")
+                            .and_then(|i| i.rels.get(rel))
                             .cloned()
                             .unwrap_or_default();
-                        (!m.is_empty()).then(|| m[f.range(0, m.len() as u64) as usize].clone())
+                        pick(&m, &mut f)
                     };
                     if let Some(m) = member
-                        && link(t, coll, &o, "owners", &m, op == "add_owner")
+                        && link_audited(t, &mut w, coll, &o, rel, &m, add)
                     {
                         did = Some((coll, o));
                     }
+                }
+            }
+            "add_app_role_assignment_sp"
+            | "add_app_role_assignment_user"
+            | "add_app_role_assignment_group" => {
+                let (coll, cands) = match op {
+                    "add_app_role_assignment_sp" => ("servicePrincipals", &app_roles),
+                    "add_app_role_assignment_user" => ("users", &user_roles),
+                    _ => ("groups", &user_roles),
+                };
+                if let Some(id) = add_assignment(t, &mut w, &mut f, coll, cands) {
+                    did = Some(("appRoleAssignments", id));
+                }
+            }
+            "remove_app_role_assignment_sp"
+            | "remove_app_role_assignment_user"
+            | "remove_app_role_assignment_group" => {
+                let ptype = match op {
+                    "remove_app_role_assignment_sp" => "ServicePrincipal",
+                    "remove_app_role_assignment_user" => "User",
+                    _ => "Group",
+                };
+                if let Some(id) = remove_assignment(t, &mut w, &mut f, ptype) {
+                    did = Some(("appRoleAssignments", id));
+                }
+            }
+            "add_federated_credential" => {
+                // Entra allows at most 20 federated identity credentials per application
+                if let Some(app) = pick_id(t, "applications", &mut f)
+                    && t.coll("federatedIdentityCredentials").children(&app).len() < 20
+                {
+                    let before = fic_data(t, &app);
+                    let n = t.coll("federatedIdentityCredentials").next_seq;
+                    let (issuer, subject) = *f.pick(FIC_ISSUERS);
+                    let word = f.word();
+                    let mut o = f.resource("federatedIdentityCredential");
+                    o.insert("name".into(), json!(format!("deploy-{word}-{n}")));
+                    o.insert("issuer".into(), json!(issuer));
+                    o.insert("subject".into(), json!(subject.replace("{w}", word)));
+                    o.insert("audiences".into(), json!(["api://AzureADTokenExchange"]));
+                    o.insert(
+                        "description".into(),
+                        json!(format!("Deployments of {word}")),
+                    );
+                    let mut item = Item::new(f.uuid(), o);
+                    item.parent = Some(app.clone());
+                    let id = item.id.clone();
+                    let v = t.bump();
+                    let c = t.coll_mut("federatedIdentityCredentials");
+                    c.push(item);
+                    c.log(Change {
+                        version: v,
+                        id: id.clone(),
+                        created: true,
+                        ..Change::empty()
+                    });
+                    let after = fic_data(t, &app);
+                    w.federated_credentials(t, &app, &before, &after);
+                    did = Some(("federatedIdentityCredentials", id));
+                }
+            }
+            "remove_federated_credential" => {
+                let ids: Vec<(String, String)> = t
+                    .coll("federatedIdentityCredentials")
+                    .items
+                    .values()
+                    .filter_map(|i| {
+                        let p = i.parent.as_deref()?;
+                        t.coll("applications")
+                            .get(p)
+                            .map(|_| (i.id.clone(), p.to_string()))
+                    })
+                    .collect();
+                if let Some((id, app)) = pick(&ids, &mut f) {
+                    let before = fic_data(t, &app);
+                    let v = t.bump();
+                    t.coll_mut("federatedIdentityCredentials").remove(
+                        &id,
+                        RemovedReason::Deleted,
+                        v,
+                    );
+                    let after = fic_data(t, &app);
+                    w.federated_credentials(t, &app, &before, &after);
+                    did = Some(("federatedIdentityCredentials", id));
                 }
             }
             "create_application" | "create_service_principal" | "create_device" => {
@@ -365,7 +768,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                     o.insert("operatingSystem".into(), json!("Windows"));
                 }
                 let id = f.uuid();
-                create(t, coll, id.clone(), o);
+                create(t, &mut w, coll, id.clone(), o);
                 did = Some((coll, id));
             }
             "update_application" | "update_service_principal" | "update_device" => {
@@ -386,7 +789,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                         "applications" => vec![("notes", json!(format!("Reviewed {}", f.word())))],
                         _ => vec![("accountEnabled", json!(f.chance(0.7)))],
                     };
-                    update(t, coll, &id, props);
+                    update(t, &mut w, coll, &id, props);
                     did = Some((coll, id));
                 }
             }
@@ -409,7 +812,7 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                         } else {
                             RemovedReason::Changed
                         };
-                        remove(t, coll, &id, reason);
+                        remove(t, &mut w, coll, &id, reason);
                         did = Some((coll, id));
                     }
                 }
@@ -425,12 +828,8 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
                 let last = store.segments.last().map(|s| s.end_ms).unwrap_or(0);
                 let start = chrono::DateTime::from_timestamp_millis(last)
                     .unwrap_or(now - Duration::minutes(5));
-                let end = if now.timestamp_millis() > last + 1000 {
-                    now
-                } else {
-                    start + Duration::seconds(60)
-                };
-                store.append(n, start, end);
+                // never in the future: entries are spread up to now (or share the last instant)
+                store.append(n, start, now.max(start));
                 did = Some((
                     if op == "new_signins" {
                         "signIns"
@@ -449,5 +848,6 @@ pub fn apply(t: &mut Tenant, seed: u64, count: usize) -> Summary {
         }
     }
     s.version = t.version;
-    s
+    s.audit_events = w.written;
+    Ok(s)
 }

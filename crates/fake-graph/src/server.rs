@@ -66,6 +66,19 @@ impl Server {
     pub fn mutate(&self, seed: u64, count: usize) -> crate::mutate::Summary {
         admin::mutate(&self.state, seed, count)
     }
+    /// Mutations with options: restrict to some operations, or size the batch as a fraction of the
+    /// tenant's objects (see [`crate::mutate::Options`]).
+    pub fn mutate_with(
+        &self,
+        opts: &crate::mutate::Options,
+    ) -> Result<crate::mutate::Summary, String> {
+        admin::mutate_with(&self.state, opts)
+    }
+    /// Ingestion delay of the directory audit and sign-in logs: an entry is served only once this
+    /// much time has passed since its timestamp.
+    pub fn set_log_delay(&self, audit: Duration, signin: Duration) {
+        admin::set_log_delay(&self.state, audit, signin)
+    }
     pub fn add_fault(&self, rule: crate::FaultRule) {
         admin::add_fault(&self.state, rule)
     }
@@ -145,6 +158,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             rates: config.faults,
         }),
         latency: Mutex::new(config.latency),
+        audit_delay_ms: AtomicU64::new(config.audit_delay.as_millis() as u64),
+        signin_delay_ms: AtomicU64::new(config.signin_delay.as_millis() as u64),
         config,
         tenant: RwLock::new(tenant),
         apps: RwLock::new(apps),

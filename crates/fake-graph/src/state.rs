@@ -35,6 +35,10 @@ pub struct State {
     /// Operator-forced sync reset: delta tokens issued before this version answer 410 Gone.
     pub delta_reset_version: AtomicU64,
     pub latency: Mutex<crate::Latency>,
+    /// Ingestion delay (ms) of directory audits and sign-ins: entries newer than now − delay are
+    /// not served yet.
+    pub audit_delay_ms: AtomicU64,
+    pub signin_delay_ms: AtomicU64,
     /// Whether ids/seeds are deterministic for the latency/fault random streams.
     pub rng_counter: AtomicU64,
     /// Verified bearer tokens → (caller, exp): skips the JWT check on every page of a sync.

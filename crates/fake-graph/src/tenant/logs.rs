@@ -1,6 +1,10 @@
 //! Lazily generated log streams. Entry `i` is a pure function of (seed, i) and the context captured
 //! when the stream was created, and timestamps are monotonic in `i`, so a time-window `$filter` is a
 //! binary search and a million sign-ins take no memory.
+//!
+//! A stream can also hold explicit entries (the directory audit events that mutations write): each is
+//! a one-entry segment holding the stored object, appended at a timestamp no earlier than the end of
+//! the stream, so the whole stream stays ordered by time and indexes stay stable.
 
 use std::sync::Arc;
 
@@ -23,6 +27,8 @@ pub struct Segment {
     pub count: u64,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// An explicit entry (count 1, timestamp `start_ms`) instead of generated ones.
+    pub fixed: Option<Box<Obj>>,
 }
 
 /// Who and what log entries refer to.
@@ -47,6 +53,8 @@ pub struct LogStore {
     pub ctx: Arc<LogContext>,
     /// Fill every property (tiny profile) or leave some optional ones unset.
     pub dense: bool,
+    /// Number of explicit entries (see [`LogStore::push`]).
+    pub fixed: u64,
 }
 
 fn mix(a: u64, b: u64) -> u64 {
@@ -65,6 +73,7 @@ impl LogStore {
             segments: Vec::new(),
             ctx,
             dense,
+            fixed: 0,
         }
     }
 
@@ -89,12 +98,45 @@ impl LogStore {
             count,
             start_ms,
             end_ms,
+            fixed: None,
         });
     }
 
-    pub fn ts_ms(&self, i: u64) -> i64 {
+    /// The timestamp an entry written now gets: the wall clock, or the end of the stream if that is
+    /// later, so that the stream stays ordered.
+    pub fn next_ts_ms(&self, now_ms: i64) -> i64 {
+        self.segments
+            .last()
+            .map(|s| s.end_ms)
+            .unwrap_or(i64::MIN)
+            .max(now_ms)
+    }
+
+    /// Append an explicit entry at `ts_ms` (clamped to [`LogStore::next_ts_ms`]); returns its index.
+    pub fn push(&mut self, ts_ms: i64, entry: Obj) -> u64 {
+        let first = self.total();
+        let ts_ms = self.next_ts_ms(ts_ms);
+        self.segments.push(Segment {
+            first,
+            count: 1,
+            start_ms: ts_ms,
+            end_ms: ts_ms,
+            fixed: Some(Box::new(entry)),
+        });
+        self.fixed += 1;
+        first
+    }
+
+    fn segment(&self, i: u64) -> &Segment {
         let idx = self.segments.partition_point(|s| s.first + s.count <= i);
-        let s = &self.segments[idx.min(self.segments.len() - 1)];
+        &self.segments[idx.min(self.segments.len() - 1)]
+    }
+
+    pub fn ts_ms(&self, i: u64) -> i64 {
+        let s = self.segment(i);
+        if s.fixed.is_some() {
+            return s.start_ms;
+        }
         let k = (i - s.first) as i128;
         let span = (s.end_ms - s.start_ms) as i128;
         let base = s.start_ms as i128 + span * k / s.count as i128;
@@ -137,6 +179,9 @@ impl LogStore {
     }
 
     pub fn get(&self, i: u64) -> Obj {
+        if let Some(o) = &self.segment(i).fixed {
+            return (**o).clone();
+        }
         let t = Utc
             .timestamp_millis_opt(self.ts_ms(i))
             .single()

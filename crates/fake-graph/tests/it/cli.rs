@@ -72,6 +72,30 @@ async fn serve_prints_one_json_line_then_serves_until_sigterm() {
     );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(summary["applied"].as_u64().unwrap() > 0);
+    // a fraction of the objects, restricted to some operations
+    let out = Command::new(BIN)
+        .args([
+            "mutate",
+            "--url",
+            info["graph_url"].as_str().unwrap(),
+            "--fraction",
+            "0.1",
+            "--ops",
+            "add_member,add_registered_owner",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["requested"], summary["applied"]);
+    assert!(
+        summary["operations"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k == "add_member" || k == "add_registered_owner"),
+        "{summary}"
+    );
     // same seed → same credentials
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -101,6 +125,8 @@ fn help_documents_options() {
         "--reset-rate",
         "--truncate-rate",
         "--licences",
+        "--audit-delay-ms",
+        "--signin-delay-ms",
     ] {
         assert!(s.contains(opt), "{opt}");
     }

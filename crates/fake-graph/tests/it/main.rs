@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod batch;
+mod changes;
 mod cli;
 mod common;
 mod delta;
