@@ -569,6 +569,15 @@ fn destination_kind(path: &str, registry: &str, spec: &Node) -> Option<Destinati
     }
 }
 
+/// Names from the config for a message: control characters escaped, long ones cut.
+fn names<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| node::short(n.as_ref(), 80))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Checks what spans documents, with the lines recorded while parsing.
 fn validate(parsed: Parsed) -> Result<Config, ConfigError> {
     let first_file = parsed.first_file.clone().unwrap_or_default();
@@ -672,7 +681,7 @@ fn validate_source(
                     if known.is_empty() {
                         "none".to_string()
                     } else {
-                        known.join(", ")
+                        names(&known)
                     }
                 ),
             ));
@@ -728,7 +737,7 @@ fn validate_backend(
                 "backend_options.connection names destination {:?}, which is not one of this \
                  source's destinations ({})",
                 node::short(dest, 80),
-                source.destinations.join(", ")
+                names(&source.destinations)
             ),
         ));
     }

@@ -142,9 +142,19 @@ fn yaml_error(e: &serde_saphyr::Error) -> LocError {
         Some(at) if first[at..].contains("column") => &first[..at],
         _ => first,
     };
-    let message = message
-        .replace("unknown field", "unknown key")
-        .replace("missing field", "missing required key");
+    let message = match inner {
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => match key {
+            Some(key) => format!("duplicate key `{}`", short(key, 60)),
+            None => "duplicate key".to_string(),
+        },
+        // Neither the scalar (it may be a secret) nor the parser's option names.
+        serde_saphyr::Error::NonFiniteFloat { .. } => {
+            "a number that is not finite (.inf, .nan, or too large for a float)".to_string()
+        }
+        _ => message
+            .replace("unknown field", "unknown key")
+            .replace("missing field", "missing required key"),
+    };
     LocError {
         line: e.location().map(|l| line_of(l.line())).filter(|l| *l > 0),
         path: String::new(),
@@ -262,11 +272,9 @@ impl<'de> Visitor<'de> for RawVisitor {
                 Value::Bool(b) => b.to_string(),
                 Value::Float(f) => f.to_string(),
                 Value::Null => "null".to_string(),
-                Value::Seq(_) | Value::Map(_) => {
-                    return Err(de::Error::custom(
-                        "a mapping key must be a name, not a list or a mapping",
-                    ));
-                }
+                // Refused as an unknown key, at its line, by whatever reads the mapping.
+                Value::Seq(_) => "(a list)".to_string(),
+                Value::Map(_) => "(a mapping)".to_string(),
             };
             let value = node(map.next_value::<Spanned<RawValue>>()?);
             entries.push(Entry {

@@ -3,6 +3,7 @@
 
 mod canary;
 mod catalog;
+mod config_safety;
 mod credentials;
 mod harness;
 mod hostile;
