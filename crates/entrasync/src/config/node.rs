@@ -400,12 +400,11 @@ impl de::Error for LocError {
     }
 
     fn invalid_value(unexp: Unexpected, exp: &dyn de::Expected) -> Self {
+        // E.g. a negative number for an unsigned option: the value is not shown.
         unlocated(format!(
-            "expected {}, found another {}",
-            expected_text(exp),
-            unexpected_text(&unexp)
-                .trim_start_matches("a ")
-                .trim_start_matches("an ")
+            "{} out of range: expected {}",
+            unexpected_text(&unexp),
+            expected_text(exp)
         ))
     }
 

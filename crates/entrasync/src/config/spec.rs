@@ -154,7 +154,7 @@ pub struct SimulatorSpec {
     /// `tiny` (about 20 users), `small` (about 1,000) or `large` (100,000).
     #[serde(default = "default_profile", deserialize_with = "profile")]
     pub profile: String,
-    #[serde(default = "default_seed")]
+    #[serde(default = "default_seed", deserialize_with = "seed")]
     pub seed: u64,
 }
 
@@ -164,6 +164,10 @@ fn default_profile() -> String {
 
 fn default_seed() -> u64 {
     1
+}
+
+fn seed<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(ranged(d, 0, u64::MAX, "")?.unwrap_or_else(default_seed))
 }
 
 /// The validated source spec, with environment fallbacks applied.

@@ -259,7 +259,7 @@ fn numeric_options_are_range_checked_with_their_line() {
         (
             "simulator",
             "{seed: -5}",
-            "spec.simulator.seed: expected an integer, found another integer",
+            "spec.simulator.seed: must be an integer from 0 to 18446744073709551615, not -5",
         ),
     ] {
         let text = GOOD.replace("    concurrency: 100", &format!("    {option}: {value}"));
