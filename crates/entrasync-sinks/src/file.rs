@@ -34,7 +34,10 @@
 //!   appends one row per deleted key to the table's deletions file, the file of the table
 //!   `<table>_deletions` (e.g. `out/entraid_users_deletions.json` for `out/{{TABLE}}.json`),
 //!   with the columns `_cq_deleted_at` (when the deletion was written, timestamp µs UTC) and the
-//!   key columns as given (`tenant_id`, `id`, …). Child rows of a deleted row (`_cq_parent_id`
+//!   table's primary-key columns (`tenant_id`, `id`, …; any other key column after them). A
+//!   deletion row deletes the rows whose columns equal its non-null key values: a null key
+//!   column matches every value (e.g. `entraid_group_members` with `group_id` null and `id` set:
+//!   every membership of that removed object). Child rows of a deleted row (`_cq_parent_id`
 //!   equal to its `_cq_id`) are deleted too, but are not listed. The state table is not
 //!   supported (CloudQuery's file destination has none either).
 //! - [`read_rows`] reads any file this sink wrote back, as JSON objects.
@@ -44,7 +47,7 @@ use crate::cq::{self, ColumnKind};
 use crate::values::{self, Column};
 use crate::{Result, Sink, SinkError, TableRelation};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{FieldRef, Schema, SchemaRef};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
@@ -134,6 +137,8 @@ pub struct FileSink {
     options: FileOptions,
     /// Open files by table name (a deletions file under `<table>_deletions`).
     open: HashMap<String, OpenFile>,
+    /// The primary-key columns of each migrated table: the columns of its deletions file.
+    primary_keys: HashMap<String, Vec<FieldRef>>,
 }
 
 enum Output {
@@ -584,6 +589,7 @@ impl FileSink {
         Ok(FileSink {
             options,
             open: HashMap::new(),
+            primary_keys: HashMap::new(),
         })
     }
 
@@ -633,21 +639,47 @@ fn finish_all(files: Vec<OpenFile>) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// The rows to append to the deletions file of `table`: `_cq_deleted_at`, then the key columns.
-fn deletion_batch(table: &str, keys: &RecordBatch) -> Result<RecordBatch> {
+/// The rows to append to the deletions file of `table`: `_cq_deleted_at`, then every column of
+/// `primary_key` (the table's, when known) — null where `keys` does not name it — then any other
+/// column of `keys`. One table's deletions thus keep one set of columns, whichever key columns
+/// each deletion names.
+fn deletion_batch(
+    table: &str,
+    primary_key: &[FieldRef],
+    keys: &RecordBatch,
+) -> Result<RecordBatch> {
     let rows = keys.num_rows();
     let now = Utc::now().timestamp_micros();
+    let key_schema = keys.schema();
     let mut fields = vec![Arc::new(cq::field(
         DELETED_AT,
         ColumnKind::Timestamp,
         false,
         false,
     ))];
-    fields.extend(keys.schema().fields().iter().cloned());
     let mut columns: Vec<ArrayRef> = vec![Arc::new(
         TimestampMicrosecondArray::from(vec![now; rows]).with_timezone("UTC"),
     )];
-    columns.extend(keys.columns().iter().cloned());
+    for field in primary_key {
+        let column = match key_schema.index_of(field.name()) {
+            Ok(i) => arrow_cast::cast(keys.column(i), field.data_type()).map_err(|e| {
+                SinkError::Schema(format!(
+                    "table {table}: deletion key {:?} cannot be read as {}: {e}",
+                    field.name(),
+                    field.data_type()
+                ))
+            })?,
+            Err(_) => arrow_array::new_null_array(field.data_type(), rows),
+        };
+        fields.push(Arc::new(field.as_ref().clone().with_nullable(true)));
+        columns.push(column);
+    }
+    for (field, column) in key_schema.fields().iter().zip(keys.columns()) {
+        if !primary_key.iter().any(|k| k.name() == field.name()) {
+            fields.push(field.clone());
+            columns.push(column.clone());
+        }
+    }
     let schema = Schema::new_with_metadata(
         fields,
         HashMap::from([(
@@ -666,6 +698,13 @@ impl Sink for FileSink {
         for f in schema.fields() {
             values::column_kind(&table, f)?;
         }
+        let primary_key = schema
+            .fields()
+            .iter()
+            .filter(|f| cq::is_primary_key(f))
+            .cloned()
+            .collect();
+        self.primary_keys.insert(table, primary_key);
         Ok(())
     }
 
@@ -742,7 +781,9 @@ impl Sink for FileSink {
         keys: RecordBatch,
         _relations: &[TableRelation],
     ) -> Result<u64> {
-        self.write(deletion_batch(table, &keys)?).await?;
+        let primary_key = self.primary_keys.get(table).map_or(&[][..], Vec::as_slice);
+        let batch = deletion_batch(table, primary_key, &keys)?;
+        self.write(batch).await?;
         Ok(0)
     }
 

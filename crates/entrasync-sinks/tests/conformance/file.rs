@@ -405,16 +405,17 @@ async fn deletions_are_appended_to_the_tables_deletions_file() {
     use entrasync_sinks::cq::{self, ColumnKind};
     use entrasync_sinks::file::{DELETED_AT, DELETIONS_SUFFIX};
     use std::sync::Arc;
-    let keys = |ids: &[&str]| {
-        let fields = vec![
-            cq::field("tenant_id", ColumnKind::Utf8, true, true),
-            cq::field("id", ColumnKind::Utf8, true, true),
-        ];
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec!["t1"; ids.len()])),
-            Arc::new(StringArray::from(ids.to_vec())),
-        ];
-        arrow_array::RecordBatch::try_new(data::schema("entraid_users", fields), columns).unwrap()
+    // Keys as the scheduler sends them: utf8 columns, some of the table's key columns.
+    let keys = |columns: &[(&str, Vec<&str>)]| {
+        let fields = columns
+            .iter()
+            .map(|(n, _)| cq::field(n, ColumnKind::Utf8, true, true))
+            .collect();
+        let arrays: Vec<ArrayRef> = columns
+            .iter()
+            .map(|(_, v)| Arc::new(StringArray::from(v.clone())) as ArrayRef)
+            .collect();
+        arrow_array::RecordBatch::try_new(data::schema("entraid_users", fields), arrays).unwrap()
     };
     let relations = [entrasync_sinks::TableRelation::new(
         "entraid_user_x",
@@ -423,19 +424,26 @@ async fn deletions_are_appended_to_the_tables_deletions_file() {
     for (format, compression, ext) in FORMATS {
         let dir = tempfile::tempdir().unwrap();
         let before = chrono::Utc::now();
-        let mut sink = table_sink(dir.path(), format, compression);
         let schema = data::schema("entraid_users", data::full_fields());
+        let mut sink = table_sink(dir.path(), format, compression);
+        sink.migrate(schema.clone()).await.unwrap();
         sink.write(data::full_batch(&schema, &rows()))
             .await
             .unwrap();
         let n = sink
-            .delete_rows("entraid_users", keys(&["u1", "u2"]), &relations)
+            .delete_rows(
+                "entraid_users",
+                keys(&[("tenant_id", vec!["t1", "t1"]), ("id", vec!["u1", "u2"])]),
+                &relations,
+            )
             .await
             .unwrap();
         assert_eq!(n, 0, "nothing is deleted from a file");
         sink.table_done("entraid_users").await.unwrap();
+        // The next sync; this deletion names only some key columns, in another order.
         let mut sink = table_sink(dir.path(), format, compression);
-        sink.delete_rows("entraid_users", keys(&["u3"]), &relations)
+        sink.migrate(schema.clone()).await.unwrap();
+        sink.delete_rows("entraid_users", keys(&[("id", vec!["u3"])]), &relations)
             .await
             .unwrap();
         sink.flush().await.unwrap();
@@ -451,18 +459,29 @@ async fn deletions_are_appended_to_the_tables_deletions_file() {
             "{ext}"
         );
         let rows = read_rows(&deletions).unwrap();
-        let columns: Vec<&str> = rows[0].keys().map(String::as_str).collect();
-        assert_eq!(columns.len(), 3, "{ext}: {columns:?}");
-        for c in [DELETED_AT, "tenant_id", "id"] {
-            assert!(columns.contains(&c), "{ext}: {columns:?}");
-        }
-        assert_eq!(ids(&deletions), vec!["u1", "u2", "u3"], "{ext}");
-        for row in rows {
-            assert_eq!(row["tenant_id"], "t1");
+        for row in &rows {
+            // `_cq_deleted_at`, then the table's primary key, in the table's order.
+            let columns: Vec<&str> = row.keys().map(String::as_str).collect();
+            if format != FileFormat::Json {
+                assert_eq!(columns, vec![DELETED_AT, "tenant_id", "id"], "{ext}");
+            } else {
+                assert_eq!(columns.len(), 3, "{ext}: {columns:?}");
+            }
             let at =
                 chrono::DateTime::parse_from_rfc3339(row[DELETED_AT].as_str().unwrap()).unwrap();
             assert!(at >= before - chrono::Duration::seconds(1), "{ext}: {at}");
         }
+        assert_eq!(ids(&deletions), vec!["u1", "u2", "u3"], "{ext}");
+        let tenants: Vec<serde_json::Value> = rows.iter().map(|r| r["tenant_id"].clone()).collect();
+        assert_eq!(
+            tenants,
+            vec![
+                serde_json::json!("t1"),
+                serde_json::json!("t1"),
+                serde_json::Value::Null
+            ],
+            "{ext}: a key column a deletion does not name is null (any value)"
+        );
     }
 }
 
