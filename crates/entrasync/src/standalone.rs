@@ -242,6 +242,10 @@ async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
 }
 
 /// Drains the scheduler's messages into every destination, then makes the writes durable.
+///
+/// A state entry covers rows written to every destination, so it is stored (in the backend's
+/// destination) only after each destination that received rows since the last flush has
+/// flushed them.
 async fn write_all(
     mut rx: mpsc::Receiver<SyncMessage>,
     mut dests: Vec<Destination>,
@@ -250,8 +254,35 @@ async fn write_all(
     // The destination (by index) and table that keep the incremental state.
     backend: Option<(usize, String)>,
 ) -> anyhow::Result<()> {
+    // Destinations written to since their last flush.
+    let mut unflushed = vec![false; dests.len()];
     while let Some(message) = rx.recv().await {
-        for (index, dest) in dests.iter_mut().enumerate() {
+        if let SyncMessage::State { key, value } = &message {
+            let Some((index, state_table)) = &backend else {
+                continue;
+            };
+            for (dest, unflushed) in dests.iter_mut().zip(&mut unflushed) {
+                if std::mem::take(unflushed) {
+                    dest.sink
+                        .flush()
+                        .await
+                        .with_context(|| format!("destination {:?}: flushing", dest.name))?;
+                }
+            }
+            let dest = &mut dests[*index];
+            let entry = std::collections::HashMap::from([(key.clone(), value.clone())]);
+            dest.sink
+                .write_state(state_table, &entry)
+                .await
+                .with_context(|| {
+                    format!(
+                        "destination {:?}: writing state to {state_table}",
+                        dest.name
+                    )
+                })?;
+            continue;
+        }
+        for (dest, unflushed) in dests.iter_mut().zip(&mut unflushed) {
             let ctx = |what: &str| format!("destination {:?}: {what}", dest.name);
             match &message {
                 SyncMessage::MigrateTable(schema) => {
@@ -263,6 +294,7 @@ async fn write_all(
                 }
                 SyncMessage::Insert(batch) => {
                     let batch = cq::add_sync_columns(batch, &source_name, sync_time)?;
+                    *unflushed = true;
                     dest.sink
                         .write(batch)
                         .await
@@ -270,28 +302,21 @@ async fn write_all(
                 }
                 SyncMessage::DeleteRecord { table, keys } => {
                     let keys = delete_keys(keys)?;
+                    *unflushed = true;
                     dest.sink
                         .delete_rows(table, keys, &relations_of(table))
                         .await
                         .with_context(|| ctx(&format!("deleting a removed row of {table}")))?;
                 }
-                SyncMessage::State { key, value } => {
-                    let Some((_, state_table)) = backend.as_ref().filter(|(i, _)| *i == index)
-                    else {
-                        continue;
-                    };
-                    // The rows this state covers must be durable before the state is.
-                    dest.sink.flush().await.with_context(|| ctx("flushing"))?;
-                    let entry = std::collections::HashMap::from([(key.clone(), value.clone())]);
-                    dest.sink
-                        .write_state(state_table, &entry)
-                        .await
-                        .with_context(|| ctx(&format!("writing state to {state_table}")))?;
-                }
+                SyncMessage::State { .. } => unreachable!("handled above"),
                 SyncMessage::TableDone { table, replaced } => {
+                    dest.sink
+                        .table_done(table)
+                        .await
+                        .with_context(|| ctx(&format!("finishing {table}")))?;
                     if *replaced && dest.write_mode == WriteMode::OverwriteDeleteStale {
-                        // Make this table's rows durable before deleting what they replace.
-                        dest.sink.flush().await.with_context(|| ctx("flushing"))?;
+                        // `delete_stale` writes this table's buffered rows before it deletes
+                        // what they replace.
                         let deleted = dest
                             .sink
                             .delete_stale(table, &source_name, sync_time)

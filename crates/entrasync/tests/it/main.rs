@@ -5,6 +5,7 @@ mod canary;
 mod catalog;
 mod config_safety;
 mod credentials;
+mod file_sink;
 mod harness;
 mod hostile;
 mod incremental;
