@@ -1,6 +1,7 @@
 //! Benchmark: generation time and memory of a profile, then objects served per second with zero
 //! latency. `cargo run --release -p fake-graph --example bench -- large`
-//! (argument: tiny | small | large; default large).
+//! (argument: tiny | small | large; default large). `BENCH_MUTATE=0.01` also times mutating 1 % of
+//! the objects and building `/_fake/truth`.
 
 use std::time::Instant;
 
@@ -100,6 +101,35 @@ async fn main() {
         println!(
             "sign-in generation: {n} entries in {s:.3}s = {:.0}/s ({bytes})",
             n as f64 / s
+        );
+    }
+    if let Ok(fr) = std::env::var("BENCH_MUTATE") {
+        // mutate a fraction of the objects (every kind of change), then build the ground truth
+        let fraction: f64 = fr.parse().expect("BENCH_MUTATE=fraction, e.g. 0.01");
+        let t0 = Instant::now();
+        let opts = fake_graph::mutate::Options {
+            seed: 7,
+            fraction: Some(fraction),
+            // BENCH_MUTATE_OPS=add_owner,add_member restricts the operations
+            ops: std::env::var("BENCH_MUTATE_OPS")
+                .ok()
+                .map(|o| o.split(',').map(str::to_string).collect()),
+            ..Default::default()
+        };
+        let s = server.mutate_with(&opts).unwrap();
+        println!(
+            "mutate {fraction}: {} operations, {} audit events in {:.3}s",
+            s.applied,
+            s.audit_events,
+            t0.elapsed().as_secs_f64()
+        );
+        let t0 = Instant::now();
+        let truth = fake_graph::admin::truth(&server.state, false);
+        let bytes = serde_json::to_vec(&truth).map(|v| v.len()).unwrap_or(0);
+        println!(
+            "truth: {:.1} MB in {:.3}s",
+            bytes as f64 / 1e6,
+            t0.elapsed().as_secs_f64()
         );
     }
     let c = reqwest::Client::new();
