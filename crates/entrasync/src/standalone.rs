@@ -92,6 +92,9 @@ async fn sync_source(
             state: backend.as_ref().map(|b| b.state.clone()),
             log_lookback: (spec.log_lookback_days > 0)
                 .then(|| chrono::Duration::days(spec.log_lookback_days.into())),
+            log_overlap: chrono::Duration::from_std(spec.log_overlap).unwrap_or_default(),
+            child_refresh: chrono::Duration::from_std(spec.child_refresh_interval)
+                .unwrap_or_else(|_| chrono::Duration::hours(24)),
         },
         tx,
     ));

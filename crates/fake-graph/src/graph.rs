@@ -214,6 +214,8 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
         Kind::Delta(coll) => crate::delta::handle(&ctx, coll),
         Kind::Rel(coll, rel) => relationship(&ctx, coll, rel),
         Kind::Transitive => transitive(&ctx),
+        Kind::MemberOf { transitive } => member_of(&ctx, transitive),
+        Kind::Holders(colls, rel) => holders(&ctx, colls, rel),
         Kind::Child(coll, by_resource) => children(&ctx, coll, by_resource),
         Kind::GroupLifecycle => group_lifecycle(&ctx),
         Kind::Singleton(name) => singleton(&ctx, name),
@@ -274,7 +276,9 @@ fn route_resources(t: &Tenant, route: &Route) -> Vec<&'static str> {
                 vec![r]
             }
         }
-        Kind::Rel(..) | Kind::Transitive => DIR_TYPES.to_vec(),
+        Kind::Rel(..) | Kind::Transitive | Kind::MemberOf { .. } | Kind::Holders(..) => {
+            DIR_TYPES.to_vec()
+        }
         Kind::GroupLifecycle => vec!["groupLifecyclePolicy"],
         Kind::Singleton(n) => vec![n],
         Kind::Log(LogKind::SignIn) => vec!["signIn"],
@@ -830,6 +834,63 @@ fn transitive(ctx: &Ctx) -> Resp {
         return errors::not_found_resource(&id);
     }
     let ids = transitive_ids(&t, &id);
+    dir_objects_page(ctx, &t, &ids)
+}
+
+/// `memberOf`: the groups, directory roles and administrative units whose members include the
+/// object; `transitiveMemberOf` (groups only here): the groups that contain it at any depth.
+fn member_of(ctx: &Ctx, transitive: bool) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let id = ctx.id.clone().unwrap_or_default();
+    if t.dir_object(&id).is_none() {
+        return errors::not_found_resource(&id);
+    }
+    let containers: &[&str] = if transitive {
+        &["groups"]
+    } else {
+        &["groups", "directoryRoles", "administrativeUnits"]
+    };
+    let direct = |member: &str| -> Vec<String> {
+        containers
+            .iter()
+            .flat_map(|c| t.coll(c).items.values())
+            .filter(|i| {
+                i.rels
+                    .get("members")
+                    .is_some_and(|m| m.iter().any(|x| x == member))
+            })
+            .map(|i| i.id.clone())
+            .collect()
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::from([id.clone()]);
+    let mut queue = VecDeque::from([id.clone()]);
+    while let Some(member) = queue.pop_front() {
+        for container in direct(&member) {
+            if seen.insert(container.clone()) {
+                out.push(container.clone());
+                if transitive {
+                    queue.push_back(container);
+                }
+            }
+        }
+    }
+    dir_objects_page(ctx, &t, &out)
+}
+
+/// The objects of `colls` whose relationship `rel` lists `{id}` (`ownedObjects`, `ownedDevices`).
+fn holders(ctx: &Ctx, colls: &[&str], rel: &str) -> Resp {
+    let t = ctx.state.tenant.read().unwrap();
+    let id = ctx.id.clone().unwrap_or_default();
+    if t.dir_object(&id).is_none() {
+        return errors::not_found_resource(&id);
+    }
+    let ids: Vec<String> = colls
+        .iter()
+        .flat_map(|c| t.coll(c).items.values())
+        .filter(|i| i.rels.get(rel).is_some_and(|m| m.contains(&id)))
+        .map(|i| i.id.clone())
+        .collect();
     dir_objects_page(ctx, &t, &ids)
 }
 

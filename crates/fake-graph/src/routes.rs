@@ -26,6 +26,14 @@ pub enum Kind {
     Rel(&'static str, &'static str),
     /// Transitive members of a group.
     Transitive,
+    /// Groups, directory roles and administrative units `{id}` is a direct member of
+    /// (`memberOf`), or, transitively, the groups that contain it (`transitiveMemberOf`).
+    MemberOf {
+        transitive: bool,
+    },
+    /// Objects whose relationship (of these collections) lists `{id}`: `ownedObjects` (owners of
+    /// groups, applications, service principals), `ownedDevices` (registered owners of devices).
+    Holders(&'static [&'static str], &'static str),
     /// Child objects owned by `{id}` (child collection); `by_resource` = appRoleAssignedTo.
     Child(&'static str, bool),
     /// `/groups/{id}/groupLifecyclePolicies`
@@ -157,6 +165,46 @@ pub const ROUTES: &[Route] = &[
         NL,
         I,
         1,
+        (100, 999),
+        "directoryObjects"
+    ),
+    r!(
+        "users/{id}/memberOf",
+        MemberOf { transitive: false },
+        U,
+        NL,
+        I,
+        2,
+        (100, 999),
+        "directoryObjects"
+    ),
+    r!(
+        "users/{id}/ownedObjects",
+        Holders(&["groups", "applications", "servicePrincipals"], "owners"),
+        U,
+        NL,
+        I,
+        2,
+        (100, 999),
+        "directoryObjects"
+    ),
+    r!(
+        "users/{id}/ownedDevices",
+        Holders(&["devices"], "registeredOwners"),
+        U,
+        NL,
+        I,
+        2,
+        (100, 999),
+        "directoryObjects"
+    ),
+    r!(
+        "groups/{id}/transitiveMemberOf",
+        MemberOf { transitive: true },
+        GM,
+        NL,
+        I,
+        5,
         (100, 999),
         "directoryObjects"
     ),

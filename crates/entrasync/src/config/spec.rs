@@ -87,6 +87,71 @@ fn max_retry_after<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
     ranged(d, 1, MAX_MAX_RETRY_AFTER_SECS, "seconds")
 }
 
+/// Every child table is re-read whole at least this often by default (24 hours).
+pub const DEFAULT_CHILD_REFRESH: Duration = Duration::from_secs(24 * 3600);
+/// Log cursors restart this early by default: Microsoft documents minutes for most entries
+/// and up to two hours for risk data and multi-factor sign-in details.
+pub const DEFAULT_LOG_OVERLAP: Duration = Duration::from_secs(2 * 3600);
+/// Pages one listing may have before it is taken for a server that never ends it.
+pub const DEFAULT_MAX_PAGES: u64 = 1_000_000;
+
+fn child_refresh_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, Duration::from_secs(60), Duration::from_secs(90 * 86_400))
+}
+
+fn log_overlap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d, Duration::ZERO, Duration::from_secs(7 * 86_400))
+}
+
+fn max_pages<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged(d, 10, 1_000_000_000, "pages per listing")
+}
+
+/// A duration as `90s`, `30m`, `24h` or `7d` (or a bare number of seconds), within bounds.
+fn duration<'de, D: Deserializer<'de>>(
+    d: D,
+    min: Duration,
+    max: Duration,
+) -> Result<Option<Duration>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let wanted = || {
+        format!(
+            "a duration such as 90s, 30m, 24h or 7d, from {}s to {}s",
+            min.as_secs(),
+            max.as_secs()
+        )
+    };
+    let secs = match &value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(text) => parse_duration(text),
+        _ => None,
+    }
+    .ok_or_else(|| de::Error::custom(format!("must be {}", wanted())))?;
+    let parsed = Duration::from_secs(secs);
+    if parsed < min || parsed > max {
+        return Err(de::Error::custom(format!("must be {}", wanted())));
+    }
+    Ok(Some(parsed))
+}
+
+fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
 fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
@@ -142,6 +207,12 @@ pub(crate) struct RawSpec {
     log_lookback_days: Option<u64>,
     #[serde(default, deserialize_with = "max_retry_after")]
     max_retry_after: Option<u64>,
+    #[serde(default, deserialize_with = "child_refresh_interval")]
+    child_refresh_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "log_overlap")]
+    log_overlap: Option<Duration>,
+    #[serde(default, deserialize_with = "max_pages")]
+    max_pages: Option<u64>,
     #[serde(default, deserialize_with = "simulator")]
     simulator: Option<SimulatorSpec>,
 }
@@ -189,6 +260,14 @@ pub struct EntraSpec {
     /// The longest wait a `Retry-After` can impose (`max_retry_after`, seconds, 1..=3600,
     /// default 300); a longer one is treated as this.
     pub max_retry_after: Duration,
+    /// Every child table is re-read whole at least this often (`child_refresh_interval`),
+    /// spread across syncs; in between, only parents a change signal names are re-read.
+    pub child_refresh_interval: Duration,
+    /// How far before the newest entry seen a log cursor restarts (`log_overlap`), for entries
+    /// Graph indexes late; the overlap is de-duplicated by id.
+    pub log_overlap: Duration,
+    /// Pages one listing may have (`max_pages`) before it is stopped as endless.
+    pub max_pages: u64,
     /// When set, sync a simulated tenant instead of a real one.
     pub simulator: Option<SimulatorSpec>,
 }
@@ -262,6 +341,9 @@ impl EntraSpec {
             max_retry_after: Duration::from_secs(
                 raw.max_retry_after.unwrap_or(DEFAULT_MAX_RETRY_AFTER_SECS),
             ),
+            child_refresh_interval: raw.child_refresh_interval.unwrap_or(DEFAULT_CHILD_REFRESH),
+            log_overlap: raw.log_overlap.unwrap_or(DEFAULT_LOG_OVERLAP),
+            max_pages: raw.max_pages.unwrap_or(DEFAULT_MAX_PAGES),
             simulator: raw.simulator,
         })
     }

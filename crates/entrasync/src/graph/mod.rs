@@ -38,9 +38,6 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// The largest response body accepted, after decompression: Graph's biggest pages are a few MB,
 /// and a compressed bomb must not grow past this in memory.
 pub const MAX_RESPONSE_BYTES: usize = 128 << 20;
-/// Pages one chain of next links may have: far beyond any real tenant (a billion rows at 999 a
-/// page), but an end to a server that never stops sending links.
-pub const MAX_PAGES: u64 = 1_000_000;
 
 pub struct GraphClient {
     http: reqwest::Client,
@@ -111,7 +108,7 @@ impl GraphClient {
         let http = http_client();
         let retry = RetryPolicy {
             max_retries: spec.max_retries,
-            max_retry_after: Duration::from_secs(300), // PLACEHOLDER until config lands
+            max_retry_after: spec.max_retry_after,
         };
         let tokens = TokenProvider::new(
             http.clone(),
@@ -129,7 +126,7 @@ impl GraphClient {
             throttle: Throttle::default(),
             in_flight: Semaphore::new(spec.concurrency.clamp(1, MAX_IN_FLIGHT) as usize),
             retry,
-            max_pages: MAX_PAGES,
+            max_pages: spec.max_pages,
             tenant_id,
         }))
     }
@@ -321,7 +318,7 @@ impl Chain {
         if self.pages >= self.max_pages {
             return Err(GraphError::Refused(format!(
                 "more than {} pages in one listing: stopping, as no tenant has that many \
-                 (raise max_pages if this is real)",
+                 (raise the source spec's max_pages if this is real)",
                 self.max_pages
             )));
         }

@@ -173,7 +173,11 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
     let options = SyncOptions {
         deterministic_cq_id: request.deterministic_cq_id,
         state: state.as_ref().map(StateClient::values),
-        log_lookback: None,
+        log_lookback: (spec.log_lookback_days > 0)
+            .then(|| chrono::Duration::days(spec.log_lookback_days.into())),
+        log_overlap: chrono::Duration::from_std(spec.log_overlap).unwrap_or_default(),
+        child_refresh: chrono::Duration::from_std(spec.child_refresh_interval)
+            .unwrap_or_else(|_| chrono::Duration::hours(24)),
     };
     let scheduler = Arc::new(Scheduler::new(client, &selected, options, tx));
     let runs = scheduler.runs();

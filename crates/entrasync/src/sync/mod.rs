@@ -1,15 +1,24 @@
 //! The scheduler: reads every selected table from Graph and emits `SyncMessage`s.
 //!
+//! One module per way of reading a table: `list` (collections and singletons, every row every
+//! time), `delta` (Graph delta queries), `cursor` (log tables by timestamp), `children` (a
+//! collection per parent row: in full, or only for the parents a signal says changed),
+//! `changefeed` (the directory audit log as that signal) and `transitive` (a table computed
+//! from others). This module holds what they share: the messages, each table's live run, the
+//! plan of every table, and the orchestration.
+//!
 //! Every top-level table runs as its own chain of pages, all at once. Child tables fan out over
 //! their parent's rows, bounded by `CHILD_CHAINS`, so memory is bounded by the pages in flight
-//! and the message channel, never by the tenant's size. A failing table ends with a
-//! `TableDone` carrying its error; the other tables go on.
-//!
-//! With a state backend, delta tables read Graph's delta query: the first sync stores the delta
-//! link, later syncs apply only the changes (upserts, `@removed` deletions, `members@delta`), and
-//! child tables are re-read only for changed parents. Log tables keep a timestamp cursor.
+//! and the message channel. A failing table ends with a `TableDone` carrying its error; the
+//! others go on. State (delta links, cursors, refresh progress) goes out last, after every row
+//! it covers.
 
+mod changefeed;
+mod children;
 pub mod convert;
+mod cursor;
+mod delta;
+mod list;
 pub mod report;
 mod transitive;
 
@@ -17,11 +26,12 @@ use crate::graph::{GraphClient, GraphError, Traffic};
 use crate::tables::{Incremental, Selected, Source, Table};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use children::{ChildPlan, Refresh};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::join_all;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -42,7 +52,7 @@ pub enum SyncMessage {
         keys: Vec<(String, String)>,
     },
     /// Incremental state to store once every message before this one is durably written
-    /// (a delta link or a log cursor). Keys are `<table>|<tenant id>`.
+    /// (a delta link or a log cursor). Keys are `<table>|<tenant id>[|…]`.
     State { key: String, value: String },
     /// The table has finished. `replaced` is true when every current row was emitted by this
     /// sync, so rows it did not emit are stale and may be deleted.
@@ -72,16 +82,20 @@ pub struct TableRun {
     pub started: std::sync::Mutex<Option<Instant>>,
     pub elapsed: std::sync::Mutex<Option<Duration>>,
     pub outcome: std::sync::Mutex<Option<Outcome>>,
+    /// Objects skipped because they lack a primary-key property.
+    pub skipped_objects: AtomicU64,
     /// Set when a fatal error (403, licence) means no further requests should be made.
     stopped: AtomicBool,
     /// False once the table is read incrementally: then not every row is re-emitted.
     full: AtomicBool,
     /// The delta link or cursor to store when the run ends complete.
     pending_state: std::sync::Mutex<Option<SyncMessage>>,
-    /// Objects skipped because they lack a primary-key property.
-    pub skipped_objects: AtomicU64,
     /// Set once `TableDone` went out, so that it goes out once.
     reported: AtomicBool,
+    /// Child tables: how this sync brings them up to date.
+    plan: std::sync::Mutex<ChildPlan>,
+    /// Child tables read for changed parents: the parents already re-read in this sync.
+    reread: std::sync::Mutex<HashSet<String>>,
 }
 
 impl TableRun {
@@ -95,11 +109,13 @@ impl TableRun {
             started: Default::default(),
             elapsed: Default::default(),
             outcome: Default::default(),
+            skipped_objects: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             full: AtomicBool::new(true),
             pending_state: Default::default(),
-            skipped_objects: AtomicU64::new(0),
             reported: AtomicBool::new(false),
+            plan: std::sync::Mutex::new(ChildPlan::Full),
+            reread: Default::default(),
         }
     }
 
@@ -109,6 +125,10 @@ impl TableRun {
 
     fn start(&self) {
         *self.started.lock().expect("not poisoned") = Some(Instant::now());
+    }
+
+    fn plan(&self) -> ChildPlan {
+        self.plan.lock().expect("not poisoned").clone()
     }
 
     /// Records that everything was read, unless a failure was recorded first. A run that never
@@ -130,7 +150,7 @@ impl TableRun {
         self.fail(Outcome::Complete);
     }
 
-    /// Records the first failure; later ones of the same table only add to the log.
+    /// Records the first outcome; later ones of the same table only add to the log.
     fn fail(&self, outcome: Outcome) {
         let mut slot = self.outcome.lock().expect("not poisoned");
         if slot.is_none() {
@@ -227,7 +247,7 @@ impl TableRun {
 }
 
 /// Options of one sync that come from the source config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub deterministic_cq_id: bool,
     /// Incremental state read from the backend (`<table>|<tenant id>` → delta link or cursor).
@@ -235,6 +255,23 @@ pub struct SyncOptions {
     pub state: Option<HashMap<String, String>>,
     /// How far back the first sync of a log table reads; `None` reads everything Graph keeps.
     pub log_lookback: Option<chrono::Duration>,
+    /// How far before the newest entry seen a log cursor (and the audit change feed) restarts:
+    /// Graph indexes log entries late. The overlap is de-duplicated by id.
+    pub log_overlap: chrono::Duration,
+    /// Every child table is re-read in full at least this often, spread across syncs.
+    pub child_refresh: chrono::Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            deterministic_cq_id: false,
+            state: None,
+            log_lookback: None,
+            log_overlap: chrono::Duration::hours(2),
+            child_refresh: chrono::Duration::hours(24),
+        }
+    }
 }
 
 impl SyncOptions {
@@ -248,14 +285,8 @@ impl SyncOptions {
 /// Parent rows fetched for children at the same time, across all tables.
 const CHILD_CHAINS: usize = 32;
 
-/// Log cursors restart this far before the newest entry seen, for entries Graph indexes late;
-/// the overlap is de-duplicated by id.
-const CURSOR_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
-
 /// The direct-membership table that `entraid_group_transitive_members` is computed from.
 pub const DIRECT_MEMBERS: &str = "entraid_group_members";
-
-type SharedMemberships = Arc<std::sync::Mutex<transitive::Memberships>>;
 
 /// The state key of a table in a tenant.
 pub fn state_key(table: &str, tenant_id: &str) -> String {
@@ -268,10 +299,19 @@ pub struct Scheduler {
     runs: Vec<Arc<TableRun>>,
     tx: mpsc::Sender<SyncMessage>,
     child_slots: Arc<Semaphore>,
-    /// Collected only when a computed table needs them.
-    memberships: Option<SharedMemberships>,
+    /// When the sync started: the next change-feed cursor and refresh cycles count from here.
+    started: DateTime<Utc>,
+    /// Collected only when a computed table is rebuilt from every membership.
+    memberships: Option<transitive::SharedMemberships>,
+    /// Groups whose direct memberships changed in this sync, for the transitive table.
+    membership_changed: std::sync::Mutex<HashSet<String>>,
     /// Directory objects reported removed, whose relationship rows go at the end of the sync.
     removed: std::sync::Mutex<Vec<String>>,
+    /// Users soft-deleted within Graph's 30-day restore window, so that a restored user's
+    /// memberships can be read back, and restores whose memberships are still to read.
+    soft_deleted: std::sync::Mutex<transitive::SoftDeleted>,
+    /// The directory audit log's cursor to store, when it was read.
+    feed_cursor: std::sync::Mutex<Option<String>>,
     /// State entries of finished tables, sent once every row of the sync is out.
     states: std::sync::Mutex<Vec<SyncMessage>>,
 }
@@ -296,10 +336,13 @@ impl Scheduler {
         options: SyncOptions,
         tx: mpsc::Sender<SyncMessage>,
     ) -> Scheduler {
-        let computed = selected
-            .iter()
-            .any(|s| matches!(s.table.source, Source::Computed { .. }));
-        Scheduler {
+        let soft_deleted = options
+            .state
+            .as_ref()
+            .and_then(|s| s.get(&transitive::soft_deleted_key(client.tenant_id())))
+            .map(|v| transitive::SoftDeleted::parse(v))
+            .unwrap_or_default();
+        let mut scheduler = Scheduler {
             client,
             options,
             runs: selected
@@ -308,10 +351,18 @@ impl Scheduler {
                 .collect(),
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
-            memberships: computed.then(Default::default),
+            started: Utc::now(),
+            memberships: None,
+            membership_changed: Default::default(),
             removed: Default::default(),
+            soft_deleted: std::sync::Mutex::new(soft_deleted),
+            feed_cursor: Default::default(),
             states: Default::default(),
+        };
+        if scheduler.rebuilds_closure() {
+            scheduler.memberships = Some(Default::default());
         }
+        scheduler
     }
 
     /// The live state of every selected table, in catalog order.
@@ -332,6 +383,9 @@ impl Scheduler {
                 return;
             }
         }
+        // Decided before any table starts: how each child table is brought up to date, and
+        // whether the transitive closure is rebuilt from every membership.
+        self.plan_children().await;
         let top_level: Vec<_> = self
             .runs
             .iter()
@@ -357,28 +411,40 @@ impl Scheduler {
                 return;
             }
         }
+        self.restore_memberships().await;
         for run in &self.runs {
             if let Source::Computed { parent } = run.table.source {
-                self.compute(run, parent).await;
+                run.start();
+                let task = AssertUnwindSafe(self.compute(run, parent));
+                if let Err(panic) = task.catch_unwind().await {
+                    self.crashed(std::slice::from_ref(run), &panic_message(&*panic))
+                        .await;
+                }
                 self.done(run).await;
             }
         }
         // Last: a state entry may only be stored once everything it covers is written.
-        let states = std::mem::take(&mut *self.states.lock().expect("not poisoned"));
-        for state in states {
+        for state in self.final_states() {
             if self.tx.send(state).await.is_err() {
                 return;
             }
         }
     }
 
-    fn state(&self, table: &Table) -> Option<&String> {
-        let key = state_key(table.name, self.client.tenant_id());
-        self.options.state.as_ref()?.get(&key)
+    fn state(&self, key: &str) -> Option<&String> {
+        self.options.state.as_ref()?.get(key)
+    }
+
+    fn table_state(&self, table: &Table) -> Option<&String> {
+        self.state(&state_key(table.name, self.client.tenant_id()))
+    }
+
+    fn incremental(&self) -> bool {
+        self.options.state.is_some()
     }
 
     fn plan(&self, table: &Table) -> Plan {
-        let Some(_) = &self.options.state else {
+        if !self.incremental() {
             return match table.incremental {
                 Incremental::Cursor { property } => Plan::Cursor {
                     property,
@@ -386,12 +452,12 @@ impl Scheduler {
                 },
                 _ => Plan::Full,
             };
-        };
+        }
         match (table.incremental, table.source) {
             (Incremental::Delta, Source::List { path }) => {
-                // The transitive closure needs every membership: re-read groups in full.
-                let needs_all = table.name == "entraid_groups" && self.memberships.is_some();
-                match self.state(table) {
+                // A closure rebuilt from every membership needs a full round of groups.
+                let needs_all = table.name == transitive::GROUPS && self.rebuilds_closure();
+                match self.table_state(table) {
                     Some(link) if !needs_all => Plan::Delta {
                         url: link.clone(),
                         initial: false,
@@ -405,10 +471,10 @@ impl Scheduler {
             (Incremental::Cursor { property }, _) => Plan::Cursor {
                 property,
                 since: match self
-                    .state(table)
+                    .table_state(table)
                     .and_then(|c| c.parse::<DateTime<Utc>>().ok())
                 {
-                    Some(cursor) => Some(cursor - CURSOR_OVERLAP),
+                    Some(cursor) => Some(cursor - self.options.log_overlap),
                     None => self.options.log_lookback.map(|d| Utc::now() - d),
                 },
             },
@@ -416,75 +482,16 @@ impl Scheduler {
         }
     }
 
-    /// `/{version}{path}/delta?$select=…`, with the relationships whose `@delta` annotation
-    /// carries the rows of a selected child table (`members` for group members).
-    fn delta_query(&self, table: &Table, path: &str) -> String {
-        let mut select: Vec<&str> = table.select();
-        for child in self.children_of(table.name) {
-            if let Some(relationship) = child.table.parent_delta {
-                select.push(relationship);
-            }
-        }
-        let mut url = format!("/{}{}/delta", table.version.segment(), path);
-        if !select.is_empty() {
-            url.push_str("?$select=");
-            url.push_str(&select.join(","));
-        }
-        url
+    fn children_of(&self, parent: &str) -> Vec<Arc<TableRun>> {
+        self.runs
+            .iter()
+            .filter(|r| matches!(r.table.source, Source::Child { parent: p, .. } if p == parent))
+            .cloned()
+            .collect()
     }
 
-    /// Emits a computed table once its inputs are complete; fails it otherwise, since a partial
-    /// closure would silently under-report access.
-    async fn compute(&self, run: &Arc<TableRun>, parent: &str) {
-        run.start();
-        let complete = |name: &str| {
-            self.runs
-                .iter()
-                .find(|r| r.table.name == name)
-                .is_some_and(|r| r.outcome() == Some(Outcome::Complete))
-        };
-        if !complete(parent) || !complete(DIRECT_MEMBERS) {
-            run.fail(Outcome::Failed(format!(
-                "computed from {parent} and {DIRECT_MEMBERS}, which did not sync completely"
-            )));
-            return;
-        }
-        let Some(memberships) = &self.memberships else {
-            return;
-        };
-        let schema = convert::schema(run.table);
-        let batches: Result<Vec<RecordBatch>, _> = {
-            let memberships = memberships.lock().expect("not poisoned");
-            memberships
-                .closure()
-                .map(|(group, cq_id, rows)| {
-                    let ctx = convert::RowContext {
-                        tenant_id: self.client.tenant_id(),
-                        parent: Some((group, cq_id)),
-                    };
-                    convert::to_batch(
-                        run.table,
-                        &schema,
-                        &rows,
-                        &ctx,
-                        self.options.deterministic(),
-                    )
-                    .map(|(batch, _)| batch)
-                })
-                .collect()
-        };
-        match batches {
-            Ok(batches) => {
-                for batch in batches {
-                    run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-                    if self.tx.send(SyncMessage::Insert(batch)).await.is_err() {
-                        return;
-                    }
-                }
-                run.complete();
-            }
-            Err(e) => run.fail(Outcome::Failed(e.to_string())),
-        }
+    fn run_of(&self, name: &str) -> Option<&Arc<TableRun>> {
+        self.runs.iter().find(|r| r.table.name == name)
     }
 
     /// Ends tables whose task panicked: failed, so that none of their rows is deleted as stale.
@@ -496,14 +503,6 @@ impl Scheduler {
             )));
             self.done(run).await;
         }
-    }
-
-    fn children_of(&self, parent: &str) -> Vec<Arc<TableRun>> {
-        self.runs
-            .iter()
-            .filter(|r| matches!(r.table.source, Source::Child { parent: p, .. } if p == parent))
-            .cloned()
-            .collect()
     }
 
     async fn done(&self, run: &TableRun) {
@@ -571,12 +570,17 @@ impl Scheduler {
         for child in &children {
             child.complete();
         }
-        // The state goes out after every row it covers, children included, and only when all
-        // of them were read: otherwise the next sync repeats this round.
+        // The parent's delta link goes out after every row it covers, and only when the
+        // children its delta pages carry were read too; a child read per parent has its own
+        // state (`children::Refresh`), so a child skipped for a missing permission or licence
+        // does not hold the parent back.
         let pending = run.pending_state.lock().expect("not poisoned").take();
         if let Some(state) = pending
             && run.is_complete()
-            && children.iter().all(|c| c.is_complete())
+            && children
+                .iter()
+                .filter(|c| c.table.parent_delta.is_some())
+                .all(|c| c.is_complete())
         {
             self.states.lock().expect("not poisoned").push(state);
         }
@@ -586,282 +590,51 @@ impl Scheduler {
         }
     }
 
-    async fn read_full(
-        &self,
-        run: &Arc<TableRun>,
-        children: &[Arc<TableRun>],
-        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
-    ) -> Result<(), GraphError> {
-        match run.table.source {
-            Source::List { path } => {
-                let mut url = self.client.url(&list_query(run.table, path, None));
-                let mut chain = self.client.chain();
-                loop {
-                    let (objects, next) = self.page(&url, &run.traffic).await?;
-                    self.emit(run, &objects, children, jobs, Read::Listing)
-                        .await?;
-                    match next {
-                        Link::Next(next) => {
-                            chain.follow(&next)?;
-                            url = next;
-                        }
-                        _ => return Ok(()),
-                    }
-                }
-            }
-            Source::Singleton { path } => {
-                let url = self
-                    .client
-                    .url(&format!("/{}{path}", run.table.version.segment()));
-                let object = self.client.get(&url, &run.traffic).await?;
-                self.emit(run, &[object], children, jobs, Read::Listing)
-                    .await
-            }
-            Source::Child { .. } | Source::Computed { .. } => Ok(()),
+    /// The state entries of this sync, children's refresh progress first: a child that did not
+    /// complete is marked for a full re-read before any parent link moves on.
+    fn final_states(&self) -> Vec<SyncMessage> {
+        if !self.incremental() {
+            return Vec::new();
         }
-    }
-
-    /// One delta round: upserts, `@removed` deletions, `members@delta`, and children re-read
-    /// for the parents that changed. An expired delta link restarts as a full round.
-    async fn read_delta(
-        &self,
-        run: &Arc<TableRun>,
-        mut url: String,
-        mut initial: bool,
-        children: &[Arc<TableRun>],
-        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
-    ) -> Result<(), GraphError> {
-        let Source::List { path } = run.table.source else {
-            unreachable!("delta plans are made for collections only")
-        };
-        let mut chain = self.client.chain();
-        loop {
-            run.full.store(initial, Relaxed);
-            for child in children {
-                child.full.store(initial, Relaxed);
-            }
-            let (objects, link) = match self.page(&url, &run.traffic).await {
-                Ok(page) => page,
-                Err(e) if e.is_delta_expired() && !initial => {
-                    tracing::warn!(
-                        table = run.table.name,
-                        "the stored delta link can no longer be used ({e}); syncing the table in full"
-                    );
-                    url = self.client.url(&self.delta_query(run.table, path));
-                    initial = true;
-                    continue;
-                }
-                Err(e) => return Err(e),
+        let tenant = self.client.tenant_id();
+        let mut out = Vec::new();
+        for run in &self.runs {
+            let key = Refresh::key(run.table.name, tenant);
+            let tracked = match run.table.source {
+                Source::Child { .. } => run.table.parent_delta.is_none(),
+                Source::Computed { .. } => true,
+                _ => false,
             };
-            let (present, removed): (Vec<Value>, Vec<Value>) = objects
-                .into_iter()
-                .partition(|o| o.get("@removed").is_none());
-            for gone in &removed {
-                let Some(id) = gone.get("id").and_then(Value::as_str) else {
-                    // A removal we cannot apply: the round must not count as complete.
-                    run.skipped_objects.fetch_add(1, Relaxed);
-                    continue;
-                };
-                {
-                    run.removed.fetch_add(1, Relaxed);
-                    self.send(SyncMessage::DeleteRecord {
-                        table: run.table.name,
-                        keys: self.keys(&[("id", id)]),
-                    })
-                    .await?;
-                    self.removed
-                        .lock()
-                        .expect("not poisoned")
-                        .push(id.to_string());
-                }
+            if !tracked {
+                continue;
             }
-            let present = dedupe_by_id(present);
-            let read = Read::Delta {
-                incremental: !initial,
+            let value = if run.outcome() == Some(Outcome::Complete) {
+                match run.plan() {
+                    ChildPlan::Changed { refresh, .. } => refresh.after().to_string(),
+                    _ => Refresh::fresh(self.started).to_string(),
+                }
+            } else {
+                String::new()
             };
-            self.emit(run, &present, children, jobs, read).await?;
-            match link {
-                Link::Next(next) => {
-                    chain.follow(&next)?;
-                    url = next;
-                }
-                Link::Delta(delta) => {
-                    if !initial {
-                        self.reread_children(run, path, children, jobs).await?;
-                    }
-                    *run.pending_state.lock().expect("not poisoned") = Some(SyncMessage::State {
-                        key: state_key(run.table.name, self.client.tenant_id()),
-                        value: delta,
-                    });
-                    return Ok(());
-                }
-                Link::End => return Ok(()),
-            }
+            out.push(SyncMessage::State { key, value });
         }
-    }
-
-    /// In an incremental round, the child tables that the parent's delta does not carry (owners,
-    /// app role assignments, …) are re-read for every parent: Graph's delta does not report a
-    /// parent whose owners changed, so reading only changed parents would leave stale rows.
-    /// The parents are enumerated by their ids alone, the cheapest listing Graph offers.
-    async fn reread_children(
-        &self,
-        run: &Arc<TableRun>,
-        path: &str,
-        children: &[Arc<TableRun>],
-        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
-    ) -> Result<(), GraphError> {
-        let fetched: Vec<Arc<TableRun>> = children
-            .iter()
-            .filter(|c| c.table.parent_delta.is_none())
-            .cloned()
-            .collect();
-        if fetched.is_empty() {
-            return Ok(());
-        }
-        for child in &fetched {
-            child.full.store(true, Relaxed);
-        }
-        let mut select = vec!["id"];
-        select.extend(fetched.iter().filter_map(|c| c.table.parent_condition));
-        let mut url = self.client.url(&format!(
-            "/{}{path}?$select={}{}",
-            run.table.version.segment(),
-            select.join(","),
-            run.table
-                .max_page_size
-                .map(|n| format!("&$top={n}"))
-                .unwrap_or_default()
+        out.extend(std::mem::take(
+            &mut *self.states.lock().expect("not poisoned"),
         ));
-        let mut chain = self.client.chain();
-        loop {
-            let (parents, next) = self.page(&url, &run.traffic).await?;
-            for parent in &parents {
-                let Some(id) = parent.get("id").and_then(Value::as_str) else {
-                    continue;
-                };
-                let wanted: Vec<Arc<TableRun>> = fetched
-                    .iter()
-                    .filter(|c| !c.stopped.load(Relaxed) && applies_to(c.table, parent))
-                    .cloned()
-                    .collect();
-                if wanted.is_empty() {
-                    continue;
-                }
-                let cq_id = convert::row_id(run.table, self.client.tenant_id(), id);
-                self.spawn_children(wanted, id, cq_id, jobs).await;
-            }
-            match next {
-                Link::Next(next) => {
-                    chain.follow(&next)?;
-                    url = next;
-                }
-                _ => return Ok(()),
-            }
+        if let Some(cursor) = self.feed_cursor.lock().expect("not poisoned").take() {
+            out.push(SyncMessage::State {
+                key: changefeed::state_key(tenant),
+                value: cursor,
+            });
         }
-    }
-
-    /// Starts a job reading `children` of one parent row; waits for a free slot first, the
-    /// back-pressure that bounds memory.
-    async fn spawn_children(
-        &self,
-        children: Vec<Arc<TableRun>>,
-        parent_id: &str,
-        parent_cq_id: uuid::Uuid,
-        jobs: &mut Vec<tokio::task::JoinHandle<()>>,
-    ) {
-        let slot = self
-            .child_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        let job = ChildJob {
-            client: self.client.clone(),
-            deterministic: self.options.deterministic(),
-            tx: self.tx.clone(),
-            children,
-            parent_id: parent_id.to_string(),
-            parent_cq_id,
-            memberships: self.memberships.clone(),
-        };
-        jobs.push(tokio::spawn(async move {
-            let children = job.children.clone();
-            if let Err(panic) = AssertUnwindSafe(job.run()).catch_unwind().await {
-                let why = panic_message(&*panic);
-                for child in children {
-                    tracing::error!(table = child.table.name, "internal error: {why}");
-                    child.fail(Outcome::Failed(format!(
-                        "internal error: {why} (please report it; nothing was deleted)"
-                    )));
-                }
-            }
-            drop(slot);
-        }));
-        // Finished handles are dropped so the list does not grow with the tenant.
-        jobs.retain(|t| !t.is_finished());
-    }
-
-    /// A log table: entries newer than `since`, largest pages Graph allows; the newest
-    /// timestamp seen becomes the cursor.
-    async fn read_log(
-        &self,
-        run: &Arc<TableRun>,
-        property: &'static str,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<(), GraphError> {
-        // History is kept: logs are never replaced wholesale.
-        run.full.store(false, Relaxed);
-        let Source::List { path } = run.table.source else {
-            return Ok(());
-        };
-        let filter = since.map(|t| format!("{property} ge {}", t.format("%Y-%m-%dT%H:%M:%SZ")));
-        let mut url = self
-            .client
-            .url(&list_query(run.table, path, filter.as_deref()));
-        let mut newest: Option<String> = None;
-        let mut chain = self.client.chain();
-        loop {
-            let (objects, next) = self.page(&url, &run.traffic).await?;
-            for o in &objects {
-                if let Some(t) = o.get(property).and_then(Value::as_str)
-                    && newest.as_deref().is_none_or(|n| later(t, n))
-                {
-                    newest = Some(t.to_string());
-                }
-            }
-            let objects = dedupe_by_id(objects);
-            self.emit(run, &objects, &[], &mut Vec::new(), Read::Listing)
-                .await?;
-            match next {
-                Link::Next(next) => {
-                    chain.follow(&next)?;
-                    url = next;
-                }
-                _ => break,
-            }
+        if self.run_of(transitive::USERS).is_some() {
+            let soft_deleted = self.soft_deleted.lock().expect("not poisoned");
+            out.push(SyncMessage::State {
+                key: transitive::soft_deleted_key(tenant),
+                value: soft_deleted.format(self.started),
+            });
         }
-        if self.options.state.is_some() {
-            let previous = self.state(run.table).cloned();
-            let cursor = match (newest, previous) {
-                (Some(n), Some(p)) if !later(&n, &p) => Some(p),
-                (Some(n), _) => Some(n),
-                (None, p) => p,
-            };
-            if let Some(cursor) = cursor {
-                *run.pending_state.lock().expect("not poisoned") = Some(SyncMessage::State {
-                    key: state_key(run.table.name, self.client.tenant_id()),
-                    value: cursor,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// GETs one page: its objects and where to go next.
-    async fn page(&self, url: &str, traffic: &Traffic) -> Result<(Vec<Value>, Link), GraphError> {
-        let page = self.client.get_page(url, traffic).await?;
-        Ok((page.objects, Link::of(page.next, page.delta)))
+        out
     }
 
     /// A removed directory object no longer shows in any relationship listing (members, owners,
@@ -869,12 +642,21 @@ impl Scheduler {
     /// here, as a full sync would drop them.
     async fn forget_related(&self, id: &str) -> Result<(), GraphError> {
         for run in &self.runs {
-            if run.table.resource == "directoryObject"
-                && matches!(run.table.source, Source::Child { .. })
-            {
+            let relationship = matches!(run.table.source, Source::Child { .. })
+                && run.table.resource == "directoryObject";
+            let computed = matches!(run.table.source, Source::Computed { .. });
+            let keys: &[&str] = if relationship || computed {
+                &["id"]
+            } else if run.table.resource == "appRoleAssignment" {
+                // Graph drops the assignments of a deleted principal or resource with it.
+                &["principal_id", "resource_id"]
+            } else {
+                &[]
+            };
+            for key in keys {
                 self.send(SyncMessage::DeleteRecord {
                     table: run.table.name,
-                    keys: self.keys(&[("id", id)]),
+                    keys: self.keys(&[(key, id)]),
                 })
                 .await?;
             }
@@ -889,7 +671,7 @@ impl Scheduler {
         out
     }
 
-    /// Converts objects to a batch, sends it, and starts the children of each row.
+    /// Converts objects to a batch, sends it, and starts the children each row needs.
     async fn emit(
         &self,
         run: &Arc<TableRun>,
@@ -910,7 +692,7 @@ impl Scheduler {
             .insert(&self.tx, objects, &ctx, self.options.deterministic())
             .await?;
         if let Some(memberships) = &self.memberships
-            && run.table.name == "entraid_groups"
+            && run.table.name == transitive::GROUPS
         {
             let mut m = memberships.lock().expect("not poisoned");
             for (object, cq_id) in objects.iter().zip(&ids) {
@@ -932,87 +714,37 @@ impl Scheduler {
                     self.emit_related(child, id, cq_id, related).await?;
                 }
             }
-            let fetched: Vec<Arc<TableRun>> = match read {
-                Read::Listing => children.to_vec(),
-                Read::Delta { incremental: false } => children
-                    .iter()
-                    .filter(|c| c.table.parent_delta.is_none())
-                    .cloned()
-                    .collect(),
-                // Re-read for every parent once the delta round is over.
-                Read::Delta { incremental: true } => Vec::new(),
+            let wanted: Vec<Arc<TableRun>> = children
+                .iter()
+                .filter(|c| !c.stopped.load(Relaxed) && children::applies_to(c.table, object))
+                .filter(|c| match read {
+                    Read::Listing => true,
+                    // In a first delta round the delta pages carry the `parent_delta` children.
+                    Read::Delta { incremental: false } => c.table.parent_delta.is_none(),
+                    // Later rounds: a changed parent's children, unless a full re-read follows.
+                    Read::Delta { incremental: true } => {
+                        matches!(c.plan(), ChildPlan::Changed { .. })
+                    }
+                })
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                continue;
             }
-            .into_iter()
-            .filter(|c| !c.stopped.load(Relaxed) && applies_to(c.table, object))
-            .collect();
-            if !fetched.is_empty() {
-                self.spawn_children(fetched, id, cq_id, jobs).await;
+            let replace = matches!(read, Read::Delta { incremental: true });
+            if replace {
+                for child in &wanted {
+                    child
+                        .reread
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(id.to_string());
+                }
             }
+            self.spawn_children(wanted, id, cq_id, replace, jobs).await;
         }
         Ok(())
     }
-
-    /// Rows of a child table carried in the parent's delta page: additions upserted, entries
-    /// with `@removed` deleted.
-    async fn emit_related(
-        &self,
-        child: &Arc<TableRun>,
-        parent_id: &str,
-        parent_cq_id: uuid::Uuid,
-        related: &[Value],
-    ) -> Result<(), GraphError> {
-        let parent_key = child.table.parent_key().unwrap_or("parent_id");
-        let (present, removed): (Vec<Value>, Vec<Value>) = related
-            .iter()
-            .cloned()
-            .partition(|o| o.get("@removed").is_none());
-        for gone in &removed {
-            if let Some(id) = gone.get("id").and_then(Value::as_str) {
-                child.removed.fetch_add(1, Relaxed);
-                self.send(SyncMessage::DeleteRecord {
-                    table: child.table.name,
-                    keys: self.keys(&[(parent_key, parent_id), ("id", id)]),
-                })
-                .await?;
-            }
-        }
-        if let Some(m) = &self.memberships
-            && child.table.name == DIRECT_MEMBERS
-        {
-            m.lock()
-                .expect("not poisoned")
-                .add_members(parent_id, &present);
-        }
-        if present.is_empty() {
-            return Ok(());
-        }
-        let ctx = convert::RowContext {
-            tenant_id: self.client.tenant_id(),
-            parent: Some((parent_id, parent_cq_id)),
-        };
-        child
-            .insert(&self.tx, &present, &ctx, self.options.deterministic())
-            .await
-            .map(|_| ())
-    }
-}
-
-/// Test hook, in debug builds only: `ENTRASYNC_TEST_PANIC=<table>` panics that table's task
-/// before it writes anything, to prove that a crash never counts as success.
-fn injected_panic(table: &str) {
-    if cfg!(debug_assertions) && std::env::var("ENTRASYNC_TEST_PANIC").is_ok_and(|t| t == table) {
-        panic!("injected by ENTRASYNC_TEST_PANIC for {table}");
-    }
-}
-
-/// The text of a panic's payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("a task panicked: {text}")
 }
 
 /// How the objects handed to `emit` were read.
@@ -1042,143 +774,30 @@ impl Link {
     }
 }
 
-/// RFC 3339 timestamps compared as instants.
-fn later(a: &str, b: &str) -> bool {
-    match (convert::parse_timestamp(a), convert::parse_timestamp(b)) {
-        (Some(a), Some(b)) => a > b,
-        _ => a > b,
+impl Scheduler {
+    /// GETs one page: its objects and where to go next.
+    async fn page(&self, url: &str, traffic: &Traffic) -> Result<(Vec<Value>, Link), GraphError> {
+        let page = self.client.get_page(url, traffic).await?;
+        Ok((page.objects, Link::of(page.next, page.delta)))
     }
 }
 
-/// Keeps the last occurrence of each id: Graph may repeat an object within a response (delta
-/// replays, split `members@delta`), and one batch must not upsert a key twice.
-fn dedupe_by_id(objects: Vec<Value>) -> Vec<Value> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut out: Vec<Value> = Vec::with_capacity(objects.len());
-    for o in objects {
-        match o.get("id").and_then(Value::as_str).map(str::to_string) {
-            Some(id) => match index.get(&id) {
-                Some(&i) => merge_into(&mut out[i], o),
-                None => {
-                    index.insert(id, out.len());
-                    out.push(o);
-                }
-            },
-            None => out.push(o),
-        }
-    }
-    out
-}
-
-/// Later properties win; `*@delta` arrays are concatenated (a large group's members arrive in
-/// several pieces).
-fn merge_into(target: &mut Value, newer: Value) {
-    let (Some(t), Value::Object(n)) = (target.as_object_mut(), newer) else {
-        return;
-    };
-    for (k, v) in n {
-        match (t.get_mut(&k), v) {
-            (Some(Value::Array(existing)), Value::Array(more)) if k.ends_with("@delta") => {
-                existing.extend(more)
-            }
-            (_, v) => {
-                t.insert(k, v);
-            }
-        }
+/// Test hook, in debug builds only: `ENTRASYNC_TEST_PANIC=<table>` panics that table's task
+/// before it writes anything, to prove that a crash never counts as success.
+fn injected_panic(table: &str) {
+    if cfg!(debug_assertions) && std::env::var("ENTRASYNC_TEST_PANIC").is_ok_and(|t| t == table) {
+        panic!("injected by ENTRASYNC_TEST_PANIC for {table}");
     }
 }
 
-/// Everything needed to read the child tables of one parent row.
-struct ChildJob {
-    client: Arc<GraphClient>,
-    deterministic: bool,
-    tx: mpsc::Sender<SyncMessage>,
-    children: Vec<Arc<TableRun>>,
-    parent_id: String,
-    parent_cq_id: uuid::Uuid,
-    memberships: Option<SharedMemberships>,
-}
-
-impl ChildJob {
-    async fn run(self) {
-        for child in &self.children {
-            if child.stopped.load(Relaxed) {
-                continue;
-            }
-            let Source::Child { path, .. } = child.table.source else {
-                continue;
-            };
-            injected_panic(child.table.name);
-            let path = path.replace("{id}", &self.parent_id);
-            let url = self.client.url(&list_query(child.table, &path, None));
-            let result = self.read_child(child, url).await;
-            match result {
-                Ok(()) => {}
-                // The parent vanished between its listing and this request: nothing to read.
-                Err(e) if e.status() == Some(404) => {
-                    tracing::debug!(table = child.table.name, parent = %self.parent_id, "parent gone: {e}");
-                }
-                Err(e) => {
-                    let outcome = classify(child.table, &e);
-                    let fatal = !matches!(outcome, Outcome::Failed(_)) || !e.is_retryable();
-                    if fatal {
-                        // A permission or licence error will repeat for every parent.
-                        if !child.stopped.swap(true, Relaxed) {
-                            tracing::error!(
-                                table = child.table.name,
-                                "{}",
-                                describe_failure(child.table, &e)
-                            );
-                        }
-                        child.fail(outcome);
-                    } else {
-                        tracing::error!(table = child.table.name, parent = %self.parent_id, "{e}");
-                        child.fail(Outcome::Partial(e.to_string()));
-                    }
-                }
-            }
-        }
-    }
-
-    async fn read_child(&self, child: &Arc<TableRun>, mut url: String) -> Result<(), GraphError> {
-        let mut chain = self.client.chain();
-        loop {
-            let page = self.client.get_page(&url, &child.traffic).await?;
-            let objects = dedupe_by_id(page.objects);
-            if !objects.is_empty() {
-                if let Some(m) = &self.memberships
-                    && child.table.name == DIRECT_MEMBERS
-                {
-                    m.lock()
-                        .expect("not poisoned")
-                        .add_members(&self.parent_id, &objects);
-                }
-                let ctx = convert::RowContext {
-                    tenant_id: self.client.tenant_id(),
-                    parent: Some((&self.parent_id, self.parent_cq_id)),
-                };
-                child
-                    .insert(&self.tx, &objects, &ctx, self.deterministic)
-                    .await?;
-            }
-            match page.next {
-                Some(next) => {
-                    chain.follow(&next)?;
-                    url = next;
-                }
-                None => return Ok(()),
-            }
-        }
-    }
-}
-
-/// Whether a child table reads this parent row at all (e.g. PIM group tables only for
-/// role-assignable groups).
-fn applies_to(table: &Table, parent: &Value) -> bool {
-    match table.parent_condition {
-        Some(flag) => parent.get(flag).and_then(Value::as_bool) == Some(true),
-        None => true,
-    }
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("a task panicked: {text}")
 }
 
 /// `/{version}{path}?$select=…&$top=…[&$filter=…]` for a collection.
@@ -1232,38 +851,5 @@ pub fn describe_failure(table: &Table, err: &GraphError) -> String {
         )
     } else {
         err.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn split_member_deltas_merge_by_group() {
-        let merged = dedupe_by_id(vec![
-            json!({"id": "g", "displayName": "A", "members@delta": [{"id": "u1"}]}),
-            json!({"id": "x"}),
-            json!({"id": "g", "members@delta": [{"id": "u2"}]}),
-        ]);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0]["displayName"], "A");
-        assert_eq!(
-            merged[0]["members@delta"],
-            json!([{"id": "u1"}, {"id": "u2"}])
-        );
-    }
-
-    #[test]
-    fn later_compares_instants() {
-        assert!(later(
-            "2024-01-02T00:00:00Z",
-            "2024-01-01T23:59:59.9999999Z"
-        ));
-        assert!(!later(
-            "2024-01-01T00:00:00Z",
-            "2024-01-01T00:00:00.0000000Z"
-        ));
     }
 }

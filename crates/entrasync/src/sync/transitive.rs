@@ -1,11 +1,61 @@
-//! `entraid_group_transitive_members`, computed from the direct memberships the sync reads
-//! anyway: no Graph calls of its own, nested groups of any depth, cycles safe.
+//! `entraid_group_transitive_members`: every member of every group through nested groups.
+//!
+//! A full sync computes it from the direct memberships it reads anyway: no Graph calls of its
+//! own, nested groups of any depth, cycles safe. An incremental sync updates it from the
+//! membership changes only: the groups whose members changed and every group that contains
+//! them (`/groups/{id}/transitiveMemberOf`) get their transitive members re-read from Graph
+//! (`/groups/{id}/transitiveMembers`) and replaced. A closure whose last update did not
+//! complete is rebuilt in full, with one full round of groups.
 
+use super::{DIRECT_MEMBERS, Outcome, Scheduler, SyncMessage, TableRun, children::Refresh};
+use super::{convert, state_key};
+use crate::graph::{GraphError, Traffic};
+use crate::tables::{self, Source};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub const GROUPS: &str = "entraid_groups";
+pub const USERS: &str = "entraid_users";
+/// State entry (per tenant) of users soft-deleted in the last 30 days and restores to finish.
+pub const SOFT_DELETED: &str = "soft_deleted_users";
+/// Graph keeps soft-deleted objects restorable this long.
+const RESTORE_WINDOW: chrono::Duration = chrono::Duration::days(30);
+
+pub type SharedMemberships = Arc<std::sync::Mutex<Memberships>>;
+
+/// Users soft-deleted (id → when seen) and restored users whose memberships are still to read.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SoftDeleted {
+    #[serde(default)]
+    pub deleted: BTreeMap<String, DateTime<Utc>>,
+    #[serde(default)]
+    pub restore: Vec<String>,
+}
+
+impl SoftDeleted {
+    pub fn parse(value: &str) -> SoftDeleted {
+        serde_json::from_str(value).unwrap_or_default()
+    }
+
+    /// The value to store: entries older than Graph's restore window are dropped.
+    pub fn format(&self, now: DateTime<Utc>) -> String {
+        let kept = SoftDeleted {
+            deleted: self
+                .deleted
+                .iter()
+                .filter(|(_, at)| now - **at < RESTORE_WINDOW)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            restore: self.restore.clone(),
+        };
+        serde_json::to_string(&kept).expect("serializes")
+    }
+}
 
 const GROUP_TYPE: &str = "#microsoft.graph.group";
-
 /// Direct memberships collected during the sync. Member objects are kept once per member, not
 /// once per membership, so memory grows with the directory, not with the membership count.
 #[derive(Default)]
@@ -84,6 +134,185 @@ impl Memberships {
             .and_then(Value::as_str)
             == Some(GROUP_TYPE)
     }
+}
+
+impl Scheduler {
+    /// Whether the closure is rebuilt from every membership in this sync (a full sync, or an
+    /// incremental one whose previous closure update did not complete).
+    pub(super) fn rebuilds_closure(&self) -> bool {
+        let Some(run) = self
+            .runs
+            .iter()
+            .find(|r| matches!(r.table.source, Source::Computed { .. }))
+        else {
+            return false;
+        };
+        if !self.incremental() {
+            return true;
+        }
+        let groups = tables::by_name(GROUPS).expect("in the catalog");
+        let marker = self.state(&Refresh::key(run.table.name, self.client.tenant_id()));
+        self.table_state(groups).is_none() || marker.is_none_or(|m| m.is_empty())
+    }
+
+    /// Emits a computed table once its inputs are complete; fails it otherwise, since a partial
+    /// closure would silently under-report access.
+    pub(super) async fn compute(&self, run: &Arc<TableRun>, parent: &str) {
+        let complete = |name: &str| {
+            self.run_of(name)
+                .is_some_and(|r| r.outcome() == Some(Outcome::Complete))
+        };
+        if !complete(parent) || !complete(DIRECT_MEMBERS) {
+            run.fail(Outcome::Failed(format!(
+                "computed from {parent} and {DIRECT_MEMBERS}, which did not sync completely"
+            )));
+            return;
+        }
+        let result = match &self.memberships {
+            Some(memberships) => self.emit_closure(run, memberships).await,
+            None => {
+                run.full.store(false, Relaxed);
+                self.update_closure(run).await
+            }
+        };
+        match result {
+            Ok(()) => run.complete(),
+            Err(e) => run.fail(Outcome::Failed(e.to_string())),
+        }
+    }
+
+    async fn emit_closure(
+        &self,
+        run: &Arc<TableRun>,
+        memberships: &SharedMemberships,
+    ) -> Result<(), GraphError> {
+        let schema = convert::schema(run.table);
+        let batches: Result<Vec<arrow_array::RecordBatch>, _> = {
+            let memberships = memberships.lock().expect("not poisoned");
+            memberships
+                .closure()
+                .map(|(group, cq_id, rows)| {
+                    let ctx = convert::RowContext {
+                        tenant_id: self.client.tenant_id(),
+                        parent: Some((group, cq_id)),
+                    };
+                    convert::to_batch(
+                        run.table,
+                        &schema,
+                        &rows,
+                        &ctx,
+                        self.options.deterministic(),
+                    )
+                    .map(|(batch, _)| batch)
+                })
+                .collect()
+        };
+        let batches = batches.map_err(|e| GraphError::Setup(e.to_string()))?;
+        for batch in batches {
+            run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
+            self.send(SyncMessage::Insert(batch)).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads the transitive members of the groups whose memberships changed and of every
+    /// group that contains one of them.
+    async fn update_closure(&self, run: &Arc<TableRun>) -> Result<(), GraphError> {
+        let changed: Vec<String> = self
+            .membership_changed
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .cloned()
+            .collect();
+        let mut affected: HashSet<String> = changed.iter().cloned().collect();
+        for group in &changed {
+            let url = self.client.url(&format!(
+                "/v1.0/groups/{group}/transitiveMemberOf?$select=id&$top=999"
+            ));
+            for container in self.read_all(&url, &run.traffic).await? {
+                if container.get("@odata.type").and_then(Value::as_str) == Some(GROUP_TYPE)
+                    && let Some(id) = container.get("id").and_then(Value::as_str)
+                {
+                    affected.insert(id.to_string());
+                }
+            }
+        }
+        let groups = tables::by_name(GROUPS).expect("in the catalog");
+        let select: Vec<&str> = run
+            .table
+            .select()
+            .into_iter()
+            .filter(|p| *p != "groupId")
+            .collect();
+        for group in affected {
+            let url = self.client.url(&format!(
+                "/v1.0/groups/{group}/transitiveMembers?$select={}&$top=999",
+                select.join(",")
+            ));
+            let members = match self.read_all(&url, &run.traffic).await {
+                Ok(members) => members,
+                // The group is gone: its rows went with it.
+                Err(e) if e.status() == Some(404) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            self.send(SyncMessage::DeleteRecord {
+                table: run.table.name,
+                keys: self.keys(&[("group_id", &group)]),
+            })
+            .await?;
+            let rows: Vec<Value> = members
+                .into_iter()
+                .filter(|m| m.get("id").and_then(Value::as_str) != Some(group.as_str()))
+                .map(|mut m| {
+                    if let Some(o) = m.as_object_mut() {
+                        o.insert("groupId".into(), Value::String(group.clone()));
+                    }
+                    m
+                })
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let cq_id = convert::row_id(groups, self.client.tenant_id(), &group);
+            let ctx = convert::RowContext {
+                tenant_id: self.client.tenant_id(),
+                parent: Some((&group, cq_id)),
+            };
+            for page in rows.chunks(999) {
+                run.insert(&self.tx, page, &ctx, self.options.deterministic())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every object of a collection, all pages.
+    pub(super) async fn read_all(
+        &self,
+        url: &str,
+        traffic: &Traffic,
+    ) -> Result<Vec<Value>, GraphError> {
+        let mut out = Vec::new();
+        let mut url = url.to_string();
+        let mut chain = self.client.chain();
+        loop {
+            let page = self.client.get_page(&url, traffic).await?;
+            out.extend(page.objects);
+            match page.next {
+                Some(next) => {
+                    chain.follow(&next)?;
+                    url = next;
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Keys of the state entry of soft-deleted users in a tenant.
+pub fn soft_deleted_key(tenant: &str) -> String {
+    state_key(SOFT_DELETED, tenant)
 }
 
 #[cfg(test)]

@@ -216,13 +216,14 @@ pub static GROUP_OWNERS: Table = Table {
     permissions: &["Group.Read.All", "Directory.Read.All"],
     max_page_size: Some(999),
     props: MEMBER_REF,
+    parent_delta: Some("owners"),
     ..DEFAULT
 };
 
 pub static GROUP_TRANSITIVE_MEMBERS: Table = Table {
     name: "entraid_group_transitive_members",
     title: "Group Transitive Members",
-    description: "Every member of every group through nested groups of any depth, computed locally from the direct memberships.",
+    description: "Every member of every group through nested groups of any depth, computed from the direct memberships.",
     resource: "directoryObject",
     source: Source::Computed {
         parent: "entraid_groups",
@@ -260,6 +261,10 @@ pub static GROUP_APPROLEASSIGNMENTS: Table = Table {
         p("principalType", Utf8),
         p("resourceDisplayName", Utf8),
         p("resourceId", Utf8),
+    ],
+    audit_activities: &[
+        "Add app role assignment to group",
+        "Remove app role assignment from group",
     ],
     ..DEFAULT
 };
@@ -378,6 +383,7 @@ pub static APPLICATION_OWNERS: Table = Table {
     permissions: &["Application.Read.All", "Directory.Read.All"],
     max_page_size: Some(999),
     props: MEMBER_REF,
+    audit_activities: &["Add owner to application", "Remove owner from application"],
     ..DEFAULT
 };
 
@@ -401,6 +407,8 @@ pub static APPLICATION_FEDERATEDIDENTITYCREDENTIALS: Table = Table {
         p("name", Utf8),
         p("subject", Utf8),
     ],
+    // Federated credentials are part of the application: changing one logs "Update application".
+    audit_activities: &["Update application"],
     ..DEFAULT
 };
 
@@ -473,6 +481,10 @@ pub static SERVICEPRINCIPAL_OWNERS: Table = Table {
     permissions: &["Application.Read.All", "Directory.Read.All"],
     max_page_size: Some(999),
     props: MEMBER_REF,
+    audit_activities: &[
+        "Add owner to service principal",
+        "Remove owner from service principal",
+    ],
     ..DEFAULT
 };
 
@@ -500,6 +512,10 @@ pub static SERVICEPRINCIPAL_APPROLEASSIGNMENTS: Table = Table {
         p("resourceDisplayName", Utf8),
         p("resourceId", Utf8),
     ],
+    audit_activities: &[
+        "Add app role assignment to service principal",
+        "Remove app role assignment from service principal",
+    ],
     ..DEFAULT
 };
 
@@ -526,6 +542,15 @@ pub static SERVICEPRINCIPAL_APPROLEASSIGNEDTO: Table = Table {
         p("principalType", Utf8),
         p("resourceDisplayName", Utf8),
         p("resourceId", Utf8),
+    ],
+    // Assignments to any principal change the resource's list.
+    audit_activities: &[
+        "Add app role assignment to service principal",
+        "Remove app role assignment from service principal",
+        "Add app role assignment grant to user",
+        "Remove app role assignment from user",
+        "Add app role assignment to group",
+        "Remove app role assignment from group",
     ],
     ..DEFAULT
 };
@@ -608,6 +633,10 @@ pub static DIRECTORYROLE_SCOPEDMEMBERS: Table = Table {
         p("administrativeUnitId", Utf8),
         p("roleId", Utf8),
         p("roleMemberInfo", Json),
+    ],
+    audit_activities: &[
+        "Add scoped member to role",
+        "Remove scoped member from role",
     ],
     ..DEFAULT
 };
@@ -692,6 +721,10 @@ pub static DEVICE_REGISTEREDOWNERS: Table = Table {
     permissions: &["Device.Read.All", "Directory.Read.All"],
     max_page_size: Some(999),
     props: MEMBER_REF,
+    audit_activities: &[
+        "Add registered owner to device",
+        "Remove registered owner from device",
+    ],
     ..DEFAULT
 };
 
@@ -735,6 +768,10 @@ pub static ADMINISTRATIVEUNIT_MEMBERS: Table = Table {
     permissions: &["AdministrativeUnit.Read.All", "Directory.Read.All"],
     max_page_size: Some(999),
     props: MEMBER_REF,
+    audit_activities: &[
+        "Add member to administrative unit",
+        "Remove member from administrative unit",
+    ],
     ..DEFAULT
 };
 

@@ -17,18 +17,37 @@ fn incremental(table: &Table) -> String {
         (Incremental::Cursor { property }, _) => format!(
             "yes: `{property}` cursor (a `$filter` on `{property}` with overlap, de-duplicated by id)"
         ),
-        (Incremental::None, Source::Computed { parent }) => {
-            format!("with `{parent}` (computed from its rows)")
-        }
+        (Incremental::None, Source::Computed { parent }) => format!(
+            "with `{parent}`: a full sync computes it from the direct memberships; an incremental \
+             sync re-reads `/groups/{{id}}/transitiveMembers` only for groups whose memberships \
+             changed and the groups that contain them"
+        ),
         (Incremental::None, Source::Child { parent, .. }) if table.parent_delta.is_some() => {
             let relationship = table.parent_delta.unwrap_or_default();
             format!(
-                "with `{parent}`: the parent's delta query carries `{relationship}@delta` (otherwise one request per parent row)"
+                "with `{parent}`: the parent's delta query carries `{relationship}@delta`, so \
+                 an incremental sync reads only what changed"
             )
         }
-        (Incremental::None, Source::Child { parent, .. }) => {
-            format!("no (read again for every row of `{parent}`)")
+        (Incremental::None, Source::Child { parent, .. }) if !table.audit_activities.is_empty() => {
+            let activities: Vec<String> = table
+                .audit_activities
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect();
+            format!(
+                "changed parents only: those `{parent}`'s delta reports and those the directory \
+                 audit log names ({}); every parent is re-read at least every \
+                 `child_refresh_interval` (default 24 h), and all of them when the audit log \
+                 cannot be read (it needs AuditLog.Read.All)",
+                activities.join(", ")
+            )
         }
+        (Incremental::None, Source::Child { parent, .. }) => format!(
+            "changed parents only: those `{parent}`'s delta reports; as Graph reports other \
+             changes nowhere, every parent is re-read at least every `child_refresh_interval` \
+             (default 24 h), which bounds how stale a row can be"
+        ),
         (Incremental::None, _) => "no (full read on every sync)".to_string(),
     }
 }
@@ -36,7 +55,7 @@ fn incremental(table: &Table) -> String {
 fn endpoint(table: &Table) -> String {
     match table.source {
         Source::Computed { parent } => format!(
-            "none: computed locally from `{parent}` and its direct memberships (no Graph requests)"
+            "computed locally from `{parent}` and its direct memberships (no Graph requests in a full sync; see Incremental)"
         ),
         source => {
             let url = table.endpoint().unwrap_or_default();

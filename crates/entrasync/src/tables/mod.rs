@@ -158,6 +158,10 @@ pub struct Table {
     /// annotation in the parent's delta pages carries this table's rows, so that a delta sync of
     /// the parent needs no request per parent row (graph-api.md §3).
     pub parent_delta: Option<&'static str>,
+    /// For a child table that the parent's delta does not carry: the directory audit activities
+    /// (`activityDisplayName`, as Microsoft's audit activity reference spells them) that name a
+    /// parent whose rows of this table changed. An incremental sync re-reads those parents only.
+    pub audit_activities: &'static [&'static str],
     /// Whether to send `$select` with the props. False for polymorphic collections whose subtype
     /// properties Graph rejects in a `$select` on the base type (named locations).
     pub use_select: bool,
@@ -180,6 +184,7 @@ pub(crate) const DEFAULT: Table = Table {
     incremental: Incremental::None,
     parent_condition: None,
     parent_delta: None,
+    audit_activities: &[],
     use_select: true,
     props: &[],
 };

@@ -31,7 +31,9 @@ async fn walk_every_endpoint_with_every_property() {
     for version in ["v1.0", "beta"] {
         for r in ROUTES {
             let (resources, parent): (Vec<&str>, Option<String>) = match r.kind {
-                Kind::Delta(_) => continue,
+                // Their objects are groups, roles, apps and devices: checked against the
+                // relationships in `reverse_relationships_agree_with_the_forward_ones`.
+                Kind::Delta(_) | Kind::MemberOf { .. } | Kind::Holders(..) => continue,
                 Kind::List(c) | Kind::Entity(c) | Kind::PimGroup(c) => {
                     let res = resource(c);
                     let v = if res == "namedLocation" {
@@ -154,4 +156,78 @@ async fn walk_every_endpoint_with_every_property() {
     }
     assert!(report.is_empty(), "properties never non-null: {report:#?}");
     assert!(walked > 100);
+}
+
+/// `memberOf`, `transitiveMemberOf`, `ownedObjects` and `ownedDevices` list exactly the objects
+/// whose forward relationship (members, owners, registered owners) holds the object.
+#[tokio::test]
+async fn reverse_relationships_agree_with_the_forward_ones() {
+    let t = tiny().await;
+    let (status, _, truth) = t.get("/_fake/truth").await;
+    assert_eq!(status, 200);
+    let pairs = |coll: &str, rel: &str| -> Vec<(String, String)> {
+        truth[coll]["rels"][rel]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
+            .collect()
+    };
+    let ids = |objects: Vec<Value>| -> BTreeSet<String> {
+        objects
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut checked = 0;
+    for user in truth["users"]["ids"].as_array().unwrap().iter().take(12) {
+        let user = user.as_str().unwrap();
+        let holding = |colls: &[&str], rel: &str| -> BTreeSet<String> {
+            colls
+                .iter()
+                .flat_map(|c| pairs(c, rel))
+                .filter(|(_, member)| member == user)
+                .map(|(holder, _)| holder)
+                .collect()
+        };
+        let member_of = ids(t.all(&format!("/v1.0/users/{user}/memberOf")).await);
+        assert_eq!(
+            member_of,
+            holding(
+                &["groups", "directoryRoles", "administrativeUnits"],
+                "members"
+            ),
+            "memberOf of {user}"
+        );
+        let owned = ids(t.all(&format!("/v1.0/users/{user}/ownedObjects")).await);
+        assert_eq!(
+            owned,
+            holding(&["groups", "applications", "servicePrincipals"], "owners")
+        );
+        let devices = ids(t.all(&format!("/v1.0/users/{user}/ownedDevices")).await);
+        assert_eq!(devices, holding(&["devices"], "registeredOwners"));
+        checked += member_of.len() + owned.len() + devices.len();
+    }
+    assert!(checked > 0, "the tiny tenant's users hold something");
+    // transitiveMemberOf of a group: every group whose transitive members include it.
+    for group in truth["groups"]["ids"].as_array().unwrap().iter().take(10) {
+        let group = group.as_str().unwrap();
+        let containers = ids(t
+            .all(&format!("/v1.0/groups/{group}/transitiveMemberOf"))
+            .await);
+        for container in &containers {
+            let members = ids(t
+                .all(&format!("/v1.0/groups/{container}/transitiveMembers"))
+                .await);
+            assert!(members.contains(group), "{container} contains {group}");
+        }
+        for (holder, member) in pairs("groups", "members") {
+            if member == group {
+                assert!(
+                    containers.contains(&holder),
+                    "{holder} directly contains {group}"
+                );
+            }
+        }
+    }
 }
