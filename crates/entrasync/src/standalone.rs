@@ -52,29 +52,38 @@ async fn sync_source(
         source.skip_dependent_tables,
     )
     .map_err(|e| anyhow!("{}: source {:?}: {e}", source.file.display(), source.name))?;
-    // Open every destination before any Graph traffic: a database that is down fails fast.
-    let mut sinks = Vec::new();
-    for name in &source.destinations {
-        let dest = config
-            .destinations
-            .iter()
-            .find(|d| &d.name == name)
-            .expect("validated by config::load");
-        sinks.push(open_sink(dest).await?);
-    }
-    let backend = match &source.backend_options {
-        Some(options) => Some(open_backend(config, source, options, &mut sinks).await?),
-        None => None,
-    };
-    // A simulated tenant lives as long as this sync.
+    // Sign in first, and open the servers' destinations before the local ones: a bad credential
+    // or a database that is down fails fast, before any file is created.
     let (spec, _simulator) = simulator::resolve(&source.spec).await?;
     let client = GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
-    // Fail early and clearly on bad credentials, before tables start failing one by one.
     client
         .tokens()
         .token()
         .await
         .map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+    let dests: Vec<&DestinationConfig> = source
+        .destinations
+        .iter()
+        .map(|name| {
+            config
+                .destinations
+                .iter()
+                .find(|d| &d.name == name)
+                .expect("validated by config::load")
+        })
+        .collect();
+    let mut opened: Vec<Option<Destination>> = dests.iter().map(|_| None).collect();
+    let local_last = |d: &&DestinationConfig| d.kind != DestinationKind::Postgres;
+    let mut order: Vec<usize> = (0..dests.len()).collect();
+    order.sort_by_key(|&i| local_last(&dests[i]));
+    for i in order {
+        opened[i] = Some(open_sink(dests[i]).await?);
+    }
+    let mut sinks: Vec<Destination> = opened.into_iter().flatten().collect();
+    let backend = match &source.backend_options {
+        Some(options) => Some(open_backend(config, source, options, &mut sinks).await?),
+        None => None,
+    };
 
     let sync_time = Utc::now().trunc_subsecs(6);
     tracing::info!(

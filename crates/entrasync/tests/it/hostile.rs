@@ -713,3 +713,21 @@ async fn a_panicking_task_fails_its_table_and_deletes_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_create_no_database() {
+    let setup = Setup::start(fake_graph::Profile::Tiny).await;
+    let destination = format!(
+        "  name: sqlite\n  path: cloudquery/sqlite\n  registry: cloudquery\n  version: \"v2.4.0\"\n  spec:\n    connection_string: {}\n",
+        setup.db_path().display()
+    );
+    let config = setup.config_to(USERS, "", "", "not-the-secret", &destination);
+    let (code, stderr) = setup.sync(&config, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("AADSTS7000215"), "{stderr}");
+    assert!(
+        !setup.db_path().exists(),
+        "a failed sign-in left {} behind",
+        setup.db_path().display()
+    );
+}
