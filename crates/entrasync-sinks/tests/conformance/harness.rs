@@ -58,10 +58,10 @@ pub struct Sqlite {
     path: std::path::PathBuf,
 }
 
-pub async fn sqlite(_test: &str) -> Option<Box<dyn Harness>> {
+pub async fn sqlite(_test: &str) -> Box<dyn Harness> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.db");
-    Some(Box::new(Sqlite { _dir: dir, path }))
+    Box::new(Sqlite { _dir: dir, path })
 }
 
 #[async_trait::async_trait]
@@ -135,30 +135,44 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
+/// A connection to the test server, or a panic that says how to get one. Every test that needs
+/// it has `postgres` in its name, so `-- --skip postgres` leaves them out.
+pub async fn pg_client() -> tokio_postgres::Client {
+    let url = pg_url();
+    match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => panic!(
+            "this test needs PostgreSQL at {url}: {e}{}\n\
+             Start a server on 127.0.0.1:5432 that trusts local connections and has a database \
+             `test` (Debian/Ubuntu: `apt-get install postgresql`, then as the postgres user \
+             `createdb test`, and `trust` for 127.0.0.1 in pg_hba.conf: README, \"Running the \
+             tests\"), or set ENTRASYNC_TEST_PG to another server's URL, or leave these tests out \
+             with `cargo test --workspace -- --skip postgres`.",
+            std::error::Error::source(&e)
+                .map(|cause| format!(" ({cause})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 pub struct Postgres {
     url: String,
     prefix: String,
     client: tokio_postgres::Client,
 }
 
-pub async fn postgres(test: &str) -> Option<Box<dyn Harness>> {
-    let url = pg_url();
-    if url == "skip" {
-        eprintln!("ENTRASYNC_TEST_PG=skip: skipping the PostgreSQL conformance case {test}");
-        return None;
-    }
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at ENTRASYNC_TEST_PG ({url}) is needed: {e}"));
-    tokio::spawn(conn);
+pub async fn postgres(_test: &str) -> Box<dyn Harness> {
+    let client = pg_client().await;
     let suffix: u32 = rand::random();
-    let _ = test;
     let prefix = format!("cf{suffix:08x}_");
-    Some(Box::new(Postgres {
-        url,
+    Box::new(Postgres {
+        url: pg_url(),
         prefix,
         client,
-    }))
+    })
 }
 
 #[async_trait::async_trait]

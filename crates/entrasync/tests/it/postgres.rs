@@ -5,9 +5,32 @@ use fake_graph::Profile;
 use serde_json::json;
 use std::path::Path;
 
-fn admin_url() -> String {
+/// The server the PostgreSQL tests use: `ENTRASYNC_TEST_PG`, by default the local one.
+pub fn admin_url() -> String {
     std::env::var("ENTRASYNC_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A connection to `url`, or a panic that says how to get a PostgreSQL server for the tests.
+/// Every test that needs one has `postgres` in its name, so `-- --skip postgres` leaves them out.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => panic!(
+            "this test needs PostgreSQL at {url}: {e}{}\n\
+             Start a server on 127.0.0.1:5432 that trusts local connections and has a database \
+             `test` (Debian/Ubuntu: `apt-get install postgresql`, then as the postgres user \
+             `createdb test`, and `trust` for 127.0.0.1 in pg_hba.conf: README, \"Running the \
+             tests\"), or set ENTRASYNC_TEST_PG to another server's URL, or leave these tests out \
+             with `cargo test --workspace -- --skip postgres`.",
+            std::error::Error::source(&e)
+                .map(|cause| format!(" ({cause})"))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// A fresh database for one test, dropped at the end.
@@ -19,10 +42,7 @@ pub struct PgDb {
 impl PgDb {
     pub async fn create() -> PgDb {
         let name = format!("es_it_{}", uuid::Uuid::new_v4().simple());
-        let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
-            .await
-            .expect("PostgreSQL at ENTRASYNC_TEST_PG (default 127.0.0.1:5432) is running");
-        tokio::spawn(conn);
+        let client = connect(&admin_url()).await;
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
@@ -33,11 +53,7 @@ impl PgDb {
     }
 
     async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
+        connect(&self.url).await
     }
 
     /// Rows of each table as text, without the columns that differ between two syncs.
@@ -85,11 +101,8 @@ impl PgDb {
     }
 
     pub async fn drop(self) {
-        let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        let _ = connect(&admin_url())
             .await
-            .unwrap();
-        tokio::spawn(conn);
-        let _ = client
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
