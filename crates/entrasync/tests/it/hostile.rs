@@ -22,6 +22,8 @@ pub enum Action {
     NextLinkTo(String),
     /// Sets the page's next link to the very URL that was requested: a loop.
     SelfLoop,
+    /// Sets a next link that differs on every page: a listing without end.
+    Endless,
     /// Answers with this status, headers and body instead of asking fake-graph.
     Respond {
         status: u16,
@@ -49,6 +51,8 @@ struct ProxyState {
     http: reqwest::Client,
     /// Access tokens fake-graph issued through the proxy.
     tokens: Mutex<Vec<String>>,
+    /// Pages served by `Action::Endless`.
+    pages: std::sync::atomic::AtomicU64,
 }
 
 /// The proxy: point `graph_url` and `login_url` at `origin`.
@@ -67,6 +71,7 @@ impl Hostile {
             rules: Mutex::new(Vec::new()),
             http: reqwest::Client::builder().no_gzip().build().unwrap(),
             tokens: Mutex::new(Vec::new()),
+            pages: Default::default(),
         });
         let served = state.clone();
         serve(listener, move |req| handle(served.clone(), req));
@@ -198,6 +203,13 @@ async fn handle(
                 }
                 Action::SelfLoop => {
                     page["@odata.nextLink"] = json!(format!("{}{path_and_query}", state.origin));
+                }
+                Action::Endless => {
+                    let n = state
+                        .pages
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let base = path_and_query.split("&endless=").next().unwrap_or_default();
+                    page["@odata.nextLink"] = json!(format!("{}{base}&endless={n}", state.origin));
                 }
                 Action::DropFirstId => {
                     if let Some(first) = page["value"].get_mut(0).and_then(Value::as_object_mut) {
@@ -576,6 +588,29 @@ async fn a_looping_next_link_stops_the_table() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(status_of(&stderr, "entraid_users"), "failed");
     assert!(stderr.contains("already sent in this listing"), "{stderr}");
+    assert_eq!(setup.ids("entraid_users"), truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_without_end_stops_at_max_pages() {
+    let setup = Setup::start(fake_graph::Profile::Tiny).await;
+    synced(&setup, USERS).await;
+    let truth = setup.truth_ids("users").await;
+    let config = setup.config(USERS, "    max_pages: 25\n", "");
+    setup.proxy.rule("/v1.0/users", usize::MAX, Action::Endless);
+    let (code, stderr) = setup.sync(&config, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(status_of(&stderr, "entraid_users"), "failed");
+    assert!(
+        stderr.contains("more than 25 pages in one listing"),
+        "{stderr}"
+    );
+    let served = setup
+        .proxy
+        .state
+        .pages
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!((20..=30).contains(&served), "{served} pages were read");
     assert_eq!(setup.ids("entraid_users"), truth);
 }
 
