@@ -1,8 +1,6 @@
-//! Benchmarks that print numbers (never timed tests):
-//!
-//! 1. Requests of a second incremental sync of an unchanged tenant (target: one per delta table).
-//! 2. PostgreSQL load rate of entrasync's sink beside `COPY … FROM` a CSV file by `psql` of the
-//!    same rows on the same machine (target: at least 0.8 of it).
+//! Benchmark that prints numbers (never a timed test): the PostgreSQL load rate of entrasync's
+//! sink beside `COPY … FROM` a CSV file by `psql` of the same rows on the same machine (target:
+//! at least 0.8 of it). What incremental syncs cost is measured by the `incremental` example.
 //!
 //! `cargo run --release -p entrasync --example bench [-- --rows 200000]`; PostgreSQL from
 //! `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`).
@@ -12,20 +10,6 @@ use entrasync_sinks::Sink;
 use entrasync_sinks::postgres::{PostgresOptions, PostgresSink};
 use std::time::Instant;
 
-const DELTA_TABLES: &[&str] = &[
-    "entraid_users",
-    "entraid_groups",
-    "entraid_group_members",
-    "entraid_applications",
-    "entraid_serviceprincipals",
-    "entraid_directoryroles",
-    "entraid_directoryrole_members",
-    "entraid_devices",
-    "entraid_administrativeunits",
-    "entraid_oauth2permissiongrants",
-    "entraid_contacts",
-];
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows: usize = std::env::args()
@@ -33,77 +17,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(200_000);
-    incremental_requests().await?;
     postgres_load(rows).await?;
-    Ok(())
-}
-
-async fn graph_gets(http: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
-    let stats: serde_json::Value = http
-        .get(format!("{url}/_fake/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(stats["by_endpoint"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.starts_with("GET /v1.0") || k.starts_with("GET /beta"))
-        .flat_map(|(_, v)| v.as_object().into_iter().flatten())
-        .filter_map(|(_, n)| n.as_u64())
-        .sum())
-}
-
-async fn incremental_requests() -> anyhow::Result<()> {
-    let server = fake_graph::start(fake_graph::Config::new(fake_graph::Profile::Small, 1)).await?;
-    let info = server.info.clone();
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("bench.yml");
-    let tables: Vec<String> = DELTA_TABLES.iter().map(|t| format!("\"{t}\"")).collect();
-    std::fs::write(
-        &config,
-        format!(
-            "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  tables: [{}]\n  \
-             destinations: [sqlite]\n  backend_options:\n    table_name: cq_state_entraid\n    \
-             connection: \"@@plugins.sqlite.connection\"\n  spec:\n    tenant_id: {}\n    \
-             client_id: {}\n    client_secret: {}\n    graph_url: {}\n    login_url: {}\n---\n\
-             kind: destination\nspec:\n  name: sqlite\n  path: cloudquery/sqlite\n  spec:\n    \
-             connection_string: {}\n",
-            tables.join(", "),
-            info.tenant_id,
-            info.client_id,
-            info.client_secret,
-            info.graph_url,
-            info.login_url,
-            dir.path().join("bench.db").display()
-        ),
-    )?;
-    let config = entrasync::config::load(&[config])?;
-    let http = reqwest::Client::new();
-    let url = server.url();
-    let t0 = Instant::now();
-    let before = graph_gets(&http, &url).await?;
-    entrasync::run_sync(&config, false).await?;
-    let first = graph_gets(&http, &url).await? - before;
-    let first_time = t0.elapsed();
-    let t1 = Instant::now();
-    entrasync::run_sync(&config, false).await?;
-    let second = graph_gets(&http, &url).await? - before - first;
-    let delta_tables = DELTA_TABLES
-        .iter()
-        .filter(|t| entrasync::tables::by_name(t).is_some_and(|t| t.parent_delta.is_none()))
-        .count();
-    println!(
-        "== incremental sync, fake-graph small profile, {} tables ==",
-        DELTA_TABLES.len()
-    );
-    println!("first sync (initial delta round): {first} Graph requests in {first_time:.2?}");
-    println!(
-        "second sync, no changes: {second} Graph requests in {:.2?} for {delta_tables} delta tables (target: {delta_tables})",
-        t1.elapsed()
-    );
-    server.shutdown().await;
     Ok(())
 }
 
