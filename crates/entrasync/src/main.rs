@@ -243,15 +243,24 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,reqwest=warn,h2=warn"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    // `level` may also name targets: `info,entrasync::sync=debug`.
+    let filter: Targets = format!("{level},hyper=warn,reqwest=warn,h2=warn")
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
+    // The builder's own filter stays open (its default is INFO): `filter` decides.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_target(false);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.finish().with(filter).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(filter)
+            .init(),
     }
 }

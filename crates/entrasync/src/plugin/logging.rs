@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use std::io::Write as _;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
@@ -17,20 +18,23 @@ pub fn init(level: &str, json: bool) {
         _ => "info",
     };
     // Transport crates are chatty at debug; their details are not the user's concern.
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{level},hyper=warn,hyper_util=warn,h2=warn,tonic=warn,tower=warn,reqwest=warn"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter: Targets =
+        format!("{level},hyper=warn,hyper_util=warn,h2=warn,tonic=warn,tower=warn,reqwest=warn")
+            .parse()
+            .expect("the level is one of the five names");
     if json {
         let _ = tracing_subscriber::registry()
             .with(filter)
             .with(JsonLines)
             .try_init();
     } else {
+        // The builder's own filter stays open (its default is INFO): `filter` decides.
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
             .with_writer(std::io::stderr)
             .with_target(false)
+            .finish()
+            .with(filter)
             .try_init();
     }
 }
