@@ -68,7 +68,29 @@ impl ConnectionReport {
             "\n{ready} of {} tables can be synced.",
             self.tables.len()
         );
+        let to_grant = self.permissions_to_grant();
+        if !to_grant.is_empty() {
+            let _ = writeln!(
+                out,
+                "Grant these application permissions, with admin consent, for the others: {}",
+                to_grant.join(", ")
+            );
+        }
         out
+    }
+
+    /// The fewest least-privileged permissions that, added to the token's, let every table
+    /// that lacks one sync.
+    pub fn permissions_to_grant(&self) -> Vec<&'static str> {
+        let lacking = self
+            .tables
+            .iter()
+            .filter(|(_, status)| matches!(status, TableStatus::MissingPermission(_)))
+            .filter_map(|(name, _)| tables::by_name(name));
+        crate::init::least_privilege(lacking)
+            .into_iter()
+            .filter(|p| !self.permissions.iter().any(|have| have == p))
+            .collect()
     }
 }
 

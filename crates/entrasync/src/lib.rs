@@ -7,6 +7,7 @@
 pub mod check;
 pub mod config;
 pub mod graph;
+pub mod init;
 pub mod plugin;
 pub mod standalone;
 pub mod sync;

@@ -44,8 +44,89 @@ enum TablesFormat {
     Names,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum InitDestination {
+    Sqlite,
+    Postgresql,
+    File,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InitFormat {
+    Parquet,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InitCredential {
+    Secret,
+    Certificate,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InitCloud {
+    Public,
+    Usgov,
+    UsgovDod,
+    China,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Write a commented config for a real tenant and print how to set the tenant up: the `az`
+    /// commands that create the app registration and its service principal, the
+    /// least-privilege Microsoft Graph application permissions of the chosen tables, the
+    /// licences they need and the admin-consent URL.
+    ///
+    /// Asks for what the flags do not say, unless --non-interactive (then the defaults apply:
+    /// sqlite ./entraid.db, all tables, a client secret, entrasync.yml). Credentials are never
+    /// written: the config reads them from AZURE_TENANT_ID, AZURE_CLIENT_ID and
+    /// AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH). Then `entrasync test-connection`
+    /// says what is still missing.
+    Init {
+        /// Where the tables go.
+        #[arg(long, value_enum)]
+        destination: Option<InitDestination>,
+        /// Table names or globs, comma-separated (`entrasync tables` lists them); default all.
+        #[arg(long, value_delimiter = ',')]
+        tables: Option<Vec<String>>,
+        /// SQLite file or PostgreSQL connection string (default ./entraid.db,
+        /// ${PG_CONNECTION_STRING}); for files the path template (default
+        /// ./entraid/{{TABLE}}/{{UUID}}.{{FORMAT}}).
+        #[arg(long)]
+        connection_string: Option<String>,
+        /// File format, for --destination file.
+        #[arg(long, value_enum)]
+        format: Option<InitFormat>,
+        /// Incremental syncs: Graph delta links kept in a table of the destination.
+        #[arg(long)]
+        incremental: bool,
+        /// The app's credential: a client secret or a certificate.
+        #[arg(long, value_enum)]
+        credential: Option<InitCredential>,
+        /// The config file to write.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite the config file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Ask nothing: flags or defaults.
+        #[arg(long)]
+        non_interactive: bool,
+        /// Display name of the app registration to create.
+        #[arg(long, default_value = "entrasync")]
+        app_name: String,
+        /// An existing app registration's Application (client) ID: permissions are added to it
+        /// instead of creating one; written into the config.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The Directory (tenant) ID, written into the config and the admin-consent URL.
+        #[arg(long)]
+        tenant_id: Option<String>,
+        #[arg(long, value_enum, default_value_t = InitCloud::Public)]
+        cloud: InitCloud,
+    },
     /// Sync the tenant(s) of the given config files into their destinations.
     ///
     /// Exit code 0 when every selected table synced; 1 when a table failed or a table named
@@ -150,6 +231,66 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Init {
+            destination,
+            tables,
+            connection_string,
+            format,
+            incremental,
+            credential,
+            output,
+            force,
+            non_interactive,
+            app_name,
+            client_id,
+            tenant_id,
+            cloud,
+        } => {
+            use entrasync::init;
+            let mut answers = init::Answers {
+                destination: destination.map(|d| match d {
+                    InitDestination::Sqlite => init::Destination::Sqlite,
+                    InitDestination::Postgresql => init::Destination::Postgresql,
+                    InitDestination::File => init::Destination::File,
+                }),
+                tables: tables.map(|t| t.iter().flat_map(|t| init::split_list(t)).collect()),
+                target: connection_string,
+                format: format.map(|f| match f {
+                    InitFormat::Parquet => init::FileFormat::Parquet,
+                    InitFormat::Json => init::FileFormat::Json,
+                    InitFormat::Csv => init::FileFormat::Csv,
+                }),
+                // A flag can only say yes; without it, ask.
+                incremental: incremental.then_some(true),
+                credential: credential.map(|c| match c {
+                    InitCredential::Secret => init::Credential::Secret,
+                    InitCredential::Certificate => init::Credential::Certificate,
+                }),
+                output,
+            };
+            if !non_interactive {
+                answers = init::ask(
+                    answers,
+                    &mut std::io::stdin().lock(),
+                    &mut std::io::stderr(),
+                )?;
+            }
+            let settings = init::Settings {
+                app_name,
+                tenant_id,
+                client_id,
+                cloud: match cloud {
+                    InitCloud::Public => entrasync::config::Cloud::Public,
+                    InitCloud::Usgov => entrasync::config::Cloud::Usgov,
+                    InitCloud::UsgovDod => entrasync::config::Cloud::UsgovDod,
+                    InitCloud::China => entrasync::config::Cloud::China,
+                },
+                force,
+            };
+            let plan = init::Plan::new(answers, settings)?;
+            print!("{}", init::write(&plan)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sync {
             config,
             no_progress,

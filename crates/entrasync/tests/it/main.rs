@@ -9,6 +9,7 @@ mod file_sink;
 mod harness;
 mod hostile;
 mod incremental;
+mod init;
 mod plugin;
 mod postgres;
 mod resilience;
