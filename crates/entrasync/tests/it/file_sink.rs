@@ -311,7 +311,7 @@ async fn incremental_deletions_go_to_deletions_files() {
 /// they are flushed, and the state kept in the SQLite destination must stay unwritten — else the
 /// next incremental sync would skip rows that PostgreSQL never received.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_waits_for_every_destination_to_flush() {
+async fn state_waits_for_every_destination_to_flush_postgres_included() {
     let tenant = Tenant::start(Profile::Tiny, 83).await;
     let pg = crate::postgres::PgDb::create().await;
     let dir = tempfile::tempdir().unwrap();
