@@ -347,7 +347,10 @@ impl Scheduler {
             parent_id: parent_id.to_string(),
             parent_cq_id,
             replace,
-            memberships: self.memberships.clone(),
+            memberships: self
+                .memberships
+                .clone()
+                .zip(self.closure.map(|(_, from)| from)),
         };
         jobs.push(tokio::spawn(async move {
             let children = job.children.clone();
@@ -416,7 +419,7 @@ impl Scheduler {
                         if kind != format!("#microsoft.graph.{}", parent.resource) {
                             continue;
                         }
-                        if run.table.name == super::DIRECT_MEMBERS {
+                        if self.is_closure_input(run.table.name) {
                             self.membership_changed
                                 .lock()
                                 .expect("not poisoned")
@@ -454,7 +457,8 @@ struct ChildJob {
     parent_cq_id: uuid::Uuid,
     /// Replace the parent's previous rows (an incremental re-read of one parent).
     replace: bool,
-    memberships: Option<transitive::SharedMemberships>,
+    /// Memberships collected for the computed table, and the table they are collected from.
+    memberships: Option<(transitive::SharedMemberships, &'static str)>,
 }
 
 impl ChildJob {
@@ -551,8 +555,8 @@ impl ChildJob {
         if objects.is_empty() {
             return Ok(());
         }
-        if let Some(m) = &self.memberships
-            && child.table.name == super::DIRECT_MEMBERS
+        if let Some((m, from)) = &self.memberships
+            && child.table.name == *from
         {
             m.lock()
                 .expect("not poisoned")

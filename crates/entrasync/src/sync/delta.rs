@@ -3,7 +3,7 @@
 //! relationship changes carried as `members@delta` / `owners@delta`. An expired delta link
 //! restarts as a first round.
 
-use super::{DIRECT_MEMBERS, Link, Read, Scheduler, SyncMessage, TableRun, state_key, transitive};
+use super::{Link, Read, Scheduler, SyncMessage, TableRun, state_key, transitive};
 use crate::graph::GraphError;
 use crate::tables::{Source, Table};
 use serde_json::Value;
@@ -133,7 +133,7 @@ impl Scheduler {
                 .lock()
                 .expect("not poisoned")
                 .push(id.to_string());
-            if run.table.name == transitive::USERS && !initial {
+            if transitive::restorable(run.table) && !initial {
                 let mut soft = self.soft_deleted.lock().expect("not poisoned");
                 if gone.soft {
                     soft.deleted.insert(id.clone(), self.started);
@@ -148,7 +148,7 @@ impl Scheduler {
     /// A user that reappears after a soft delete was restored: Graph's delta does not report
     /// the memberships it regains, so they are read back at the end of the sync.
     fn note_restored(&self, run: &TableRun, present: &[Value], initial: bool) {
-        if run.table.name != transitive::USERS || initial {
+        if !transitive::restorable(run.table) || initial {
             return;
         }
         let mut soft = self.soft_deleted.lock().expect("not poisoned");
@@ -192,7 +192,7 @@ impl Scheduler {
     ) -> Result<(), GraphError> {
         let parent_key = child.table.parent_key().unwrap_or("parent_id");
         let (present, removed) = fold(related.to_vec());
-        if child.table.name == DIRECT_MEMBERS && !(present.is_empty() && removed.is_empty()) {
+        if self.is_closure_input(child.table.name) && !(present.is_empty() && removed.is_empty()) {
             self.membership_changed
                 .lock()
                 .expect("not poisoned")
@@ -211,7 +211,7 @@ impl Scheduler {
             }
         }
         if let Some(m) = &self.memberships
-            && child.table.name == DIRECT_MEMBERS
+            && self.is_closure_input(child.table.name)
         {
             m.lock()
                 .expect("not poisoned")

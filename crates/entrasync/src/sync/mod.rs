@@ -285,9 +285,6 @@ impl SyncOptions {
 /// Parent rows fetched for children at the same time, across all tables.
 const CHILD_CHAINS: usize = 32;
 
-/// The direct-membership table that `entraid_group_transitive_members` is computed from.
-pub const DIRECT_MEMBERS: &str = "entraid_group_members";
-
 /// The state key of a table in a tenant.
 pub fn state_key(table: &str, tenant_id: &str) -> String {
     format!("{table}|{tenant_id}")
@@ -301,6 +298,8 @@ pub struct Scheduler {
     child_slots: Arc<Semaphore>,
     /// When the sync started: the next change-feed cursor and refresh cycles count from here.
     started: DateTime<Utc>,
+    /// The selected computed table's parent and the child table it is computed from.
+    closure: Option<(&'static str, &'static str)>,
     /// Collected only when a computed table is rebuilt from every membership.
     memberships: Option<transitive::SharedMemberships>,
     /// Groups whose direct memberships changed in this sync, for the transitive table.
@@ -352,6 +351,10 @@ impl Scheduler {
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
             started: Utc::now(),
+            closure: selected.iter().find_map(|s| match s.table.source {
+                Source::Computed { parent, from } => Some((parent, from)),
+                _ => None,
+            }),
             memberships: None,
             membership_changed: Default::default(),
             removed: Default::default(),
@@ -413,9 +416,9 @@ impl Scheduler {
         }
         self.restore_memberships().await;
         for run in &self.runs {
-            if let Source::Computed { parent } = run.table.source {
+            if let Source::Computed { parent, from } = run.table.source {
                 run.start();
-                let task = AssertUnwindSafe(self.compute(run, parent));
+                let task = AssertUnwindSafe(self.compute(run, parent, from));
                 if let Err(panic) = task.catch_unwind().await {
                     self.crashed(std::slice::from_ref(run), &panic_message(&*panic))
                         .await;
@@ -456,7 +459,7 @@ impl Scheduler {
         match (table.incremental, table.source) {
             (Incremental::Delta, Source::List { path }) => {
                 // A closure rebuilt from every membership needs a full round of groups.
-                let needs_all = table.name == transitive::GROUPS && self.rebuilds_closure();
+                let needs_all = self.is_closure_parent(table.name) && self.rebuilds_closure();
                 match self.table_state(table) {
                     Some(link) if !needs_all => Plan::Delta {
                         url: link.clone(),
@@ -480,6 +483,16 @@ impl Scheduler {
             },
             _ => Plan::Full,
         }
+    }
+
+    /// Whether `table` holds the parents of the computed table (groups).
+    fn is_closure_parent(&self, table: &str) -> bool {
+        self.closure.is_some_and(|(parent, _)| parent == table)
+    }
+
+    /// Whether the computed table is computed from `table` (direct memberships).
+    fn is_closure_input(&self, table: &str) -> bool {
+        self.closure.is_some_and(|(_, from)| from == table)
     }
 
     fn children_of(&self, parent: &str) -> Vec<Arc<TableRun>> {
@@ -627,7 +640,7 @@ impl Scheduler {
                 value: cursor,
             });
         }
-        if self.run_of(transitive::USERS).is_some() {
+        if self.runs.iter().any(|r| transitive::restorable(r.table)) {
             let soft_deleted = self.soft_deleted.lock().expect("not poisoned");
             out.push(SyncMessage::State {
                 key: transitive::soft_deleted_key(tenant),
@@ -692,7 +705,7 @@ impl Scheduler {
             .insert(&self.tx, objects, &ctx, self.options.deterministic())
             .await?;
         if let Some(memberships) = &self.memberships
-            && run.table.name == transitive::GROUPS
+            && self.is_closure_parent(run.table.name)
         {
             let mut m = memberships.lock().expect("not poisoned");
             for (object, cq_id) in objects.iter().zip(&ids) {

@@ -7,7 +7,7 @@
 //! (`/groups/{id}/transitiveMembers`) and replaced. A closure whose last update did not
 //! complete is rebuilt in full, with one full round of groups.
 
-use super::{DIRECT_MEMBERS, Outcome, Scheduler, SyncMessage, TableRun, children::Refresh};
+use super::{Outcome, Scheduler, SyncMessage, TableRun, children::Refresh};
 use super::{convert, state_key};
 use crate::graph::{GraphError, Traffic};
 use crate::tables::{self, Source};
@@ -17,8 +17,11 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-pub const GROUPS: &str = "entraid_groups";
-pub const USERS: &str = "entraid_users";
+/// Whether a table's objects can be soft-deleted and restored with their relationships
+/// (users), so that a restore must read them back.
+pub fn restorable(table: &tables::Table) -> bool {
+    table.resource == "user" && table.incremental == tables::Incremental::Delta
+}
 /// State entry (per tenant) of users soft-deleted in the last 30 days and restores to finish.
 pub const SOFT_DELETED: &str = "soft_deleted_users";
 /// Graph keeps soft-deleted objects restorable this long.
@@ -150,21 +153,24 @@ impl Scheduler {
         if !self.incremental() {
             return true;
         }
-        let groups = tables::by_name(GROUPS).expect("in the catalog");
+        let Some((parent, _)) = self.closure else {
+            return false;
+        };
+        let groups = tables::by_name(parent).expect("in the catalog");
         let marker = self.state(&Refresh::key(run.table.name, self.client.tenant_id()));
         self.table_state(groups).is_none() || marker.is_none_or(|m| m.is_empty())
     }
 
     /// Emits a computed table once its inputs are complete; fails it otherwise, since a partial
     /// closure would silently under-report access.
-    pub(super) async fn compute(&self, run: &Arc<TableRun>, parent: &str) {
+    pub(super) async fn compute(&self, run: &Arc<TableRun>, parent: &str, from: &str) {
         let complete = |name: &str| {
             self.run_of(name)
                 .is_some_and(|r| r.outcome() == Some(Outcome::Complete))
         };
-        if !complete(parent) || !complete(DIRECT_MEMBERS) {
+        if !complete(parent) || !complete(from) {
             run.fail(Outcome::Failed(format!(
-                "computed from {parent} and {DIRECT_MEMBERS}, which did not sync completely"
+                "computed from {parent} and {from}, which did not sync completely"
             )));
             return;
         }
@@ -238,7 +244,8 @@ impl Scheduler {
                 }
             }
         }
-        let groups = tables::by_name(GROUPS).expect("in the catalog");
+        let groups =
+            tables::by_name(run.table.parent().expect("a parent")).expect("in the catalog");
         let select: Vec<&str> = run
             .table
             .select()

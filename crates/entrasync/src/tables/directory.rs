@@ -227,6 +227,7 @@ pub static GROUP_TRANSITIVE_MEMBERS: Table = Table {
     resource: "directoryObject",
     source: Source::Computed {
         parent: "entraid_groups",
+        from: "entraid_group_members",
     },
     version: ApiVersion::V1,
     permissions: &[

@@ -17,7 +17,7 @@ fn incremental(table: &Table) -> String {
         (Incremental::Cursor { property }, _) => format!(
             "yes: `{property}` cursor (a `$filter` on `{property}` with overlap, de-duplicated by id)"
         ),
-        (Incremental::None, Source::Computed { parent }) => format!(
+        (Incremental::None, Source::Computed { parent, .. }) => format!(
             "with `{parent}`: a full sync computes it from the direct memberships; an incremental \
              sync re-reads `/groups/{{id}}/transitiveMembers` only for groups whose memberships \
              changed and the groups that contain them"
@@ -54,7 +54,7 @@ fn incremental(table: &Table) -> String {
 
 fn endpoint(table: &Table) -> String {
     match table.source {
-        Source::Computed { parent } => format!(
+        Source::Computed { parent, .. } => format!(
             "computed locally from `{parent}` and its direct memberships (no Graph requests in a full sync; see Incremental)"
         ),
         source => {

@@ -11,10 +11,6 @@ pub enum SelectError {
     NoMatch { pattern: String },
 }
 
-/// Computed tables and the tables their rows are derived from.
-const COMPUTED_INPUTS: &[(&str, &str)] =
-    &[("entraid_group_transitive_members", "entraid_group_members")];
-
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 pub fn matches(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
@@ -101,12 +97,8 @@ pub fn select(
             result.push((table, explicit));
         }
         // A computed table needs the rows it is computed from.
-        if let super::Source::Computed { .. } = table.source {
-            for &input in COMPUTED_INPUTS
-                .iter()
-                .filter(|(c, _)| *c == table.name)
-                .map(|(_, i)| i)
-            {
+        if let super::Source::Computed { from, .. } = table.source {
+            for input in [from] {
                 if let Some(t) = catalog.iter().find(|t| t.name == input)
                     && !result.iter().any(|(r, _)| r.name == input)
                 {

@@ -72,7 +72,11 @@ pub enum Source {
         path: &'static str,
     },
     /// Derived locally from other tables' rows; no Graph calls of its own.
-    Computed { parent: &'static str },
+    Computed {
+        parent: &'static str,
+        /// The child table of `parent` whose rows it is computed from.
+        from: &'static str,
+    },
 }
 
 /// How a table syncs incrementally.
@@ -203,7 +207,7 @@ pub struct Column {
 impl Table {
     pub fn parent(&self) -> Option<&'static str> {
         match self.source {
-            Source::Child { parent, .. } | Source::Computed { parent } => Some(parent),
+            Source::Child { parent, .. } | Source::Computed { parent, .. } => Some(parent),
             _ => None,
         }
     }
@@ -415,8 +419,13 @@ mod tests {
                         assert_eq!(parent.incremental, Incremental::Delta, "{name}");
                     }
                 }
-                Source::Computed { parent } => {
+                Source::Computed { parent, from } => {
                     assert!(by_name(parent).is_some(), "{name}");
+                    assert_eq!(
+                        by_name(from).and_then(|f| f.parent()),
+                        Some(parent),
+                        "{name}"
+                    );
                 }
             }
             match t.incremental {
