@@ -47,7 +47,7 @@ use crate::cq::{self, ColumnKind};
 use crate::values::{self, Column};
 use crate::{Result, Sink, SinkError, TableRelation};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::{FieldRef, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, FieldRef, IntervalUnit, Schema, SchemaRef};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
@@ -347,6 +347,73 @@ struct OpenFile {
     path: PathBuf,
 }
 
+/// The Arrow type parquet stores for `dt`: Arrow's month-day-nanosecond interval has no parquet
+/// form, so it is written as the struct `{months: int32, days: int32, nanoseconds: int64}`.
+fn parquet_type(dt: &DataType) -> Option<DataType> {
+    matches!(dt, DataType::Interval(IntervalUnit::MonthDayNano)).then(|| {
+        DataType::Struct(
+            vec![
+                Field::new("months", DataType::Int32, false),
+                Field::new("days", DataType::Int32, false),
+                Field::new("nanoseconds", DataType::Int64, false),
+            ]
+            .into(),
+        )
+    })
+}
+
+fn parquet_schema(schema: &SchemaRef) -> SchemaRef {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| parquet_type(f.data_type()).is_some())
+    {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match parquet_type(f.data_type()) {
+            Some(dt) => f.as_ref().clone().with_data_type(dt),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn parquet_batch(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::IntervalMonthDayNanoType;
+    use arrow_array::{Array, Int32Array, Int64Array, StructArray};
+    let schema = parquet_schema(&batch.schema());
+    if Arc::ptr_eq(&schema, &batch.schema()) {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(a, f)| match f.data_type() {
+            DataType::Struct(fields) if parquet_type(a.data_type()).is_some() => {
+                let v = a.as_primitive::<IntervalMonthDayNanoType>();
+                let months = Int32Array::from_iter_values(v.values().iter().map(|x| x.months));
+                let days = Int32Array::from_iter_values(v.values().iter().map(|x| x.days));
+                let nanos = Int64Array::from_iter_values(v.values().iter().map(|x| x.nanoseconds));
+                let s = StructArray::try_new(
+                    fields.clone(),
+                    vec![Arc::new(months), Arc::new(days), Arc::new(nanos)],
+                    v.nulls().cloned(),
+                )?;
+                Ok(Arc::new(s) as arrow_array::ArrayRef)
+            }
+            _ => Ok(a.clone()),
+        })
+        .collect::<std::result::Result<Vec<_>, arrow_schema::ArrowError>>()
+        .map_err(|e| SinkError::Other(format!("converting intervals for parquet: {e}")))?;
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| SinkError::Other(format!("converting intervals for parquet: {e}")))
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -429,7 +496,7 @@ impl OpenFile {
         Ok(match options.format {
             FileFormat::Parquet => Writer::Parquet(Box::new(ParquetFile::create(
                 tmp,
-                schema.clone(),
+                parquet_schema(schema),
                 append.then_some(path),
             )?)),
             FileFormat::Json | FileFormat::Csv => {
@@ -486,7 +553,7 @@ impl OpenFile {
 
     fn write(&mut self, table: &str, batch: &RecordBatch, format: FileFormat) -> Result<()> {
         match &mut self.writer {
-            Writer::Parquet(w) => w.write(batch, &self.tmp),
+            Writer::Parquet(w) => w.write(&parquet_batch(batch)?, &self.tmp),
             Writer::Lines(out) => {
                 let ctx = || format!("writing {}", self.tmp.display());
                 let arrays = values::normalize(table, batch)?;
@@ -500,7 +567,10 @@ impl OpenFile {
                     if format == FileFormat::Json {
                         let mut obj = serde_json::Map::with_capacity(columns.len());
                         for (name, col) in names.iter().zip(&columns) {
-                            obj.insert((*name).clone(), col.json_value(row));
+                            let v = col
+                                .try_json_value(row)
+                                .map_err(|why| values::value_error(table, name, row, why))?;
+                            obj.insert((*name).clone(), v);
                         }
                         line.push_str(&serde_json::Value::Object(obj).to_string());
                     } else {
@@ -508,7 +578,10 @@ impl OpenFile {
                             if j > 0 {
                                 line.push(',');
                             }
-                            if let Some(t) = col.text(row) {
+                            let t = col
+                                .try_text(row)
+                                .map_err(|why| values::value_error(table, names[j], row, why))?;
+                            if let Some(t) = t {
                                 line.push_str(&csv_field(&t));
                             }
                         }
@@ -696,7 +769,7 @@ impl Sink for FileSink {
     async fn migrate(&mut self, schema: SchemaRef) -> Result<()> {
         let table = values::table_of(&schema)?;
         for f in schema.fields() {
-            values::column_kind(&table, f)?;
+            values::kind(&table, f)?;
         }
         let primary_key = schema
             .fields()

@@ -43,10 +43,10 @@
 //! used) on rustls; see `pgtls`. Error messages show the connection string with its password
 //! replaced by `xxxxx`, and never the password itself.
 
-use crate::cq::{self, ColumnKind};
-use crate::values::{self, Column, quote_ident};
+use crate::cq;
+use crate::values::{self, Column, Kind, quote_ident};
 use crate::{MigrateMode, Result, Sink, SinkError, TableRelation, WriteMode};
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use arrow_schema::{Schema, SchemaRef};
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
@@ -76,26 +76,53 @@ impl Default for PostgresOptions {
     }
 }
 
-/// The PostgreSQL type of a column kind.
-pub fn pg_type(kind: ColumnKind) -> &'static str {
+/// The PostgreSQL type of a column kind (CloudQuery's PostgreSQL destination's choices, except
+/// that every integer narrower than uint64 is `bigint`, every float `double precision`, and
+/// lists of anything but strings, structs and maps `jsonb`).
+pub fn pg_type(kind: Kind) -> String {
     match kind {
-        ColumnKind::Utf8 => "text",
-        ColumnKind::Bool => "boolean",
-        ColumnKind::Int64 => "bigint",
-        ColumnKind::Float64 => "double precision",
-        ColumnKind::Timestamp => "timestamptz",
-        ColumnKind::Utf8List => "text[]",
-        ColumnKind::Json => "jsonb",
-        ColumnKind::Uuid => "uuid",
+        Kind::Utf8 => "text".into(),
+        Kind::Bool => "boolean".into(),
+        Kind::Int64 => "bigint".into(),
+        Kind::UInt64 => "numeric(20,0)".into(),
+        Kind::Float64 => "double precision".into(),
+        Kind::Decimal(p, s) if (0..=p as i8).contains(&s) && p <= 38 => format!("numeric({p},{s})"),
+        Kind::Decimal(_, _) => "numeric".into(),
+        Kind::Timestamp => "timestamptz".into(),
+        Kind::Date => "date".into(),
+        Kind::Time => "time".into(),
+        Kind::Duration | Kind::Interval => "interval".into(),
+        Kind::Binary => "bytea".into(),
+        Kind::Utf8List => "text[]".into(),
+        Kind::Json | Kind::Nested => "jsonb".into(),
+        Kind::Uuid => "uuid".into(),
+        Kind::Inet => "inet".into(),
+        Kind::Mac => "macaddr".into(),
     }
 }
 
 /// `pg_type` as PostgreSQL's `format_type` prints it.
-fn formatted_type(kind: ColumnKind) -> &'static str {
+fn formatted_type(kind: Kind) -> String {
     match kind {
-        ColumnKind::Timestamp => "timestamp with time zone",
+        Kind::Timestamp => "timestamp with time zone".into(),
+        Kind::Time => "time without time zone".into(),
         other => pg_type(other),
     }
+}
+
+/// Whether a key of this kind binds as a typed parameter (others bind as text and are cast).
+fn binds_natively(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Utf8
+            | Kind::Bool
+            | Kind::Int64
+            | Kind::Float64
+            | Kind::Timestamp
+            | Kind::Utf8List
+            | Kind::Json
+            | Kind::Uuid
+    )
 }
 
 /// A sink writing into one PostgreSQL database over one connection.
@@ -105,6 +132,10 @@ pub struct PostgresSink {
     options: PostgresOptions,
     target: String,
     pks: HashMap<String, Vec<String>>,
+    /// Per table, the uint64 columns that an existing table holds as `bigint` (state tables
+    /// created before uint64 became `numeric(20,0)`): written as bigint, a value above
+    /// i64::MAX an error.
+    bigint_u64: HashMap<String, HashSet<String>>,
     pending: HashMap<String, Pending>,
 }
 
@@ -227,6 +258,7 @@ impl PostgresSink {
             options,
             target,
             pks: HashMap::new(),
+            bigint_u64: HashMap::new(),
             pending: HashMap::new(),
         })
     }
@@ -270,7 +302,7 @@ impl PostgresSink {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    fn create_sql(table: &str, columns: &[(String, ColumnKind, bool)], pk: &[String]) -> String {
+    fn create_sql(table: &str, columns: &[(String, Kind, bool)], pk: &[String]) -> String {
         let mut defs = values::column_defs(columns, pg_type);
         if !pk.is_empty() {
             let cols: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
@@ -328,11 +360,19 @@ impl PostgresSink {
             .iter()
             .map(|f| quote_ident(f.name()))
             .collect();
-        let kinds: Vec<ColumnKind> = schema
+        let kinds: Vec<Kind> = schema
             .fields()
             .iter()
-            .map(|f| values::column_kind(table, f))
+            .map(|f| values::kind(table, f))
             .collect::<Result<_>>()?;
+        let legacy: Vec<bool> = {
+            let set = self.bigint_u64.get(table);
+            schema
+                .fields()
+                .iter()
+                .map(|f| set.is_some_and(|s| s.contains(f.name())))
+                .collect()
+        };
         let cols = names.join(", ");
         let tx = self
             .client
@@ -345,7 +385,10 @@ impl PostgresSink {
             let defs: Vec<String> = names
                 .iter()
                 .zip(&kinds)
-                .map(|(n, k)| format!("{n} {}", pg_type(*k)))
+                .zip(&legacy)
+                .map(|((n, k), l)| {
+                    format!("{n} {}", if *l { "bigint".into() } else { pg_type(*k) })
+                })
                 .collect();
             tx.batch_execute(&format!(
                 "CREATE TEMP TABLE \"_entrasync_stage\" ({}) ON COMMIT DROP",
@@ -373,8 +416,15 @@ impl PostgresSink {
                     arrays.iter().map(|(k, a)| Column::new(*k, a)).collect();
                 for row in 0..batch.num_rows() {
                     buf.put_i16(columns.len() as i16);
-                    for col in &columns {
-                        encode_cell(&mut buf, col, row);
+                    for (j, col) in columns.iter().enumerate() {
+                        let encoded = if legacy[j] {
+                            encode_bigint(&mut buf, col, row)
+                        } else {
+                            encode_cell(&mut buf, col, row)
+                        };
+                        encoded.map_err(|why| {
+                            values::value_error(table, schema.field(j).name(), row, why)
+                        })?;
                     }
                     if buf.len() >= 1 << 20 {
                         copy.send(buf.split().freeze())
@@ -459,10 +509,14 @@ fn has_duplicate_keys(table: &str, batches: &[RecordBatch], pk: &[String]) -> Re
 }
 
 /// Appends one cell in COPY BINARY encoding (length prefix, then the value's binary form).
-fn encode_cell(buf: &mut BytesMut, col: &Column<'_>, row: usize) {
+fn encode_cell(
+    buf: &mut BytesMut,
+    col: &Column<'_>,
+    row: usize,
+) -> std::result::Result<(), String> {
     if col.is_null(row) {
         buf.put_i32(-1);
-        return;
+        return Ok(());
     }
     match col {
         Column::Utf8(a) => put_text(buf, a.value(row).as_bytes()),
@@ -525,7 +579,169 @@ fn encode_cell(buf: &mut BytesMut, col: &Column<'_>, row: usize) {
             buf.put_i32(16);
             buf.put_slice(a.value(row));
         }
+        Column::UInt64(a) => put_numeric(buf, &a.value(row).to_string())?,
+        Column::Decimal(a, s) => put_numeric(buf, &values::format_decimal(a.value(row), *s))?,
+        Column::Date(a) => {
+            buf.put_i32(4);
+            // PostgreSQL counts days from 2000-01-01.
+            buf.put_i32(
+                a.value(row)
+                    .checked_sub(10_957)
+                    .ok_or("date out of range")?,
+            );
+        }
+        Column::Time(a) => {
+            buf.put_i32(8);
+            buf.put_i64(a.value(row));
+        }
+        Column::Duration(a) => {
+            buf.put_i32(16);
+            buf.put_i64(a.value(row));
+            buf.put_i32(0);
+            buf.put_i32(0);
+        }
+        Column::Interval(a) => {
+            let v = a.value(row);
+            if v.nanoseconds % 1000 != 0 {
+                return Err(format!(
+                    "interval with {} ns is finer than PostgreSQL's microseconds",
+                    v.nanoseconds
+                ));
+            }
+            buf.put_i32(16);
+            buf.put_i64(v.nanoseconds / 1000);
+            buf.put_i32(v.days);
+            buf.put_i32(v.months);
+        }
+        Column::Binary(a) => {
+            buf.put_i32(a.value(row).len() as i32);
+            buf.put_slice(a.value(row));
+        }
+        Column::Inet(a) => {
+            let text = values::inet_text(a.value(row))?;
+            let (addr, bits) = match text.split_once('/') {
+                Some((addr, bits)) => (addr, Some(bits)),
+                None => (text.as_str(), None),
+            };
+            let addr: std::net::IpAddr = addr
+                .parse()
+                .map_err(|_| format!("inet {text:?} is not an IP address"))?;
+            let (family, bytes): (u8, Vec<u8>) = match addr {
+                std::net::IpAddr::V4(a) => (2, a.octets().to_vec()),
+                std::net::IpAddr::V6(a) => (3, a.octets().to_vec()),
+            };
+            let max = bytes.len() as u8 * 8;
+            let bits = match bits {
+                None => max,
+                Some(b) => b
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("inet {text:?} has a bad prefix length"))?,
+            };
+            buf.put_i32(4 + bytes.len() as i32);
+            buf.put_u8(family);
+            buf.put_u8(bits);
+            buf.put_u8(0); // not cidr
+            buf.put_u8(bytes.len() as u8);
+            buf.put_slice(&bytes);
+        }
+        Column::Mac(a) => {
+            let v = a.value(row);
+            if v.len() != 6 {
+                return Err(format!(
+                    "MAC address of {} bytes does not fit macaddr (6 bytes)",
+                    v.len()
+                ));
+            }
+            buf.put_i32(6);
+            buf.put_slice(v);
+        }
+        Column::Nested(_) => {
+            let text = col.try_text(row)?.unwrap_or_default();
+            buf.put_i32(text.len() as i32 + 1);
+            buf.put_u8(1);
+            buf.put_slice(text.as_bytes());
+        }
     }
+    Ok(())
+}
+
+/// Appends a uint64 cell as `bigint` (see `PostgresSink::bigint_u64`).
+fn encode_bigint(
+    buf: &mut BytesMut,
+    col: &Column<'_>,
+    row: usize,
+) -> std::result::Result<(), String> {
+    match col {
+        Column::UInt64(a) if !a.is_null(row) => {
+            let v = i64::try_from(a.value(row)).map_err(|_| {
+                format!(
+                    "uint64 {} does not fit the table's existing bigint column",
+                    a.value(row)
+                )
+            })?;
+            buf.put_i32(8);
+            buf.put_i64(v);
+            Ok(())
+        }
+        other => encode_cell(buf, other, row),
+    }
+}
+
+/// Appends a decimal text (`-12.340`) in `numeric`'s binary form: base-10000 digits.
+fn put_numeric(buf: &mut BytesMut, text: &str) -> std::result::Result<(), String> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(format!("{text:?} is not a decimal"));
+    }
+    let int = int.trim_start_matches('0');
+    let pad_int = (4 - int.len() % 4) % 4;
+    let int = format!("{}{int}", "0".repeat(pad_int));
+    let pad_frac = (4 - frac.len() % 4) % 4;
+    let frac_p = format!("{frac}{}", "0".repeat(pad_frac));
+    let group = |s: &str| -> Vec<i16> {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| {
+                std::str::from_utf8(c)
+                    .unwrap_or("0")
+                    .parse::<i16>()
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let mut groups = group(&int);
+    let int_groups = groups.len() as i16;
+    groups.extend(group(&frac_p));
+    let mut weight = int_groups - 1;
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    buf.put_i32(8 + 2 * groups.len() as i32);
+    buf.put_i16(groups.len() as i16);
+    buf.put_i16(weight);
+    buf.put_u16(if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    });
+    buf.put_i16(frac.len() as i16);
+    for g in groups {
+        buf.put_i16(g);
+    }
+    Ok(())
 }
 
 fn put_text(buf: &mut BytesMut, bytes: &[u8]) {
@@ -568,6 +784,32 @@ fn param(col: &Column<'_>, row: usize) -> Box<dyn ToSql + Sync + Send> {
                 .then(|| uuid::Uuid::from_slice(a.value(row)).ok())
                 .flatten(),
         ),
+        other => Box::new(pg_text(other, row)),
+    }
+}
+
+/// Cell `row` as PostgreSQL input text, for kinds that bind as text (see [`binds_natively`]).
+fn pg_text(col: &Column<'_>, row: usize) -> Option<String> {
+    match col {
+        _ if col.is_null(row) => None,
+        Column::Binary(a) => Some(format!(
+            "\\x{}",
+            a.value(row)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )),
+        Column::Duration(a) => Some(format!("{} microseconds", a.value(row))),
+        Column::Interval(a) => {
+            let v = a.value(row);
+            Some(format!(
+                "{} months {} days {} microseconds",
+                v.months,
+                v.days,
+                v.nanoseconds / 1000
+            ))
+        }
+        other => other.text(row),
     }
 }
 
@@ -576,20 +818,15 @@ impl Sink for PostgresSink {
     async fn migrate(&mut self, schema: SchemaRef) -> Result<()> {
         let table = values::table_of(&schema)?;
         self.flush_table(&table).await?;
-        let columns: Vec<(String, ColumnKind, bool)> = schema
+        let columns: Vec<(String, Kind, bool)> = schema
             .fields()
             .iter()
-            .map(|f| {
-                Ok((
-                    f.name().clone(),
-                    values::column_kind(&table, f)?,
-                    f.is_nullable(),
-                ))
-            })
+            .map(|f| Ok((f.name().clone(), values::kind(&table, f)?, f.is_nullable())))
             .collect::<Result<_>>()?;
         let pk = self.schema_pk(&schema);
         let existing = self.columns(&table).await?;
         let ctx = format!("migrating {table}");
+        let mut legacy = HashSet::new();
         if existing.is_empty() {
             self.client
                 .batch_execute(&Self::create_sql(&table, &columns, &pk))
@@ -615,7 +852,10 @@ impl Sink for PostgresSink {
             for (name, kind, _) in &columns {
                 match existing.iter().find(|(n, _)| n == name) {
                     None => missing.push((name.clone(), *kind)),
-                    Some((_, t)) if t != formatted_type(*kind) => problems.push(format!(
+                    Some((_, t)) if *kind == Kind::UInt64 && t == "bigint" => {
+                        legacy.insert(name.clone());
+                    }
+                    Some((_, t)) if *t != formatted_type(*kind) => problems.push(format!(
                         "column {name:?} is {t}, the schema wants {}",
                         pg_type(*kind)
                     )),
@@ -630,6 +870,7 @@ impl Sink for PostgresSink {
                     )));
                 }
                 tracing::warn!(table = %table, changes = %problems.join("; "), "migrate_mode forced: dropping and recreating the table");
+                legacy.clear();
                 let sql = format!(
                     "BEGIN; DROP TABLE {}; {}; COMMIT;",
                     quote_ident(&table),
@@ -660,6 +901,7 @@ impl Sink for PostgresSink {
                     .map_err(pg_err(ctx))?;
             }
         }
+        self.bigint_u64.insert(table.clone(), legacy);
         self.pks.insert(table, pk);
         Ok(())
     }
@@ -671,7 +913,7 @@ impl Sink for PostgresSink {
         let schema = batch.schema();
         let table = values::table_of(&schema)?;
         for f in schema.fields() {
-            values::column_kind(&table, f)?;
+            values::kind(&table, f)?;
         }
         let same_shape = self
             .pending
@@ -736,7 +978,19 @@ impl Sink for PostgresSink {
             .fields()
             .iter()
             .enumerate()
-            .map(|(i, f)| format!("{} = ${}", quote_ident(f.name()), i + 1))
+            .map(|(i, f)| {
+                let kind = arrays[i].0;
+                if binds_natively(kind) {
+                    format!("{} = ${}", quote_ident(f.name()), i + 1)
+                } else {
+                    format!(
+                        "{} = CAST(${}::text AS {})",
+                        quote_ident(f.name()),
+                        i + 1,
+                        pg_type(kind)
+                    )
+                }
+            })
             .collect();
         // The cascade: a chain of data-modifying CTEs, parent before child.
         let mut ctes = Vec::new();

@@ -34,7 +34,7 @@
 //!   on SQLite and the sink works on current-thread and multi-thread runtimes alike.
 
 use crate::cq::{self, ColumnKind};
-use crate::values::{self, Column, quote_ident};
+use crate::values::{self, Column, Kind, quote_ident};
 use crate::{MigrateMode, Result, Sink, SinkError, TableRelation, WriteMode};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -44,17 +44,27 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// The SQLite declared type of a column kind.
-pub fn sql_type(kind: ColumnKind) -> &'static str {
+/// The SQLite declared type of a column kind (as CloudQuery's SQLite destination declares it:
+/// integers INTEGER, floats REAL, binary BLOB, everything else TEXT).
+pub fn sql_type(kind: Kind) -> String {
     match kind {
-        ColumnKind::Bool | ColumnKind::Int64 => "INTEGER",
-        ColumnKind::Float64 => "REAL",
-        ColumnKind::Utf8
-        | ColumnKind::Timestamp
-        | ColumnKind::Utf8List
-        | ColumnKind::Json
-        | ColumnKind::Uuid => "TEXT",
+        Kind::Bool | Kind::Int64 | Kind::UInt64 | Kind::Duration => "INTEGER",
+        Kind::Float64 => "REAL",
+        Kind::Binary => "BLOB",
+        Kind::Utf8
+        | Kind::Decimal(_, _)
+        | Kind::Timestamp
+        | Kind::Date
+        | Kind::Time
+        | Kind::Interval
+        | Kind::Utf8List
+        | Kind::Json
+        | Kind::Uuid
+        | Kind::Inet
+        | Kind::Mac
+        | Kind::Nested => "TEXT",
     }
+    .to_string()
 }
 
 /// A sink writing into one SQLite database file.
@@ -246,30 +256,45 @@ fn table_info(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
         .map_err(|e| SinkError::sqlite(ctx())(e))
 }
 
-/// Binds cell `row` of `col` as parameter `index` (1-based).
+/// Binds cell `row` of `col` as parameter `index` (1-based). A value SQLite cannot hold exactly
+/// (a uint64 above i64::MAX, a NaN, which SQLite turns into NULL) is an error naming it.
 fn bind_cell(
     stmt: &mut Statement<'_>,
     index: usize,
     col: &Column<'_>,
     row: usize,
-) -> rusqlite::Result<()> {
+    at: &dyn Fn(String) -> SinkError,
+) -> Result<()> {
+    let sql = |r: rusqlite::Result<()>| r.map_err(|e| at(format!("SQLite refused it: {e}")));
     if col.is_null(row) {
-        return stmt.raw_bind_parameter(index, rusqlite::types::Null);
+        return sql(stmt.raw_bind_parameter(index, rusqlite::types::Null));
     }
     match col {
-        Column::Utf8(a) => stmt.raw_bind_parameter(index, a.value(row)),
-        Column::Bool(a) => stmt.raw_bind_parameter(index, a.value(row) as i64),
-        Column::Int64(a) => stmt.raw_bind_parameter(index, a.value(row)),
-        Column::Float64(a) => stmt.raw_bind_parameter(index, a.value(row)),
-        Column::Timestamp(a) => {
-            stmt.raw_bind_parameter(index, values::format_timestamp(a.value(row)))
+        Column::Bool(a) => sql(stmt.raw_bind_parameter(index, a.value(row) as i64)),
+        Column::Int64(a) => sql(stmt.raw_bind_parameter(index, a.value(row))),
+        Column::UInt64(a) => {
+            let v = i64::try_from(a.value(row)).map_err(|_| {
+                at(format!(
+                    "uint64 {} is above SQLite's largest INTEGER {}",
+                    a.value(row),
+                    i64::MAX
+                ))
+            })?;
+            sql(stmt.raw_bind_parameter(index, v))
         }
-        Column::Utf8List(a) => stmt.raw_bind_parameter(index, values::list_json(a, row)),
-        Column::Json(a) => match std::str::from_utf8(a.value(row)) {
-            Ok(s) => stmt.raw_bind_parameter(index, s),
-            Err(_) => stmt.raw_bind_parameter(index, String::from_utf8_lossy(a.value(row))),
-        },
-        Column::Uuid(a) => stmt.raw_bind_parameter(index, values::uuid_string(a.value(row))),
+        Column::Duration(a) => sql(stmt.raw_bind_parameter(index, a.value(row))),
+        Column::Float64(a) => {
+            if a.value(row).is_nan() {
+                return Err(at("NaN cannot be stored in SQLite (it stores NULL)".into()));
+            }
+            sql(stmt.raw_bind_parameter(index, a.value(row)))
+        }
+        Column::Binary(a) => sql(stmt.raw_bind_parameter(index, a.value(row))),
+        Column::Utf8(a) => sql(stmt.raw_bind_parameter(index, a.value(row))),
+        other => {
+            let text = other.try_text(row).map_err(&at)?.unwrap_or_default();
+            sql(stmt.raw_bind_parameter(index, text))
+        }
     }
 }
 
@@ -277,7 +302,7 @@ impl Inner {
     fn create_table(
         &self,
         table: &str,
-        columns: &[(String, ColumnKind, bool)],
+        columns: &[(String, Kind, bool)],
         pk: &[String],
     ) -> Result<()> {
         let mut defs = values::column_defs(columns, sql_type);
@@ -294,16 +319,10 @@ impl Inner {
 
     fn migrate(&mut self, schema: &SchemaRef) -> Result<()> {
         let table = values::table_of(schema)?;
-        let columns: Vec<(String, ColumnKind, bool)> = schema
+        let columns: Vec<(String, Kind, bool)> = schema
             .fields()
             .iter()
-            .map(|f| {
-                Ok((
-                    f.name().clone(),
-                    values::column_kind(&table, f)?,
-                    f.is_nullable(),
-                ))
-            })
+            .map(|f| Ok((f.name().clone(), values::kind(&table, f)?, f.is_nullable())))
             .collect::<Result<_>>()?;
         let pk: Vec<String> = if self.write_mode == WriteMode::Append {
             Vec::new()
@@ -334,13 +353,12 @@ impl Inner {
             for (name, kind, _) in &columns {
                 match existing.iter().find(|c| &c.name == name) {
                     None => missing.push((name, *kind)),
-                    Some(c) if !c.decl_type.eq_ignore_ascii_case(sql_type(*kind)) => {
-                        problems.push(format!(
+                    Some(c) if !c.decl_type.eq_ignore_ascii_case(&sql_type(*kind)) => problems
+                        .push(format!(
                             "column {name:?} is {}, the schema wants {}",
                             c.decl_type,
                             sql_type(*kind)
-                        ))
-                    }
+                        )),
                     Some(_) => {}
                 }
             }
@@ -441,8 +459,8 @@ impl Inner {
             let columns: Vec<Column<'_>> = arrays.iter().map(|(k, a)| Column::new(*k, a)).collect();
             for row in 0..batch.num_rows() {
                 for (j, col) in columns.iter().enumerate() {
-                    bind_cell(&mut stmt, j + 1, col, row)
-                        .map_err(|e| SinkError::sqlite(ctx())(e))?;
+                    let at = |why: String| values::value_error(&table, names[j], row, why);
+                    bind_cell(&mut stmt, j + 1, col, row, &at)?;
                 }
                 stmt.raw_execute()
                     .map_err(|e| SinkError::sqlite(ctx())(e))?;
@@ -508,8 +526,10 @@ impl Inner {
             for row in 0..keys.num_rows() {
                 if let Some(select) = select.as_mut() {
                     for (j, col) in columns.iter().enumerate() {
-                        bind_cell(select, j + 1, col, row)
-                            .map_err(|e| SinkError::sqlite(ctx())(e))?;
+                        let at = |why: String| {
+                            values::value_error(table, schema.field(j).name(), row, why)
+                        };
+                        bind_cell(select, j + 1, col, row, &at)?;
                     }
                     let mut rows = select.raw_query();
                     while let Some(r) = rows.next().map_err(|e| SinkError::sqlite(ctx())(e))? {
@@ -522,8 +542,9 @@ impl Inner {
                     }
                 }
                 for (j, col) in columns.iter().enumerate() {
-                    bind_cell(&mut delete, j + 1, col, row)
-                        .map_err(|e| SinkError::sqlite(ctx())(e))?;
+                    let at =
+                        |why: String| values::value_error(table, schema.field(j).name(), row, why);
+                    bind_cell(&mut delete, j + 1, col, row, &at)?;
                 }
                 deleted += delete
                     .raw_execute()

@@ -552,7 +552,7 @@ pub async fn narrower_arrow_types_are_widened(h: &dyn Harness) {
         vec![
             Arc::new(LargeStringArray::from(vec!["a", "b"])),
             Arc::new(Int32Array::from(vec![Some(-5), None])),
-            Arc::new(UInt64Array::from(vec![Some(7), Some(u64::MAX)])),
+            Arc::new(UInt64Array::from(vec![Some(7), Some(i64::MAX as u64)])),
             Arc::new(Float32Array::from(vec![Some(0.5), None])),
         ],
     )
@@ -568,7 +568,7 @@ pub async fn narrower_arrow_types_are_widened(h: &dyn Harness) {
         serde_json::Value::Array(rows.into_iter().map(serde_json::Value::Object).collect()),
         serde_json::json!([
             {"id": "a", "small": -5, "big": 7, "ratio": 0.5},
-            {"id": "b", "small": null, "big": null, "ratio": null},
+            {"id": "b", "small": null, "big": i64::MAX, "ratio": null},
         ])
     );
 }
