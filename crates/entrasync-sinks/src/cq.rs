@@ -183,7 +183,10 @@ pub fn add_sync_columns(
 }
 
 /// The Arrow schema of CloudQuery's state table: `key` (utf8, primary key), `value` (utf8),
-/// `version` (uint64), no `_cq_*` columns.
+/// `version` (uint64), no `_cq_*` columns. The schema carries every key the Go SDK always
+/// writes (`cq:table_description`, `cq:table_title`, `cq:extension:constraint_name`, empty):
+/// destinations built on other SDKs read them unconditionally (the Python SDK fails with
+/// `'NoneType' object has no attribute 'decode'` without them).
 pub fn state_schema(table_name: &str) -> Schema {
     let key = field("key", ColumnKind::Utf8, true, false);
     let value = field("value", ColumnKind::Utf8, false, false);
@@ -191,6 +194,35 @@ pub fn state_schema(table_name: &str) -> Schema {
     version = version.with_data_type(DataType::UInt64);
     Schema::new_with_metadata(
         vec![key, value, version],
-        HashMap::from([(META_TABLE_NAME.to_string(), table_name.to_string())]),
+        HashMap::from([
+            (META_TABLE_NAME.to_string(), table_name.to_string()),
+            (META_TABLE_DESCRIPTION.to_string(), String::new()),
+            (META_TABLE_TITLE.to_string(), String::new()),
+            (META_CONSTRAINT_NAME.to_string(), String::new()),
+        ]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_schema_carries_the_metadata_every_sdk_writes() {
+        let s = state_schema("cq_state_x");
+        let m = s.metadata();
+        assert_eq!(m[META_TABLE_NAME], "cq_state_x");
+        for key in [
+            META_TABLE_DESCRIPTION,
+            META_TABLE_TITLE,
+            META_CONSTRAINT_NAME,
+        ] {
+            assert_eq!(m.get(key).map(String::as_str), Some(""), "{key}");
+        }
+        assert!(is_primary_key(s.field_with_name("key").unwrap()));
+        assert_eq!(
+            s.field_with_name("version").unwrap().data_type(),
+            &DataType::UInt64
+        );
+    }
 }
