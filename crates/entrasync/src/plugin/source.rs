@@ -196,7 +196,7 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
                     SyncMessage::Insert(batch) => stale.saw(batch),
                     SyncMessage::TableDone { table, replaced } => {
                         match stale.finish(table, *replaced) {
-                            Ok(Some((deletes, key, value))) => {
+                            Ok(Some((deletes, entries))) => {
                                 if !deletes.is_empty() {
                                     tracing::info!(
                                         table,
@@ -210,7 +210,9 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
                                         .map(pb::sync::response::Message::DeleteRecord),
                                 );
                                 if let Some(state) = &mut state {
-                                    state.set(&key, &value);
+                                    for (key, value) in entries {
+                                        state.set(&key, &value);
+                                    }
                                 }
                             }
                             Ok(None) => {}

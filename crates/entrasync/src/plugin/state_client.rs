@@ -173,31 +173,46 @@ impl StateClient {
         }
     }
 
-    /// Writes the changed keys in one insert.
+    /// Writes the changed keys, in inserts of bounded size.
     pub async fn flush(&mut self) -> anyhow::Result<usize> {
         if self.changed.is_empty() {
             return Ok(0);
         }
-        let keys: Vec<&String> = self.changed.iter().collect();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                keys.iter().map(|k| k.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                keys.iter().map(|k| self.values[*k].0.as_str()),
-            )),
-            Arc::new(UInt64Array::from_iter_values(
-                keys.iter().map(|k| self.values[*k].1),
-            )),
-        ];
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let request = write::Request {
-            message: Some(write::request::Message::Insert(write::MessageInsert {
-                record: ipc::record_to_bytes(&batch)?,
-            })),
-        };
+        // Inserts of at most about a megabyte each: gRPC refuses messages over 4 MiB.
+        const MESSAGE_BYTES: usize = 1 << 20;
+        let mut groups: Vec<Vec<&String>> = vec![Vec::new()];
+        let mut size = 0;
+        for key in &self.changed {
+            let bytes = key.len() + self.values[key].0.len() + 16;
+            if size + bytes > MESSAGE_BYTES && !groups.last().expect("one").is_empty() {
+                groups.push(Vec::new());
+                size = 0;
+            }
+            size += bytes;
+            groups.last_mut().expect("one").push(key);
+        }
+        let mut requests = Vec::new();
+        for keys in groups {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(
+                    keys.iter().map(|k| k.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    keys.iter().map(|k| self.values[*k].0.as_str()),
+                )),
+                Arc::new(UInt64Array::from_iter_values(
+                    keys.iter().map(|k| self.values[*k].1),
+                )),
+            ];
+            let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+            requests.push(write::Request {
+                message: Some(write::request::Message::Insert(write::MessageInsert {
+                    record: ipc::record_to_bytes(&batch)?,
+                })),
+            });
+        }
         self.client
-            .write(tokio_stream::iter(vec![request]))
+            .write(tokio_stream::iter(requests))
             .await
             .with_context(|| {
                 format!("state backend: cannot write the state table {}", self.table)
