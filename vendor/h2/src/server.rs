@@ -1702,14 +1702,14 @@ impl proto::Peer for Peer {
         // header
         if let Some(authority) = pseudo.authority {
             let maybe_authority = uri::Authority::from_maybe_shared(authority.clone().into_inner());
-            // entrasync patch: grpc-go (the CloudQuery CLI) and other gRPC clients send the
-            // unix socket path (`/tmp/cq-….sock`, maybe percent-encoded) as `:authority`.
-            // Such a request is read as addressed to `localhost` instead of being refused.
-            // (hyperium/h2#487)
+            // entrasync patch: over unix sockets gRPC clients send the socket path as
+            // `:authority`, each in its own spelling: grpc-go (the CloudQuery CLI)
+            // `/tmp/cq-….sock`, grpc C-core (Python, C++, Ruby) `tmp%2Fcq-….sock`. h2 cannot
+            // tell a unix socket from TCP, so an authority that does not parse is read as
+            // `localhost` instead of resetting the stream with PROTOCOL_ERROR; gRPC servers do
+            // not route on it. (hyperium/h2#487)
             let maybe_authority = match maybe_authority {
-                Err(_) if is_socket_path(authority.as_str()) => {
-                    Ok(uri::Authority::from_static("localhost"))
-                }
+                Err(_) => Ok(uri::Authority::from_static("localhost")),
                 other => other,
             };
             parts.authority = Some(maybe_authority.or_else(|why| {
@@ -1795,9 +1795,4 @@ where
             Handshaking::Done => f.write_str("Done"),
         }
     }
-}
-
-/// entrasync patch: whether an `:authority` is a unix socket path rather than a host.
-fn is_socket_path(authority: &str) -> bool {
-    authority.starts_with('/') || authority.starts_with("%2F") || authority.starts_with("%2f")
 }

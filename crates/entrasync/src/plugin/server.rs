@@ -337,3 +337,88 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An HTTP/2 frame: 24-bit length, type, flags, stream id.
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Sends GetVersions with `authority` as `:authority` over a raw HTTP/2 connection on a
+    /// unix socket (HPACK literals, as any client may spell them) and returns the type of the
+    /// first frame the server sends on stream 1: 0x1 (HEADERS, answered) or 0x3 (RST_STREAM).
+    async fn first_reply(authority: &str) -> u8 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cq-test.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(v1::discovery_server::DiscoveryServer::new(DiscoveryV1))
+                .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+        );
+        let mut conn = tokio::net::UnixStream::connect(&path).await.unwrap();
+        let mut block = Vec::new();
+        for (name, value) in [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/cloudquery.discovery.v1.Discovery/GetVersions"),
+            (":authority", authority),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        ] {
+            block.push(0x00); // literal header field without indexing, new name
+            block.push(name.len() as u8);
+            block.extend_from_slice(name.as_bytes());
+            block.push(value.len() as u8);
+            block.extend_from_slice(value.as_bytes());
+        }
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        out.extend(frame(0x4, 0, 0, &[])); // SETTINGS
+        out.extend(frame(0x1, 0x4, 1, &block)); // HEADERS, END_HEADERS
+        out.extend(frame(0x0, 0x1, 1, &[0, 0, 0, 0, 0])); // DATA: empty message, END_STREAM
+        conn.write_all(&out).await.unwrap();
+        let reply = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let mut head = [0u8; 9];
+                conn.read_exact(&mut head).await.unwrap();
+                let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                let mut payload = vec![0u8; len];
+                conn.read_exact(&mut payload).await.unwrap();
+                let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+                if head[3] == 0x4 && head[4] & 0x1 == 0 {
+                    conn.write_all(&frame(0x4, 0x1, 0, &[])).await.unwrap(); // SETTINGS ACK
+                }
+                if head[3] == 0x7 {
+                    return 0x7; // GOAWAY
+                }
+                if stream == 1 {
+                    return head[3];
+                }
+            }
+        })
+        .await
+        .expect("the server answers within 10 s");
+        server.abort();
+        reply
+    }
+
+    #[tokio::test]
+    async fn unix_socket_authorities_of_every_grpc_client_are_accepted() {
+        // grpc-go (the CloudQuery CLI), grpc C-core (Python, C++, Ruby), a plain host.
+        for authority in ["/tmp/cq-123.sock", "tmp%2Fcq-123.sock", "localhost"] {
+            assert_eq!(
+                first_reply(authority).await,
+                0x1,
+                "{authority:?}: expected HEADERS, not RST_STREAM (0x3) or GOAWAY (0x7)"
+            );
+        }
+    }
+}
