@@ -21,7 +21,7 @@
 pub mod cq;
 pub mod destination;
 pub mod file;
-mod pgtls;
+pub mod pgtls;
 pub mod postgres;
 pub mod sqlite;
 pub mod values;

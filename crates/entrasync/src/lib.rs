@@ -9,6 +9,7 @@ pub mod config;
 pub mod graph;
 pub mod init;
 pub mod plugin;
+pub mod posture;
 pub mod standalone;
 pub mod sync;
 pub mod tables;

@@ -38,6 +38,14 @@ enum LogFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Markdown,
+    Html,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum TablesFormat {
     Markdown,
     Json,
@@ -148,6 +156,39 @@ enum Command {
     TestConnection {
         #[arg(required = true)]
         config: Vec<PathBuf>,
+    },
+    /// Check the tenant's security posture from the synced tables (no Graph call): privileged
+    /// roles, authentication, Conditional Access, applications, guests, authorization policy,
+    /// risk, devices and hygiene. `entrasync check --list` shows the controls.
+    ///
+    /// Exit code 0 when no control of --fail-on severity or above failed, 1 when one did, 2 on
+    /// an error. Controls whose tables were not synced are reported as not evaluated.
+    Check {
+        /// The config whose destination (SQLite or PostgreSQL) holds the synced tables.
+        config: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Markdown)]
+        format: CheckFormat,
+        /// Write the report here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Lowest severity whose failure makes the exit code 1.
+        #[arg(long, value_enum, default_value_t = entrasync::posture::Severity::High)]
+        fail_on: entrasync::posture::Severity,
+        /// The destination to read when the config has several.
+        #[arg(long)]
+        destination: Option<String>,
+        /// Only these controls: ids or id prefixes (ES-PRIV) or families, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Findings shown per control in markdown and HTML (JSON and SARIF hold all).
+        #[arg(long, default_value_t = 500)]
+        max_rows: usize,
+        /// List the controls and exit.
+        #[arg(long)]
+        list: bool,
+        /// Write the controls' SQL as Markdown pages into this directory and exit.
+        #[arg(long)]
+        write_queries: Option<PathBuf>,
     },
     /// List the tables entrasync can sync (docs/tables.md is this command's markdown output).
     Tables {
@@ -319,6 +360,66 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Check {
+            config,
+            format,
+            output,
+            fail_on,
+            destination,
+            only,
+            max_rows,
+            list,
+            write_queries,
+        } => {
+            use entrasync::posture;
+            if list {
+                for c in posture::controls::CONTROLS {
+                    println!("{}\t{}\t{}", c.id, c.severity.as_str(), c.title);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(dir) = write_queries {
+                std::fs::create_dir_all(&dir)?;
+                for (name, text) in posture::report::query_pack() {
+                    std::fs::write(dir.join(name), text)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if config.is_empty() {
+                anyhow::bail!("entrasync check needs a config file");
+            }
+            let config = entrasync::config::load(&config)?;
+            let (db, target) = posture::open(&config, destination.as_deref()).await?;
+            let report = posture::run(&db, &target, &posture::Options { only }).await;
+            let text = match format {
+                CheckFormat::Markdown => posture::report::markdown(&report, max_rows),
+                CheckFormat::Html => posture::report::html(&report, max_rows),
+                CheckFormat::Json => {
+                    serde_json::to_string_pretty(&posture::report::json(&report))? + "\n"
+                }
+                CheckFormat::Sarif => {
+                    serde_json::to_string_pretty(&posture::report::sarif(&report))? + "\n"
+                }
+            };
+            match output {
+                Some(path) => std::fs::write(&path, text)?,
+                None => print!("{text}"),
+            }
+            eprintln!(
+                "{} controls in {} ms: {} failed, {} passed, {} not evaluated, {} errors",
+                report.outcomes.len(),
+                report.millis,
+                report.count(posture::Status::Fail, None),
+                report.count(posture::Status::Pass, None),
+                report.count(posture::Status::NotEvaluated, None),
+                report.count(posture::Status::Error, None)
+            );
+            Ok(if report.fails_at(fail_on) {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

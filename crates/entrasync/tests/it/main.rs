@@ -12,5 +12,6 @@ mod incremental;
 mod init;
 mod plugin;
 mod postgres;
+mod posture;
 mod resilience;
 mod sync_sqlite;

@@ -1,0 +1,1060 @@
+//! The catalogue of posture controls, as data. Each query returns the offending objects as
+//! `object_id, object_name, detail`; tenant-wide settings return one row naming the policy.
+//! The SQL uses the macros of [`super::sql`] so that one text runs on SQLite and PostgreSQL.
+//!
+//! Sources cited: Microsoft Learn (Entra ID documentation), the CIS Microsoft 365 Foundations
+//! Benchmark (v3/v4 section numbers), CISA SCuBA's Entra ID baseline (MS.AAD.x.y) and Maester's
+//! EIDSCA controls. The rationale text is ours.
+
+use super::{Control, Severity::*};
+
+/// Named constant lists for `@list(name)`.
+pub fn list(name: &str) -> Option<String> {
+    let items: &[&str] = match name {
+        // Directory role template ids of the roles Microsoft marks privileged (and CISA's list
+        // of highly privileged roles).
+        "priv_roles" => &[
+            "62e90394-69f5-4237-9190-012177145e10", // Global Administrator
+            "e8611ab8-c189-46e8-94e1-60213ab1f814", // Privileged Role Administrator
+            "7be44c8a-adaf-4e2a-84d6-ab2649e08a13", // Privileged Authentication Administrator
+            "194ae4cb-b126-40b2-bd5b-6091b380977d", // Security Administrator
+            "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", // Application Administrator
+            "158c047a-c907-4556-b7ef-446551a6b5f7", // Cloud Application Administrator
+            "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", // Conditional Access Administrator
+            "fe930be7-5e62-47db-91af-98c3a49a38b1", // User Administrator
+            "29232cdf-9323-42fd-ade2-1d097af3e4de", // Exchange Administrator
+            "f28a1f50-f6e7-4571-818b-6a12f2af6b6c", // SharePoint Administrator
+            "729827e3-9c14-49f7-bb1b-9608f156bbb8", // Helpdesk Administrator
+            "c4e39bd9-1100-46d3-8c65-fb160da0071f", // Authentication Administrator
+            "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2", // Hybrid Identity Administrator
+            "3a2c62db-5318-420d-8d74-23affee5d9d5", // Intune Administrator
+            "b0f54661-2d74-4c50-afa3-1ec803f12efe", // Billing Administrator
+        ],
+        // Microsoft Graph application permissions that amount to tenant takeover or bulk data
+        // access.
+        "high_graph_perms" => &[
+            "RoleManagement.ReadWrite.Directory",
+            "Directory.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+            "Application.ReadWrite.All",
+            "Application.ReadWrite.OwnedBy",
+            "User.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "GroupMember.ReadWrite.All",
+            "Policy.ReadWrite.ConditionalAccess",
+            "UserAuthenticationMethod.ReadWrite.All",
+            "PrivilegedAccess.ReadWrite.AzureADGroup",
+            "Domain.ReadWrite.All",
+            "Mail.ReadWrite",
+            "Mail.Send",
+            "Files.ReadWrite.All",
+            "Sites.FullControl.All",
+            "Sites.ReadWrite.All",
+        ],
+        // Delegated scopes that read or change much when granted for all users.
+        "risky_scopes" => &[
+            "Directory.ReadWrite.All",
+            "Directory.AccessAsUser.All",
+            "Mail.Read",
+            "Mail.ReadWrite",
+            "Mail.Send",
+            "Files.Read.All",
+            "Files.ReadWrite.All",
+            "Sites.ReadWrite.All",
+            "User.ReadWrite.All",
+            "RoleManagement.ReadWrite.Directory",
+        ],
+        // clientAppUsed values of sign-ins by legacy (basic) authentication.
+        "legacy_clients" => &[
+            "Exchange ActiveSync",
+            "IMAP4",
+            "POP3",
+            "Authenticated SMTP",
+            "MAPI Over HTTP",
+            "Offline Address Book",
+            "Outlook Anywhere (RPC over HTTP)",
+            "Exchange Web Services",
+            "Exchange Online PowerShell",
+            "AutoDiscover",
+            "Reporting Web Services",
+            "Universal Outlook",
+            "Other clients",
+        ],
+        // Registered methods that are phishable and weak (SMS, voice, e-mail).
+        "weak_methods" => &[
+            "mobilePhone",
+            "alternateMobilePhone",
+            "officePhone",
+            "email",
+        ],
+        _ => return None,
+    };
+    Some(format!(
+        "({})",
+        items
+            .iter()
+            .map(|i| format!("'{}'", i.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// A chart query: rows of `label, value`.
+pub struct Chart {
+    pub tables: &'static [&'static str],
+    pub sql: &'static str,
+}
+
+pub const ROLE_HOLDERS_CHART: &Chart = &Chart {
+    tables: &[
+        "entraid_rolemanagement_roleassignments",
+        "entraid_rolemanagement_roledefinitions",
+    ],
+    sql: "SELECT rd.display_name AS label, count(DISTINCT ra.principal_id) AS value \
+          FROM entraid_rolemanagement_roleassignments ra \
+          JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+          GROUP BY rd.display_name ORDER BY 2 DESC, 1",
+};
+
+pub const CREDENTIAL_EXPIRY_CHART: &Chart = &Chart {
+    tables: &["entraid_applications", "entraid_serviceprincipals"],
+    sql: "SELECT substr(@jt(c.value, 'endDateTime'), 1, 7) AS label, count(*) AS value FROM ( \
+            SELECT k.value FROM entraid_applications a, @jeach(k, a.password_credentials, '') \
+            UNION ALL SELECT k.value FROM entraid_applications a, @jeach(k, a.key_credentials, '') \
+            UNION ALL SELECT k.value FROM entraid_serviceprincipals s, @jeach(k, s.password_credentials, '') \
+            UNION ALL SELECT k.value FROM entraid_serviceprincipals s, @jeach(k, s.key_credentials, '') \
+          ) AS c WHERE @jt(c.value, 'endDateTime') IS NOT NULL GROUP BY 1 ORDER BY 1",
+};
+
+const RA: &str = "entraid_rolemanagement_roleassignments";
+const RD: &str = "entraid_rolemanagement_roledefinitions";
+const ELIG: &str = "entraid_rolemanagement_roleeligibilityschedules";
+const USERS: &str = "entraid_users";
+const GROUPS: &str = "entraid_groups";
+const SPS: &str = "entraid_serviceprincipals";
+const APPS: &str = "entraid_applications";
+const REG: &str = "entraid_reports_user_registration_details";
+const CA: &str = "entraid_identity_conditional_access_policies";
+const SECDEF: &str = "entraid_policies_identity_security_defaults_enforcement_policy";
+const AUTHZ: &str = "entraid_policies_authorization_policy";
+const SIGNIN_ACT: &str = "entraid_user_signin_activity";
+const SIGNINS: &str = "entraid_auditlogs_signins";
+const TRANS: &str = "entraid_group_transitive_members";
+
+const MS_PIM: &str =
+    "https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-configure";
+const MS_ROLES_BP: &str =
+    "https://learn.microsoft.com/entra/identity/role-based-access-control/best-practices";
+const SCUBA: &str =
+    "https://github.com/cisagov/ScubaGear/blob/main/PowerShell/ScubaGear/baselines/aad.md";
+const EIDSCA: &str = "https://maester.dev/docs/tests/eidsca/";
+const MS_CA: &str =
+    "https://learn.microsoft.com/entra/identity/conditional-access/plan-conditional-access";
+const MS_APPS: &str =
+    "https://learn.microsoft.com/entra/identity/enterprise-apps/secure-service-principals";
+const MS_CONSENT: &str =
+    "https://learn.microsoft.com/entra/identity/enterprise-apps/configure-user-consent";
+const MS_GUESTS: &str =
+    "https://learn.microsoft.com/entra/external-id/external-collaboration-settings-configure";
+const MS_STALE_DEV: &str =
+    "https://learn.microsoft.com/entra/identity/devices/manage-stale-devices";
+const MS_STALE_USERS: &str = "https://learn.microsoft.com/entra/identity/monitoring-health/howto-manage-inactive-user-accounts";
+const MS_RISK: &str =
+    "https://learn.microsoft.com/entra/id-protection/howto-identity-protection-remediate-unblock";
+
+pub static CONTROLS: &[Control] = &[
+    // ---------------------------------------------------------------- privileged access
+    Control {
+        id: "ES-PRIV-01",
+        family: "privileged",
+        title: "More than four Global Administrators",
+        severity: High,
+        rationale: "Every Global Administrator can take over the whole tenant. Keep the number of active Global Administrators between two and four, and give people narrower roles for daily work.",
+        source: "CIS Microsoft 365 Foundations 1.1.3; CISA SCuBA MS.AAD.7.1; Microsoft Learn, role best practices",
+        link: MS_ROLES_BP,
+        tables: &[RA, USERS, GROUPS, SPS],
+        nonempty: &[],
+        sql: "SELECT ra.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, s.display_name, ra.principal_id) AS object_name, \
+              'Global Administrator, one of ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
+              FROM entraid_rolemanagement_roleassignments ra \
+              LEFT JOIN entraid_users u ON u.id = ra.principal_id LEFT JOIN entraid_groups g ON g.id = ra.principal_id LEFT JOIN entraid_serviceprincipals s ON s.id = ra.principal_id \
+              WHERE ra.role_definition_id = '62e90394-69f5-4237-9190-012177145e10' \
+              AND (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') > 4",
+    },
+    Control {
+        id: "ES-PRIV-02",
+        family: "privileged",
+        title: "Fewer than two Global Administrators",
+        severity: Medium,
+        rationale: "With a single Global Administrator, one lost phone or departure locks the organisation out of its tenant. Keep at least two, one of them an emergency-access account excluded from sign-in risk policies and monitored.",
+        source: "CIS Microsoft 365 Foundations 1.1.3; Microsoft Learn, emergency access accounts",
+        link: "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
+        tables: &[RA],
+        nonempty: &[],
+        sql: "SELECT '62e90394-69f5-4237-9190-012177145e10' AS object_id, 'Global Administrator' AS object_name, \
+              'active holders: ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
+              WHERE (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') < 2",
+    },
+    Control {
+        id: "ES-PRIV-03",
+        family: "privileged",
+        title: "Standing (permanent) assignments of privileged roles",
+        severity: High,
+        rationale: "A privileged role held permanently is available to an attacker at any time. Make holders eligible through Privileged Identity Management so that the role is activated just in time, with approval or MFA, and expires.",
+        source: "CISA SCuBA MS.AAD.7.4; CIS Microsoft 365 Foundations 5.3.1; Microsoft Learn, PIM",
+        link: MS_PIM,
+        tables: &[RA, RD, ELIG, USERS, GROUPS, SPS],
+        nonempty: &[],
+        sql: "SELECT ra.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, s.display_name, ra.principal_id) AS object_name, \
+              COALESCE(rd.display_name, ra.role_definition_id) || ' (active, no eligibility)' AS detail \
+              FROM entraid_rolemanagement_roleassignments ra \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+              LEFT JOIN entraid_users u ON u.id = ra.principal_id LEFT JOIN entraid_groups g ON g.id = ra.principal_id LEFT JOIN entraid_serviceprincipals s ON s.id = ra.principal_id \
+              WHERE ra.role_definition_id IN @list('priv_roles') AND s.id IS NULL \
+              AND NOT EXISTS (SELECT 1 FROM entraid_rolemanagement_roleeligibilityschedules e WHERE e.principal_id = ra.principal_id AND e.role_definition_id = ra.role_definition_id)",
+    },
+    Control {
+        id: "ES-PRIV-04",
+        family: "privileged",
+        title: "PIM eligibilities for privileged roles that never expire",
+        severity: Medium,
+        rationale: "An eligibility without an end date is never re-reviewed. Give eligibilities for privileged roles an expiry so that they are renewed on purpose.",
+        source: "CISA SCuBA MS.AAD.7.5; Microsoft Learn, PIM role settings",
+        link: MS_PIM,
+        tables: &[ELIG, RD, USERS, GROUPS],
+        nonempty: &[],
+        sql: "SELECT e.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, e.principal_id) AS object_name, \
+              COALESCE(rd.display_name, e.role_definition_id) || ' eligible without expiry' AS detail \
+              FROM entraid_rolemanagement_roleeligibilityschedules e \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = e.role_definition_id \
+              LEFT JOIN entraid_users u ON u.id = e.principal_id LEFT JOIN entraid_groups g ON g.id = e.principal_id \
+              WHERE e.role_definition_id IN @list('priv_roles') \
+              AND (@jt(e.schedule_info, 'expiration.type') = 'noExpiration' OR @jt(e.schedule_info, 'expiration.type') IS NULL)",
+    },
+    Control {
+        id: "ES-PRIV-05",
+        family: "privileged",
+        title: "Guests holding or eligible for privileged roles",
+        severity: High,
+        rationale: "A guest's credentials and MFA are managed by another organisation. Privileged roles belong to member accounts of this tenant.",
+        source: "CIS Microsoft 365 Foundations 1.1.1; Microsoft Learn, role best practices",
+        link: MS_ROLES_BP,
+        tables: &[RA, ELIG, RD, USERS],
+        nonempty: &[],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, x.role_definition_id) || ' (' || x.kind || ')' AS detail \
+              FROM (SELECT principal_id, role_definition_id, 'active' AS kind FROM entraid_rolemanagement_roleassignments \
+                    UNION SELECT principal_id, role_definition_id, 'eligible' AS kind FROM entraid_rolemanagement_roleeligibilityschedules) AS x \
+              JOIN entraid_users u ON u.id = x.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = x.role_definition_id \
+              WHERE x.role_definition_id IN @list('priv_roles') AND u.user_type = 'Guest'",
+    },
+    Control {
+        id: "ES-PRIV-06",
+        family: "privileged",
+        title: "Service principals holding privileged directory roles",
+        severity: Medium,
+        rationale: "An application with a privileged directory role acts with it unattended, and anyone who can add a credential to it inherits the role. Prefer narrow Graph permissions and review each such assignment.",
+        source: "Microsoft Learn, securing service principals; CIS Microsoft 365 Foundations 1.1",
+        link: MS_APPS,
+        tables: &[RA, RD, SPS],
+        nonempty: &[],
+        sql: "SELECT s.id AS object_id, s.display_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_serviceprincipals s ON s.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+              WHERE ra.role_definition_id IN @list('priv_roles')",
+    },
+    Control {
+        id: "ES-PRIV-07",
+        family: "privileged",
+        title: "Users holding privileged roles through group membership",
+        severity: Medium,
+        rationale: "Members of a group that holds a role hold the role, transitively through nested groups too. Such holders are easy to miss in a review of the role itself; the group must be role-assignable and its membership governed (PIM for Groups).",
+        source: "Microsoft Learn, use Microsoft Entra groups to manage role assignments",
+        link: "https://learn.microsoft.com/entra/identity/role-based-access-control/groups-concept",
+        tables: &[RA, RD, GROUPS, TRANS, USERS],
+        nonempty: &[],
+        sql: "SELECT DISTINCT u.id AS object_id, u.user_principal_name AS object_name, \
+              COALESCE(rd.display_name, ra.role_definition_id) || ' via group ' || g.display_name AS detail \
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_groups g ON g.id = ra.principal_id \
+              JOIN entraid_group_transitive_members tm ON tm.group_id = g.id JOIN entraid_users u ON u.id = tm.id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+              WHERE ra.role_definition_id IN @list('priv_roles')",
+    },
+    Control {
+        id: "ES-PRIV-08",
+        family: "privileged",
+        title: "Privileged roles held by accounts synchronised from on-premises",
+        severity: High,
+        rationale: "An account mastered in Active Directory can be taken over from on-premises and used to move into the cloud. Administrators of the tenant should be cloud-only accounts.",
+        source: "CISA SCuBA MS.AAD.7.3; CIS Microsoft 365 Foundations 1.1.1",
+        link: SCUBA,
+        tables: &[RA, RD, USERS],
+        nonempty: &[],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+              WHERE ra.role_definition_id IN @list('priv_roles') AND u.on_premises_sync_enabled = TRUE",
+    },
+    Control {
+        id: "ES-PRIV-09",
+        family: "privileged",
+        title: "Privileged role holders without a registered MFA method",
+        severity: Critical,
+        rationale: "An administrator protected by a password alone is the most likely way into a tenant. Every holder of a privileged role must have strong authentication registered and enforced.",
+        source: "CISA SCuBA MS.AAD.3.1; CIS Microsoft 365 Foundations 5.2.2.1; EIDSCA",
+        link: SCUBA,
+        tables: &[RA, RD, REG],
+        nonempty: &[REG],
+        sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_reports_user_registration_details r ON r.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+              WHERE ra.role_definition_id IN @list('priv_roles') AND NOT (r.is_mfa_registered = TRUE)",
+    },
+    Control {
+        id: "ES-PRIV-10",
+        family: "privileged",
+        title: "Disabled accounts still holding privileged roles",
+        severity: Low,
+        rationale: "Disabled accounts keep their role assignments; re-enabling one restores its power silently. Remove assignments when an account is disabled.",
+        source: "Microsoft Learn, role best practices (review assignments)",
+        link: MS_ROLES_BP,
+        tables: &[RA, RD, USERS],
+        nonempty: &[],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+              WHERE ra.role_definition_id IN @list('priv_roles') AND u.account_enabled = FALSE",
+    },
+    Control {
+        id: "ES-PRIV-11",
+        family: "privileged",
+        title: "Privileged role holders who have not signed in for 30 days",
+        severity: Medium,
+        rationale: "An unused administrator account is an unwatched one. Remove privileged roles from accounts that do not use them.",
+        source: "Microsoft Learn, role best practices; CIS Microsoft 365 Foundations 5.3",
+        link: MS_ROLES_BP,
+        tables: &[RA, RD, USERS, SIGNIN_ACT],
+        nonempty: &[SIGNIN_ACT],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, \
+              COALESCE(rd.display_name, ra.role_definition_id) || '; last sign-in ' || COALESCE(@jt(a.sign_in_activity, 'lastSignInDateTime'), 'never') AS detail \
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
+              JOIN entraid_user_signin_activity a ON a.id = u.id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+              WHERE ra.role_definition_id IN @list('priv_roles') AND u.account_enabled = TRUE \
+              AND (@jt(a.sign_in_activity, 'lastSignInDateTime') IS NULL OR @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(30))",
+    },
+    Control {
+        id: "ES-PRIV-12",
+        family: "privileged",
+        title: "Owners of role-assignable groups",
+        severity: Medium,
+        rationale: "The owner of a role-assignable group can add anyone, themselves included, to it and so grant its roles. Owners of such groups are effectively role holders and should themselves be privileged, few and reviewed.",
+        source: "Microsoft Learn, role-assignable groups",
+        link: "https://learn.microsoft.com/entra/identity/role-based-access-control/groups-concept",
+        tables: &[GROUPS, "entraid_group_owners", USERS, SPS],
+        nonempty: &[],
+        sql: "SELECT o.id AS object_id, COALESCE(u.user_principal_name, s.display_name, o.id) AS object_name, 'owns role-assignable group ' || g.display_name AS detail \
+              FROM entraid_groups g JOIN entraid_group_owners o ON o.group_id = g.id \
+              LEFT JOIN entraid_users u ON u.id = o.id LEFT JOIN entraid_serviceprincipals s ON s.id = o.id \
+              WHERE g.is_assignable_to_role = TRUE",
+    },
+    // ---------------------------------------------------------------- authentication
+    Control {
+        id: "ES-AUTH-01",
+        family: "authentication",
+        title: "Enabled member users without a registered MFA method",
+        severity: High,
+        rationale: "Users without MFA registered are one leaked password away from compromise, and an attacker who signs in first can register their own method. Require registration for every user.",
+        source: "CISA SCuBA MS.AAD.3.2; CIS Microsoft 365 Foundations 5.2.3.4; Microsoft Learn, MFA registration",
+        link: "https://learn.microsoft.com/entra/identity/authentication/howto-registration-mfa-sspr-combined",
+        tables: &[REG, USERS],
+        nonempty: &[REG],
+        sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, 'methods: ' || COALESCE(CAST(r.methods_registered AS TEXT), '[]') AS detail \
+              FROM entraid_reports_user_registration_details r JOIN entraid_users u ON u.id = r.id \
+              WHERE NOT (r.is_mfa_registered = TRUE) AND u.account_enabled = TRUE AND u.user_type = 'Member'",
+    },
+    Control {
+        id: "ES-AUTH-02",
+        family: "authentication",
+        title: "Sign-ins with legacy authentication",
+        severity: High,
+        rationale: "Legacy protocols (IMAP, POP, SMTP AUTH, ActiveSync with basic auth, older Office clients) cannot do MFA and are the target of password spraying. Find who still uses them, move them to modern clients and block legacy authentication.",
+        source: "CISA SCuBA MS.AAD.1.1; CIS Microsoft 365 Foundations 5.2.2.3; Microsoft Learn, block legacy authentication",
+        link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-block-legacy-authentication",
+        tables: &[SIGNINS],
+        nonempty: &[],
+        sql: "SELECT COALESCE(s.user_id, s.user_principal_name) AS object_id, s.user_principal_name AS object_name, \
+              s.client_app_used || ': ' || count(*) || ' sign-in(s), last ' || max(CAST(s.created_date_time AS TEXT)) AS detail \
+              FROM entraid_auditlogs_signins s WHERE s.client_app_used IN @list('legacy_clients') \
+              GROUP BY COALESCE(s.user_id, s.user_principal_name), s.user_principal_name, s.client_app_used",
+    },
+    Control {
+        id: "ES-AUTH-03",
+        family: "authentication",
+        title: "No enabled Conditional Access policy blocks legacy authentication",
+        severity: High,
+        rationale: "Without a blocking policy, legacy protocols bypass MFA for everyone. Block the 'Exchange ActiveSync' and 'Other clients' client app types for all users (or rely on security defaults, which do).",
+        source: "CISA SCuBA MS.AAD.1.1; CIS Microsoft 365 Foundations 5.2.2.3; EIDSCA",
+        link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-block-legacy-authentication",
+        tables: &[CA, SECDEF],
+        nonempty: &[SECDEF],
+        sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy for all users blocks the exchangeActiveSync and other client app types' AS detail \
+              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
+              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p \
+                WHERE p.state = 'enabled' \
+                AND EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'block') \
+                AND EXISTS (SELECT 1 FROM @jeach(c, p.conditions, 'clientAppTypes') WHERE @jv(c) = 'other') \
+                AND EXISTS (SELECT 1 FROM @jeach(c2, p.conditions, 'clientAppTypes') WHERE @jv(c2) = 'exchangeActiveSync') \
+                AND EXISTS (SELECT 1 FROM @jeach(i, p.conditions, 'users.includeUsers') WHERE @jv(i) = 'All'))",
+    },
+    Control {
+        id: "ES-AUTH-04",
+        family: "authentication",
+        title: "Neither security defaults nor any enabled Conditional Access policy",
+        severity: Critical,
+        rationale: "With security defaults off and no Conditional Access policy enforced, nothing requires MFA for anyone. Turn security defaults on, or (with Entra ID P1) enforce Conditional Access policies.",
+        source: "Microsoft Learn, security defaults; CIS Microsoft 365 Foundations 5.2.1; EIDSCA",
+        link: "https://learn.microsoft.com/entra/fundamentals/security-defaults",
+        tables: &[CA, SECDEF],
+        nonempty: &[SECDEF],
+        sql: "SELECT d.id AS object_id, 'Security defaults' AS object_name, 'security defaults disabled and no Conditional Access policy enabled' AS detail \
+              FROM entraid_policies_identity_security_defaults_enforcement_policy d \
+              WHERE NOT (d.is_enabled = TRUE) AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled')",
+    },
+    Control {
+        id: "ES-AUTH-05",
+        family: "authentication",
+        title: "No enabled Conditional Access policy requires MFA for all users",
+        severity: High,
+        rationale: "MFA blocks the vast majority of account takeovers. One enabled policy should require MFA (or an authentication strength) for all users and all cloud apps, with only emergency accounts excluded.",
+        source: "CISA SCuBA MS.AAD.3.2; CIS Microsoft 365 Foundations 5.2.2.2",
+        link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-all-users-mfa-strength",
+        tables: &[CA, SECDEF],
+        nonempty: &[SECDEF],
+        sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy requires MFA for all users and all applications' AS detail \
+              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
+              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled' \
+                AND EXISTS (SELECT 1 FROM @jeach(i, p.conditions, 'users.includeUsers') WHERE @jv(i) = 'All') \
+                AND EXISTS (SELECT 1 FROM @jeach(a, p.conditions, 'applications.includeApplications') WHERE @jv(a) = 'All') \
+                AND (EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'mfa') \
+                     OR @jt(p.grant_controls, 'authenticationStrength.id') IS NOT NULL))",
+    },
+    Control {
+        id: "ES-AUTH-06",
+        family: "authentication",
+        title: "Users whose only registered methods are SMS, voice or e-mail",
+        severity: Medium,
+        rationale: "Phone and e-mail factors are phishable and exposed to SIM swapping. Move these users to the Authenticator app, FIDO2 security keys or Windows Hello.",
+        source: "CISA SCuBA MS.AAD.3.5; Microsoft Learn, authentication methods",
+        link: "https://learn.microsoft.com/entra/identity/authentication/concept-authentication-methods",
+        tables: &[REG],
+        nonempty: &[REG],
+        sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, 'methods: ' || CAST(r.methods_registered AS TEXT) AS detail \
+              FROM entraid_reports_user_registration_details r \
+              WHERE @alen(r.methods_registered) > 0 \
+              AND NOT EXISTS (SELECT 1 FROM @aeach(m, r.methods_registered) WHERE m.value NOT IN @list('weak_methods'))",
+    },
+    Control {
+        id: "ES-AUTH-07",
+        family: "authentication",
+        title: "Risky sign-ins that succeeded",
+        severity: High,
+        rationale: "A successful sign-in that Identity Protection rated high or medium risk may be an attacker. Investigate each, and let a sign-in risk policy require MFA or block.",
+        source: "CISA SCuBA MS.AAD.2.3; Microsoft Learn, Identity Protection",
+        link: MS_RISK,
+        tables: &[SIGNINS],
+        nonempty: &[],
+        sql: "SELECT s.id AS object_id, s.user_principal_name AS object_name, \
+              s.risk_level_during_sign_in || ' risk sign-in at ' || CAST(s.created_date_time AS TEXT) || ' from ' || COALESCE(s.ip_address, '?') AS detail \
+              FROM entraid_auditlogs_signins s \
+              WHERE s.risk_level_during_sign_in IN ('high', 'medium') AND CAST(@jt(s.status, 'errorCode') AS TEXT) = '0'",
+    },
+    Control {
+        id: "ES-AUTH-08",
+        family: "authentication",
+        title: "Microsoft Authenticator registration campaign disabled",
+        severity: Low,
+        rationale: "The registration campaign nudges users who still rely on SMS or voice to set up the Authenticator app at sign-in. Leaving it disabled keeps weak methods in use.",
+        source: "EIDSCA AG.03; Microsoft Learn, registration campaign",
+        link: "https://learn.microsoft.com/entra/identity/authentication/how-to-mfa-registration-campaign",
+        tables: &["entraid_policies_authentication_methods_policy"],
+        nonempty: &["entraid_policies_authentication_methods_policy"],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'registration campaign state: ' || COALESCE(@jt(p.registration_enforcement, 'authenticationMethodsRegistrationCampaign.state'), 'unset') AS detail \
+              FROM entraid_policies_authentication_methods_policy p \
+              WHERE COALESCE(@jt(p.registration_enforcement, 'authenticationMethodsRegistrationCampaign.state'), 'disabled') = 'disabled'",
+    },
+    // ---------------------------------------------------------------- conditional access
+    Control {
+        id: "ES-CA-01",
+        family: "conditional-access",
+        title: "Conditional Access policies in report-only mode",
+        severity: Low,
+        rationale: "Report-only policies protect nothing. Review their impact in the sign-in logs and turn them on, or delete them.",
+        source: "Microsoft Learn, report-only mode; EIDSCA",
+        link: "https://learn.microsoft.com/entra/identity/conditional-access/concept-conditional-access-report-only",
+        tables: &[CA],
+        nonempty: &[],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'report-only since ' || COALESCE(CAST(p.modified_date_time AS TEXT), CAST(p.created_date_time AS TEXT), '?') AS detail \
+              FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabledForReportingButNotEnforced'",
+    },
+    Control {
+        id: "ES-CA-02",
+        family: "conditional-access",
+        title: "Users excluded from enabled Conditional Access policies",
+        severity: Medium,
+        rationale: "Each exclusion is a hole in the policy. Exclusions should be emergency-access accounts only, documented and monitored; everything else is a finding.",
+        source: "CISA SCuBA MS.AAD.3; Microsoft Learn, plan Conditional Access (exclusions)",
+        link: MS_CA,
+        tables: &[CA, USERS],
+        nonempty: &[],
+        sql: "SELECT @jv(x) AS object_id, COALESCE(u.user_principal_name, @jv(x)) AS object_name, 'excluded from ' || p.display_name AS detail \
+              FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeUsers') \
+              LEFT JOIN entraid_users u ON u.id = @jv(x) \
+              WHERE p.state = 'enabled'",
+    },
+    Control {
+        id: "ES-CA-03",
+        family: "conditional-access",
+        title: "Groups excluded from enabled Conditional Access policies",
+        severity: Medium,
+        rationale: "Anyone who can add members to an excluded group can switch a policy off for them. Keep excluded groups few, role-assignable or otherwise protected, and reviewed.",
+        source: "Microsoft Learn, plan Conditional Access (exclusions)",
+        link: MS_CA,
+        tables: &[CA, GROUPS],
+        nonempty: &[],
+        sql: "SELECT @jv(x) AS object_id, COALESCE(g.display_name, @jv(x)) AS object_name, 'excluded from ' || p.display_name AS detail \
+              FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeGroups') \
+              LEFT JOIN entraid_groups g ON g.id = @jv(x) \
+              WHERE p.state = 'enabled'",
+    },
+    Control {
+        id: "ES-CA-04",
+        family: "conditional-access",
+        title: "Privileged role holders excluded from an enabled MFA policy",
+        severity: Critical,
+        rationale: "An administrator excluded from the MFA policy is exactly the account attackers look for.",
+        source: "CISA SCuBA MS.AAD.3.6; CIS Microsoft 365 Foundations 5.2.2.1",
+        link: SCUBA,
+        tables: &[CA, RA, USERS],
+        nonempty: &[],
+        sql: "SELECT DISTINCT ra.principal_id AS object_id, COALESCE(u.user_principal_name, ra.principal_id) AS object_name, 'excluded from ' || p.display_name AS detail \
+              FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeUsers') \
+              JOIN entraid_rolemanagement_roleassignments ra ON ra.principal_id = @jv(x) \
+              LEFT JOIN entraid_users u ON u.id = ra.principal_id \
+              WHERE p.state = 'enabled' AND ra.role_definition_id IN @list('priv_roles') \
+              AND (EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'mfa') OR @jt(p.grant_controls, 'authenticationStrength.id') IS NOT NULL)",
+    },
+    Control {
+        id: "ES-CA-05",
+        family: "conditional-access",
+        title: "No enabled policy requires MFA for administrator roles",
+        severity: High,
+        rationale: "Administrators need MFA on every sign-in regardless of other policies: one enabled policy should target the privileged roles (or all users) and require MFA or a phishing-resistant authentication strength.",
+        source: "CISA SCuBA MS.AAD.3.6; CIS Microsoft 365 Foundations 5.2.2.1; Microsoft Learn, require MFA for administrators",
+        link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-old-require-mfa-admin",
+        tables: &[CA, SECDEF],
+        nonempty: &[SECDEF],
+        sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy requires MFA for Global Administrators' AS detail \
+              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
+              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled' \
+                AND (EXISTS (SELECT 1 FROM @jeach(r, p.conditions, 'users.includeRoles') WHERE @jv(r) = '62e90394-69f5-4237-9190-012177145e10') \
+                     OR EXISTS (SELECT 1 FROM @jeach(i, p.conditions, 'users.includeUsers') WHERE @jv(i) = 'All')) \
+                AND (EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'mfa') OR @jt(p.grant_controls, 'authenticationStrength.id') IS NOT NULL))",
+    },
+    Control {
+        id: "ES-CA-06",
+        family: "conditional-access",
+        title: "No enabled policy acts on high user risk",
+        severity: High,
+        rationale: "When Identity Protection is confident that an account is compromised, a policy should block it or force a secure password change.",
+        source: "CISA SCuBA MS.AAD.2.1; CIS Microsoft 365 Foundations 5.2.2.6",
+        link: "https://learn.microsoft.com/entra/id-protection/howto-identity-protection-configure-risk-policies",
+        tables: &[CA],
+        nonempty: &[],
+        sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy with userRiskLevels high' AS detail \
+              WHERE NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p, @jeach(r, p.conditions, 'userRiskLevels') \
+                WHERE p.state = 'enabled' AND @jv(r) = 'high')",
+    },
+    Control {
+        id: "ES-CA-07",
+        family: "conditional-access",
+        title: "No enabled policy acts on high sign-in risk",
+        severity: High,
+        rationale: "A sign-in that looks like token replay or password spray should be blocked or challenged with MFA by a sign-in risk policy.",
+        source: "CISA SCuBA MS.AAD.2.3; CIS Microsoft 365 Foundations 5.2.2.7",
+        link: "https://learn.microsoft.com/entra/id-protection/howto-identity-protection-configure-risk-policies",
+        tables: &[CA],
+        nonempty: &[],
+        sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy with signInRiskLevels high' AS detail \
+              WHERE NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p, @jeach(r, p.conditions, 'signInRiskLevels') \
+                WHERE p.state = 'enabled' AND @jv(r) = 'high')",
+    },
+    Control {
+        id: "ES-CA-08",
+        family: "conditional-access",
+        title: "Conditional Access policies naming users that no longer exist",
+        severity: Low,
+        rationale: "A policy that includes or excludes deleted users was not updated when they left; its scope is no longer what its author meant. Clean up the references.",
+        source: "Microsoft Learn, plan Conditional Access",
+        link: MS_CA,
+        tables: &[CA, USERS],
+        nonempty: &[],
+        sql: "SELECT @jv(x) AS object_id, p.display_name AS object_name, 'unknown user in ' || p.display_name AS detail \
+              FROM entraid_identity_conditional_access_policies p, @jeach(x, p.conditions, 'users.excludeUsers') \
+              WHERE @jv(x) NOT IN ('All', 'None', 'GuestsOrExternalUsers') AND NOT EXISTS (SELECT 1 FROM entraid_users u WHERE u.id = @jv(x)) \
+              UNION SELECT @jv(y) AS object_id, p.display_name AS object_name, 'unknown user in ' || p.display_name AS detail \
+              FROM entraid_identity_conditional_access_policies p, @jeach(y, p.conditions, 'users.includeUsers') \
+              WHERE @jv(y) NOT IN ('All', 'None', 'GuestsOrExternalUsers') AND NOT EXISTS (SELECT 1 FROM entraid_users u WHERE u.id = @jv(y))",
+    },
+    // ---------------------------------------------------------------- applications
+    Control {
+        id: "ES-APP-01",
+        family: "applications",
+        title: "Application credentials expiring within 30 days",
+        severity: Medium,
+        rationale: "An expired secret or certificate stops the application; rotations done in a hurry leak secrets. Rotate before expiry.",
+        source: "Microsoft Learn, application credential best practices",
+        link: "https://learn.microsoft.com/entra/identity-platform/security-best-practices-for-app-registration",
+        tables: &[APPS],
+        nonempty: &[],
+        sql: "SELECT a.id AS object_id, a.display_name AS object_name, 'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' expires ' || @jt(k.value, 'endDateTime') AS detail \
+              FROM entraid_applications a, @jeach(k, a.password_credentials, '') \
+              WHERE @ts(@jt(k.value, 'endDateTime')) >= @now() AND @ts(@jt(k.value, 'endDateTime')) < @ahead(30) \
+              UNION ALL SELECT a.id, a.display_name, 'certificate ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' expires ' || @jt(k.value, 'endDateTime') \
+              FROM entraid_applications a, @jeach(k, a.key_credentials, '') \
+              WHERE @ts(@jt(k.value, 'endDateTime')) >= @now() AND @ts(@jt(k.value, 'endDateTime')) < @ahead(30)",
+    },
+    Control {
+        id: "ES-APP-02",
+        family: "applications",
+        title: "Expired application credentials still registered",
+        severity: Low,
+        rationale: "Expired credentials are clutter that hides the live ones and shows rotation is not tidied up. Remove them.",
+        source: "Microsoft Learn, application credential best practices",
+        link: "https://learn.microsoft.com/entra/identity-platform/security-best-practices-for-app-registration",
+        tables: &[APPS],
+        nonempty: &[],
+        sql: "SELECT a.id AS object_id, a.display_name AS object_name, 'expired ' || @jt(k.value, 'endDateTime') AS detail \
+              FROM entraid_applications a, @jeach(k, a.password_credentials, '') WHERE @ts(@jt(k.value, 'endDateTime')) < @now() \
+              UNION ALL SELECT a.id, a.display_name, 'expired certificate ' || @jt(k.value, 'endDateTime') \
+              FROM entraid_applications a, @jeach(k, a.key_credentials, '') WHERE @ts(@jt(k.value, 'endDateTime')) < @now()",
+    },
+    Control {
+        id: "ES-APP-03",
+        family: "applications",
+        title: "Client secrets valid for more than a year",
+        severity: Medium,
+        rationale: "A long-lived secret that leaks stays useful to an attacker for a long time. Keep secret lifetimes to a year or less, or prefer certificates and federated credentials.",
+        source: "Microsoft Learn, application management policies; CIS Microsoft 365 Foundations 5.1",
+        link: "https://learn.microsoft.com/graph/api/resources/applicationauthenticationmethodpolicy",
+        tables: &[APPS],
+        nonempty: &[],
+        sql: "SELECT a.id AS object_id, a.display_name AS object_name, \
+              'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' valid ' || CAST(CAST(@days(@jt(k.value, 'startDateTime'), @jt(k.value, 'endDateTime')) AS INTEGER) AS TEXT) || ' days' AS detail \
+              FROM entraid_applications a, @jeach(k, a.password_credentials, '') \
+              WHERE @days(@jt(k.value, 'startDateTime'), @jt(k.value, 'endDateTime')) > 366",
+    },
+    Control {
+        id: "ES-APP-04",
+        family: "applications",
+        title: "Credentials added to service principals",
+        severity: High,
+        rationale: "Secrets and certificates normally live on the application object. Credentials on a service principal are rarely needed, are invisible in the app registration blade, and are a known persistence technique after a compromise.",
+        source: "Microsoft Learn, securing service principals; CISA AA21-008A",
+        link: MS_APPS,
+        tables: &[SPS],
+        nonempty: &[],
+        sql: "SELECT s.id AS object_id, s.display_name AS object_name, \
+              CAST(@jlen(s.password_credentials, '') AS TEXT) || ' secret(s), ' || CAST(@jlen(s.key_credentials, '') AS TEXT) || ' certificate(s)' AS detail \
+              FROM entraid_serviceprincipals s \
+              WHERE s.service_principal_type = 'Application' AND @jlen(s.password_credentials, '') > 0",
+    },
+    Control {
+        id: "ES-APP-05",
+        family: "applications",
+        title: "Service principals granted high-privilege Microsoft Graph application permissions",
+        severity: Critical,
+        rationale: "Application permissions such as RoleManagement.ReadWrite.Directory, Directory.ReadWrite.All or AppRoleAssignment.ReadWrite.All let an app make itself or anyone Global Administrator, without a user. Each grant needs an owner, a reason and a review.",
+        source: "Microsoft Learn, Graph permissions reference; CISA SCuBA MS.AAD.5; Maester",
+        link: "https://learn.microsoft.com/graph/permissions-overview",
+        tables: &[SPS, "entraid_serviceprincipal_approleassignments"],
+        nonempty: &[],
+        sql: "SELECT DISTINCT x.principal_id AS object_id, COALESCE(x.principal_display_name, x.principal_id) AS object_name, @jt(r.value, 'value') AS detail \
+              FROM entraid_serviceprincipal_approleassignments x \
+              JOIN entraid_serviceprincipals res ON res.id = x.resource_id, @jeach(r, res.app_roles, '') \
+              WHERE res.app_id = '00000003-0000-0000-c000-000000000000' AND @jt(r.value, 'id') = x.app_role_id \
+              AND @jt(r.value, 'value') IN @list('high_graph_perms') AND x.principal_type = 'ServicePrincipal'",
+    },
+    Control {
+        id: "ES-APP-06",
+        family: "applications",
+        title: "Applications requesting high-privilege Microsoft Graph application permissions",
+        severity: Medium,
+        rationale: "An app registration that asks for tenant-wide write permissions is one admin consent away from holding them. Review what each app really needs.",
+        source: "Microsoft Learn, least privilege for applications",
+        link: "https://learn.microsoft.com/entra/identity-platform/secure-least-privileged-access",
+        tables: &[APPS, SPS],
+        nonempty: &[],
+        sql: "SELECT DISTINCT a.id AS object_id, a.display_name AS object_name, @jt(r.value, 'value') AS detail \
+              FROM entraid_applications a, @jeach(rr, a.required_resource_access, ''), @jeach(ra, rr.value, 'resourceAccess'), \
+              entraid_serviceprincipals res, @jeach(r, res.app_roles, '') \
+              WHERE @jt(rr.value, 'resourceAppId') = '00000003-0000-0000-c000-000000000000' AND res.app_id = '00000003-0000-0000-c000-000000000000' \
+              AND @jt(ra.value, 'type') = 'Role' AND @jt(r.value, 'id') = @jt(ra.value, 'id') AND @jt(r.value, 'value') IN @list('high_graph_perms')",
+    },
+    Control {
+        id: "ES-APP-07",
+        family: "applications",
+        title: "Multi-tenant applications",
+        severity: Low,
+        rationale: "An app that accepts sign-ins from any organisation (or personal accounts) is exposed beyond the tenant. Make sure each one is meant to be.",
+        source: "Microsoft Learn, single- and multi-tenant apps",
+        link: "https://learn.microsoft.com/entra/identity-platform/single-and-multi-tenant-apps",
+        tables: &[APPS],
+        nonempty: &[],
+        sql: "SELECT a.id AS object_id, a.display_name AS object_name, a.sign_in_audience AS detail FROM entraid_applications a \
+              WHERE a.sign_in_audience IN ('AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount')",
+    },
+    Control {
+        id: "ES-APP-08",
+        family: "applications",
+        title: "Applications with credentials owned by users",
+        severity: Medium,
+        rationale: "An owner of an application can add a secret and sign in as the app with all its permissions. Applications that hold credentials should be owned by administrators only, or by no one.",
+        source: "Microsoft Learn, application owners; Maester",
+        link: "https://learn.microsoft.com/entra/identity/enterprise-apps/overview-assign-app-owners",
+        tables: &[APPS, "entraid_application_owners", USERS],
+        nonempty: &[],
+        sql: "SELECT DISTINCT a.id AS object_id, a.display_name AS object_name, 'owner ' || COALESCE(u.user_principal_name, o.id) AS detail \
+              FROM entraid_applications a JOIN entraid_application_owners o ON o.application_id = a.id JOIN entraid_users u ON u.id = o.id \
+              WHERE @jlen(a.password_credentials, '') + @jlen(a.key_credentials, '') > 0",
+    },
+    Control {
+        id: "ES-APP-09",
+        family: "applications",
+        title: "Federated identity credentials",
+        severity: Info,
+        rationale: "A federated credential lets an outside workload (a GitHub repository, a Kubernetes service account) get tokens for the app without a secret. Each trust must name the exact subject that is meant to have it.",
+        source: "Microsoft Learn, workload identity federation",
+        link: "https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+        tables: &[APPS, "entraid_application_federatedidentitycredentials"],
+        nonempty: &[],
+        sql: "SELECT f.application_id AS object_id, COALESCE(a.display_name, f.application_id) AS object_name, f.issuer || ' / ' || f.subject AS detail \
+              FROM entraid_application_federatedidentitycredentials f LEFT JOIN entraid_applications a ON a.id = f.application_id",
+    },
+    Control {
+        id: "ES-APP-10",
+        family: "applications",
+        title: "Tenant-wide delegated grants of high-risk scopes",
+        severity: High,
+        rationale: "A consent for all users to scopes such as Mail.Read or Files.ReadWrite.All lets one app read every mailbox or file a user can. Review and revoke what is not needed.",
+        source: "Microsoft Learn, investigate illicit consent grants; CIS Microsoft 365 Foundations 5.1.5",
+        link: "https://learn.microsoft.com/defender-office-365/detect-and-remediate-illicit-consent-grants",
+        tables: &["entraid_oauth2permissiongrants", SPS],
+        nonempty: &[],
+        sql: "SELECT g.id AS object_id, COALESCE(s.display_name, g.client_id) AS object_name, 'all users: ' || trim(g.scope) AS detail \
+              FROM entraid_oauth2permissiongrants g LEFT JOIN entraid_serviceprincipals s ON s.id = g.client_id \
+              WHERE g.consent_type = 'AllPrincipals' AND EXISTS (SELECT 1 FROM (SELECT ' ' || g.scope || ' ' AS sc) AS t \
+                WHERE t.sc LIKE '% Mail.Read %' OR t.sc LIKE '% Mail.ReadWrite %' OR t.sc LIKE '% Mail.Send %' OR t.sc LIKE '% Files.Read.All %' \
+                OR t.sc LIKE '% Files.ReadWrite.All %' OR t.sc LIKE '% Sites.ReadWrite.All %' OR t.sc LIKE '% Directory.ReadWrite.All %' \
+                OR t.sc LIKE '% Directory.AccessAsUser.All %' OR t.sc LIKE '% User.ReadWrite.All %' OR t.sc LIKE '% RoleManagement.ReadWrite.Directory %')",
+    },
+    Control {
+        id: "ES-APP-11",
+        family: "applications",
+        title: "Risky service principals not remediated",
+        severity: High,
+        rationale: "Identity Protection flagged these workload identities as possibly compromised. Investigate, rotate their credentials, then confirm or dismiss the risk.",
+        source: "Microsoft Learn, workload identity risk",
+        link: "https://learn.microsoft.com/entra/id-protection/concept-workload-identity-risk",
+        tables: &["entraid_identityprotection_riskyserviceprincipals"],
+        nonempty: &[],
+        sql: "SELECT r.id AS object_id, r.display_name AS object_name, r.risk_level || ' risk, ' || r.risk_state AS detail \
+              FROM entraid_identityprotection_riskyserviceprincipals r WHERE r.risk_state IN ('atRisk', 'confirmedCompromised')",
+    },
+    // ---------------------------------------------------------------- guests
+    Control {
+        id: "ES-GST-01",
+        family: "guests",
+        title: "Guests who never signed in, invited more than 30 days ago",
+        severity: Low,
+        rationale: "An invitation that was never used is an open door to a mailbox that may no longer belong to the intended person. Remove guests who never redeemed or used access.",
+        source: "Microsoft Learn, manage inactive guests; CIS Microsoft 365 Foundations 5.1.6",
+        link: MS_STALE_USERS,
+        tables: &[USERS, SIGNIN_ACT],
+        nonempty: &[SIGNIN_ACT],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'invited ' || CAST(u.created_date_time AS TEXT) AS detail \
+              FROM entraid_users u LEFT JOIN entraid_user_signin_activity a ON a.id = u.id \
+              WHERE u.user_type = 'Guest' AND @ts(u.created_date_time) < @ago(30) \
+              AND @jt(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @jt(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
+    },
+    Control {
+        id: "ES-GST-02",
+        family: "guests",
+        title: "Guest invitations pending for more than 30 days",
+        severity: Low,
+        rationale: "An unredeemed invitation can be redeemed by whoever controls the address. Resend or delete stale invitations.",
+        source: "Microsoft Learn, B2B invitation redemption",
+        link: "https://learn.microsoft.com/entra/external-id/redemption-experience",
+        tables: &[USERS],
+        nonempty: &[],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'pending since ' || CAST(COALESCE(u.external_user_state_change_date_time, u.created_date_time) AS TEXT) AS detail \
+              FROM entraid_users u WHERE u.user_type = 'Guest' AND u.external_user_state = 'PendingAcceptance' \
+              AND @ts(COALESCE(u.external_user_state_change_date_time, u.created_date_time)) < @ago(30)",
+    },
+    Control {
+        id: "ES-GST-03",
+        family: "guests",
+        title: "Guests inactive for more than 90 days",
+        severity: Medium,
+        rationale: "Guests who no longer collaborate keep access to teams, sites and apps. Review them (access reviews) and remove the inactive.",
+        source: "Microsoft Learn, manage inactive accounts; CIS Microsoft 365 Foundations 5.3.2",
+        link: MS_STALE_USERS,
+        tables: &[USERS, SIGNIN_ACT],
+        nonempty: &[SIGNIN_ACT],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @jt(a.sign_in_activity, 'lastSignInDateTime') AS detail \
+              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
+              WHERE u.user_type = 'Guest' AND u.account_enabled = TRUE AND @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
+    },
+    Control {
+        id: "ES-GST-04",
+        family: "guests",
+        title: "Anyone in the organisation, guests included, can invite guests",
+        severity: Medium,
+        rationale: "When every user and guest can invite, external access grows unseen. Limit invitations to admins and the Guest Inviter role.",
+        source: "CISA SCuBA MS.AAD.8.2; EIDSCA AP.04; CIS Microsoft 365 Foundations 5.1.6.2",
+        link: MS_GUESTS,
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowInvitesFrom: ' || p.allow_invites_from AS detail \
+              FROM entraid_policies_authorization_policy p WHERE p.allow_invites_from IN ('everyone', 'adminsGuestInvitersAndAllMembers')",
+    },
+    Control {
+        id: "ES-GST-05",
+        family: "guests",
+        title: "Guest user access is not restricted",
+        severity: Medium,
+        rationale: "With the default or member-level guest role, guests can enumerate users and groups of the directory. Use the restricted guest role.",
+        source: "CISA SCuBA MS.AAD.8.1; EIDSCA AP.07; CIS Microsoft 365 Foundations 5.1.6.3",
+        link: MS_GUESTS,
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'guestUserRoleId: ' || p.guest_user_role_id AS detail \
+              FROM entraid_policies_authorization_policy p WHERE p.guest_user_role_id <> '2af84b1e-32c8-42b7-82bc-daa82404023b'",
+    },
+    // ---------------------------------------------------------------- authorization policy
+    Control {
+        id: "ES-AZP-01",
+        family: "authorization-policy",
+        title: "Users can consent to applications on their own",
+        severity: High,
+        rationale: "User consent is how illicit-consent phishing gets mail and file access. Allow consent only for verified publishers and low-risk permissions, or not at all, with an admin consent workflow.",
+        source: "CISA SCuBA MS.AAD.5.2; EIDSCA AP.08; CIS Microsoft 365 Foundations 5.1.5.1",
+        link: MS_CONSENT,
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'permissionGrantPoliciesAssigned: ' || @jv(g) AS detail \
+              FROM entraid_policies_authorization_policy p, @jeach(g, p.default_user_role_permissions, 'permissionGrantPoliciesAssigned') \
+              WHERE @jv(g) LIKE 'ManagePermissionGrantsForSelf.%' AND @jv(g) <> 'ManagePermissionGrantsForSelf.microsoft-user-default-low'",
+    },
+    Control {
+        id: "ES-AZP-02",
+        family: "authorization-policy",
+        title: "Users can register applications",
+        severity: Medium,
+        rationale: "Any user can create an app registration, become its owner and ask for permissions. Restrict registration to the Application Developer role.",
+        source: "CISA SCuBA MS.AAD.5.1; EIDSCA AP.10; CIS Microsoft 365 Foundations 5.1.2.2",
+        link: "https://learn.microsoft.com/entra/identity/role-based-access-control/delegate-app-roles",
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateApps: true' AS detail \
+              FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateApps')",
+    },
+    Control {
+        id: "ES-AZP-03",
+        family: "authorization-policy",
+        title: "Users can create tenants",
+        severity: Medium,
+        rationale: "A user who creates a tenant becomes its Global Administrator, outside your governance. Restrict tenant creation to administrators.",
+        source: "EIDSCA AP.14; CIS Microsoft 365 Foundations 5.1.2.3",
+        link: "https://learn.microsoft.com/entra/fundamentals/users-default-permissions",
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateTenants: true' AS detail \
+              FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateTenants')",
+    },
+    Control {
+        id: "ES-AZP-04",
+        family: "authorization-policy",
+        title: "Users can create security groups",
+        severity: Low,
+        rationale: "Self-service security groups multiply ungoverned access paths. Let administrators (or a governed process) create security groups.",
+        source: "EIDSCA AP.09; Microsoft Learn, default user permissions",
+        link: EIDSCA,
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateSecurityGroups: true' AS detail \
+              FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateSecurityGroups')",
+    },
+    Control {
+        id: "ES-AZP-05",
+        family: "authorization-policy",
+        title: "User consent allowed for risky applications",
+        severity: High,
+        rationale: "Microsoft flags some consent requests as risky; allowing users to consent to them defeats the protection.",
+        source: "EIDSCA AP.10 (allowUserConsentForRiskyApps); Microsoft Learn, risk-based step-up consent",
+        link: MS_CONSENT,
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowUserConsentForRiskyApps: true' AS detail \
+              FROM entraid_policies_authorization_policy p WHERE p.allow_user_consent_for_risky_apps = TRUE",
+    },
+    Control {
+        id: "ES-AZP-06",
+        family: "authorization-policy",
+        title: "E-mail-verified users can join the tenant",
+        severity: Medium,
+        rationale: "Self-service sign-up lets anyone with a mailbox at your domain create an account in the directory. Turn it off.",
+        source: "EIDSCA AP.06; Microsoft Learn, self-service sign-up",
+        link: "https://learn.microsoft.com/entra/identity/users/directory-self-service-signup",
+        tables: &[AUTHZ],
+        nonempty: &[AUTHZ],
+        sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowEmailVerifiedUsersToJoinOrganization: true' AS detail \
+              FROM entraid_policies_authorization_policy p WHERE p.allow_email_verified_users_to_join_organization = TRUE",
+    },
+    Control {
+        id: "ES-AZP-07",
+        family: "authorization-policy",
+        title: "Admin consent workflow disabled",
+        severity: Low,
+        rationale: "Without an admin consent workflow, users blocked from consenting have no sanctioned way to ask, and look for workarounds.",
+        source: "CISA SCuBA MS.AAD.5.3; CIS Microsoft 365 Foundations 5.1.5.2",
+        link: "https://learn.microsoft.com/entra/identity/enterprise-apps/configure-admin-consent-workflow",
+        tables: &["entraid_policies_adminconsentrequestpolicy"],
+        nonempty: &["entraid_policies_adminconsentrequestpolicy"],
+        sql: "SELECT 'adminConsentRequestPolicy' AS object_id, 'Admin consent request policy' AS object_name, 'isEnabled: false' AS detail \
+              FROM entraid_policies_adminconsentrequestpolicy p WHERE NOT (p.is_enabled = TRUE)",
+    },
+    // ---------------------------------------------------------------- risk
+    Control {
+        id: "ES-RISK-01",
+        family: "risk",
+        title: "Risky users not remediated",
+        severity: High,
+        rationale: "Users at risk or confirmed compromised keep signing in until someone resets their password, revokes sessions and closes the risk.",
+        source: "CISA SCuBA MS.AAD.2.1; Microsoft Learn, remediate risks",
+        link: MS_RISK,
+        tables: &["entraid_identityprotection_riskyusers"],
+        nonempty: &[],
+        sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, r.risk_level || ' risk, ' || r.risk_state AS detail \
+              FROM entraid_identityprotection_riskyusers r WHERE r.risk_state IN ('atRisk', 'confirmedCompromised') AND NOT (r.is_deleted = TRUE)",
+    },
+    // ---------------------------------------------------------------- devices
+    Control {
+        id: "ES-DEV-01",
+        family: "devices",
+        title: "Enabled devices inactive for more than 90 days",
+        severity: Low,
+        rationale: "Stale devices clutter compliance reports and, while enabled, still count as trusted by device-based Conditional Access. Disable, then delete them.",
+        source: "Microsoft Learn, manage stale devices",
+        link: MS_STALE_DEV,
+        tables: &["entraid_devices"],
+        nonempty: &[],
+        sql: "SELECT d.id AS object_id, d.display_name AS object_name, 'last activity ' || COALESCE(CAST(d.approximate_last_sign_in_date_time AS TEXT), 'never') AS detail \
+              FROM entraid_devices d WHERE d.account_enabled = TRUE \
+              AND (d.approximate_last_sign_in_date_time IS NULL OR @ts(d.approximate_last_sign_in_date_time) < @ago(90))",
+    },
+    Control {
+        id: "ES-DEV-02",
+        family: "devices",
+        title: "Non-compliant managed devices",
+        severity: Medium,
+        rationale: "Devices that fail compliance policies (no encryption, old OS, no lock) should not reach company data; fix them or let a Conditional Access policy require compliance.",
+        source: "Microsoft Learn, Intune device compliance",
+        link: "https://learn.microsoft.com/intune/intune-service/protect/device-compliance-get-started",
+        tables: &["entraid_devicemanagement_manageddevices"],
+        nonempty: &[],
+        sql: "SELECT m.id AS object_id, m.device_name AS object_name, m.compliance_state || ' (' || COALESCE(m.user_principal_name, '') || ')' AS detail \
+              FROM entraid_devicemanagement_manageddevices m WHERE m.compliance_state IN ('noncompliant', 'error', 'conflict')",
+    },
+    Control {
+        id: "ES-DEV-03",
+        family: "devices",
+        title: "Jailbroken or rooted managed devices",
+        severity: High,
+        rationale: "A jailbroken device no longer enforces the platform's sandbox; company data on it is exposed.",
+        source: "Microsoft Learn, Intune compliance settings",
+        link: "https://learn.microsoft.com/intune/intune-service/protect/device-compliance-get-started",
+        tables: &["entraid_devicemanagement_manageddevices"],
+        nonempty: &[],
+        sql: "SELECT m.id AS object_id, m.device_name AS object_name, 'jailBroken: ' || m.jail_broken AS detail \
+              FROM entraid_devicemanagement_manageddevices m WHERE lower(m.jail_broken) = 'true'",
+    },
+    // ---------------------------------------------------------------- hygiene
+    Control {
+        id: "ES-HYG-01",
+        family: "hygiene",
+        title: "Enabled member accounts inactive for more than 90 days",
+        severity: Low,
+        rationale: "Accounts nobody uses are not watched by anybody; their compromise goes unnoticed. Disable and remove them.",
+        source: "Microsoft Learn, manage inactive user accounts; CIS Microsoft 365 Foundations 5.3",
+        link: MS_STALE_USERS,
+        tables: &[USERS, SIGNIN_ACT],
+        nonempty: &[SIGNIN_ACT],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @jt(a.sign_in_activity, 'lastSignInDateTime') AS detail \
+              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
+              WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
+    },
+    Control {
+        id: "ES-HYG-02",
+        family: "hygiene",
+        title: "Users with on-premises provisioning errors",
+        severity: Low,
+        rationale: "Directory synchronisation could not write some attributes (duplicate proxy addresses or UPNs); these accounts differ from what Active Directory says.",
+        source: "Microsoft Learn, Entra Connect sync errors",
+        link: "https://learn.microsoft.com/entra/identity/hybrid/connect/tshoot-connect-sync-errors",
+        tables: &[USERS],
+        nonempty: &[],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, @jt(e.value, 'category') || ': ' || COALESCE(@jt(e.value, 'propertyCausingError'), '') AS detail \
+              FROM entraid_users u, @jeach(e, u.on_premises_provisioning_errors, '')",
+    },
+    Control {
+        id: "ES-HYG-03",
+        family: "hygiene",
+        title: "Groups with on-premises provisioning errors",
+        severity: Low,
+        rationale: "Synchronisation errors on groups mean their cloud membership or attributes differ from Active Directory's.",
+        source: "Microsoft Learn, Entra Connect sync errors",
+        link: "https://learn.microsoft.com/entra/identity/hybrid/connect/tshoot-connect-sync-errors",
+        tables: &[GROUPS],
+        nonempty: &[],
+        sql: "SELECT g.id AS object_id, g.display_name AS object_name, @jt(e.value, 'category') || ': ' || COALESCE(@jt(e.value, 'propertyCausingError'), '') AS detail \
+              FROM entraid_groups g, @jeach(e, g.on_premises_provisioning_errors, '')",
+    },
+    Control {
+        id: "ES-HYG-04",
+        family: "hygiene",
+        title: "Enabled member accounts that never signed in, created more than 30 days ago",
+        severity: Low,
+        rationale: "An account created and never used may be a leftover of onboarding or a planted account; either way nobody watches it.",
+        source: "Microsoft Learn, manage inactive user accounts",
+        link: MS_STALE_USERS,
+        tables: &[USERS, SIGNIN_ACT],
+        nonempty: &[SIGNIN_ACT],
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'created ' || CAST(u.created_date_time AS TEXT) AS detail \
+              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
+              WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(u.created_date_time) < @ago(30) \
+              AND @jt(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @jt(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
+    },
+    Control {
+        id: "ES-HYG-05",
+        family: "hygiene",
+        title: "Unverified domains",
+        severity: Info,
+        rationale: "A domain added but never verified is unused or abandoned; remove it so it cannot be confused with a real one.",
+        source: "Microsoft Learn, manage custom domain names",
+        link: "https://learn.microsoft.com/entra/identity/users/domains-manage",
+        tables: &["entraid_domains"],
+        nonempty: &[],
+        sql: "SELECT d.id AS object_id, d.id AS object_name, 'not verified' AS detail FROM entraid_domains d WHERE NOT (d.is_verified = TRUE)",
+    },
+];

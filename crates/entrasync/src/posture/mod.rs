@@ -1,0 +1,441 @@
+//! `entrasync check`: the tenant's security posture, computed from the synced tables without any
+//! Graph call.
+//!
+//! The controls are data ([`controls::CONTROLS`]): an id, a title, a severity, the rationale, the
+//! source of the recommendation, the tables a control reads and one SQL query (in the dialect
+//! macros of [`sql`]) that returns the offending objects as `object_id, object_name, detail`.
+//! A control passes when its query returns no row, fails when it returns some, and is *not
+//! evaluated* when a table it reads is missing from the destination or, for tables that are never
+//! empty in a synced tenant (policies, reports), holds no row: it was not selected, or the sync
+//! skipped it for a missing permission or licence.
+
+pub mod controls;
+pub mod report;
+pub mod sql;
+
+use serde::Serialize;
+pub use sql::Dialect;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+}
+
+/// One posture control.
+#[derive(Debug, Serialize)]
+pub struct Control {
+    /// Stable id, `ES-<FAMILY>-<nn>`.
+    pub id: &'static str,
+    pub family: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    /// Why it matters and what to do, in our words.
+    pub rationale: &'static str,
+    /// Where the recommendation comes from (Microsoft docs, CIS, CISA SCuBA, EIDSCA).
+    pub source: &'static str,
+    pub link: &'static str,
+    /// Every table the query reads.
+    pub tables: &'static [&'static str],
+    /// Tables that must hold rows for the result to mean anything (singleton policies, reports).
+    pub nonempty: &'static [&'static str],
+    /// Returns `object_id, object_name, detail` of each offending object.
+    pub sql: &'static str,
+}
+
+impl Control {
+    /// The query for one dialect, wrapped so that every column is text.
+    pub fn query(&self, dialect: Dialect) -> String {
+        let inner = sql::expand(self.sql, dialect, &controls::list);
+        format!(
+            "SELECT CAST(object_id AS TEXT), CAST(object_name AS TEXT), CAST(detail AS TEXT) FROM ({inner}) AS q ORDER BY 1, 3"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    pub object_id: String,
+    pub object_name: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    NotEvaluated,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::NotEvaluated => "not evaluated",
+            Status::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub control: &'static Control,
+    pub status: Status,
+    /// Why a control was not evaluated, or the database's error.
+    pub reason: Option<String>,
+    pub findings: Vec<Finding>,
+    pub millis: u64,
+}
+
+/// A chart series: label and value.
+#[derive(Debug, Serialize, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub value: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub generated_at: String,
+    pub dialect: Dialect,
+    /// The destination, password masked.
+    pub target: String,
+    pub outcomes: Vec<Outcome>,
+    /// Active holders of each directory role (direct assignments), largest first.
+    pub role_holders: Vec<Bar>,
+    /// Application and service principal credentials by month of expiry (`YYYY-MM`).
+    pub credential_expiry: Vec<Bar>,
+    pub millis: u64,
+}
+
+impl Report {
+    pub fn count(&self, status: Status, severity: Option<Severity>) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.status == status && severity.is_none_or(|s| o.control.severity == s))
+            .count()
+    }
+
+    /// Whether a control of `threshold` or higher failed (or could not run).
+    pub fn fails_at(&self, threshold: Severity) -> bool {
+        self.outcomes.iter().any(|o| {
+            matches!(o.status, Status::Fail | Status::Error) && o.control.severity >= threshold
+        })
+    }
+}
+
+/// A connection to a destination database.
+pub enum Db {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl Db {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Opens an existing SQLite file read-only.
+    pub fn sqlite(path: &std::path::Path) -> anyhow::Result<Db> {
+        if !path.exists() {
+            anyhow::bail!(
+                "{}: no such database; run `entrasync sync` first",
+                path.display()
+            );
+        }
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(Db::Sqlite(conn))
+    }
+
+    pub async fn postgres(connection_string: &str) -> anyhow::Result<Db> {
+        let target = entrasync_sinks::postgres::sanitize_connection_string(connection_string);
+        let spec = entrasync_sinks::pgtls::parse(connection_string)
+            .map_err(|e| anyhow::anyhow!("{target}: {e}"))?;
+        let config: tokio_postgres::Config = spec.driver_string.parse()?;
+        let client = match entrasync_sinks::pgtls::connector(&spec)
+            .map_err(|e| anyhow::anyhow!("{target}: {e}"))?
+        {
+            None => {
+                let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client
+            }
+            Some(tls) => {
+                let (client, conn) = config.connect(tls).await?;
+                tokio::spawn(conn);
+                client
+            }
+        };
+        Ok(Db::Postgres(client))
+    }
+
+    /// Row count of `table`, or None when the table does not exist.
+    pub async fn rows(&self, table: &str) -> anyhow::Result<Option<i64>> {
+        match self {
+            Db::Sqlite(c) => {
+                let exists: i64 = c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )?;
+                if exists == 0 {
+                    return Ok(None);
+                }
+                Ok(Some(c.query_row(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM \"{table}\" LIMIT 1)"),
+                    [],
+                    |r| r.get(0),
+                )?))
+            }
+            Db::Postgres(c) => {
+                let row = c
+                    .query_one(
+                        "SELECT count(*) FROM information_schema.tables WHERE table_name = $1 \
+                         AND table_schema = ANY (current_schemas(false))",
+                        &[&table],
+                    )
+                    .await?;
+                if row.get::<_, i64>(0) == 0 {
+                    return Ok(None);
+                }
+                let row = c
+                    .query_one(
+                        &format!("SELECT count(*) FROM (SELECT 1 FROM \"{table}\" LIMIT 1) AS t"),
+                        &[],
+                    )
+                    .await?;
+                Ok(Some(row.get(0)))
+            }
+        }
+    }
+
+    /// Runs a query whose columns are all text (or NULL).
+    pub async fn text_rows(&self, query: &str) -> anyhow::Result<Vec<Vec<String>>> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut stmt = c.prepare(query)?;
+                let n = stmt.column_count();
+                let rows = stmt.query_map([], |r| {
+                    (0..n)
+                        .map(|i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default))
+                        .collect::<Result<Vec<_>, _>>()
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            }
+            Db::Postgres(c) => {
+                let rows = c.query(query, &[]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| r.get::<_, Option<String>>(i).unwrap_or_default())
+                            .collect()
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+/// Opens the database of a config's destination (`name`, or the only SQLite/PostgreSQL one).
+pub async fn open(
+    config: &crate::config::Config,
+    name: Option<&str>,
+) -> anyhow::Result<(Db, String)> {
+    use crate::config::DestinationKind;
+    let candidates: Vec<_> = config
+        .destinations
+        .iter()
+        .filter(|d| name.is_none_or(|n| d.name == n))
+        .filter(|d| matches!(d.kind, DestinationKind::Sqlite | DestinationKind::Postgres))
+        .collect();
+    let dest = match candidates.as_slice() {
+        [one] => *one,
+        [] => anyhow::bail!(
+            "no SQLite or PostgreSQL destination{} in the config: `entrasync check` reads a database",
+            name.map(|n| format!(" named {n:?}")).unwrap_or_default()
+        ),
+        many => anyhow::bail!(
+            "the config has {} database destinations ({}); pick one with --destination",
+            many.len(),
+            many.iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let conn = dest
+        .spec
+        .get("connection_string")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| anyhow::anyhow!("destination {:?}: no connection_string", dest.name))?;
+    match dest.kind {
+        DestinationKind::Sqlite => {
+            let path = conn.strip_prefix("file:").unwrap_or(conn);
+            let path = path.split('?').next().unwrap_or(path);
+            // Relative paths are relative to where entrasync runs, as for `sync`.
+            Ok((Db::sqlite(std::path::Path::new(path))?, path.to_string()))
+        }
+        _ => Ok((
+            Db::postgres(conn).await?,
+            entrasync_sinks::postgres::sanitize_connection_string(conn),
+        )),
+    }
+}
+
+/// Runs one control.
+pub async fn evaluate(db: &Db, control: &'static Control) -> Outcome {
+    let start = Instant::now();
+    let done = |status, reason, findings| Outcome {
+        control,
+        status,
+        reason,
+        findings,
+        millis: start.elapsed().as_millis() as u64,
+    };
+    let mut missing = Vec::new();
+    let mut empty = Vec::new();
+    for table in control.tables {
+        match db.rows(table).await {
+            Ok(None) => missing.push(*table),
+            Ok(Some(0)) if control.nonempty.contains(table) => empty.push(*table),
+            Ok(Some(_)) => {}
+            Err(e) => return done(Status::Error, Some(format!("{e:#}")), vec![]),
+        }
+    }
+    if !missing.is_empty() {
+        return done(
+            Status::NotEvaluated,
+            Some(format!(
+                "not synced: {} (add to the source's tables and sync)",
+                missing.join(", ")
+            )),
+            vec![],
+        );
+    }
+    if !empty.is_empty() {
+        return done(
+            Status::NotEvaluated,
+            Some(format!(
+                "no rows in {}: the sync skipped it (a missing permission or licence) or it failed",
+                empty.join(", ")
+            )),
+            vec![],
+        );
+    }
+    match db.text_rows(&control.query(db.dialect())).await {
+        Ok(rows) => {
+            let findings: Vec<Finding> = rows
+                .into_iter()
+                .map(|mut r| {
+                    r.resize(3, String::new());
+                    Finding {
+                        detail: r.pop().unwrap_or_default(),
+                        object_name: r.pop().unwrap_or_default(),
+                        object_id: r.pop().unwrap_or_default(),
+                    }
+                })
+                .collect();
+            let status = if findings.is_empty() {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
+            done(status, None, findings)
+        }
+        Err(e) => done(Status::Error, Some(format!("{e:#}")), vec![]),
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Only controls whose id or family starts with one of these (case-insensitive).
+    pub only: Vec<String>,
+}
+
+/// Runs the catalogue against `db`.
+pub async fn run(db: &Db, target: &str, options: &Options) -> Report {
+    let start = Instant::now();
+    let mut outcomes = Vec::new();
+    for control in controls::CONTROLS {
+        let selected = options.only.is_empty()
+            || options.only.iter().any(|o| {
+                let o = o.to_ascii_lowercase();
+                control.id.to_ascii_lowercase().starts_with(&o)
+                    || control.family.to_ascii_lowercase() == o
+            });
+        if selected {
+            outcomes.push(evaluate(db, control).await);
+        }
+    }
+    let role_holders = chart(db, controls::ROLE_HOLDERS_CHART).await;
+    let credential_expiry = chart(db, controls::CREDENTIAL_EXPIRY_CHART).await;
+    Report {
+        generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        dialect: db.dialect(),
+        target: target.to_string(),
+        outcomes,
+        role_holders,
+        credential_expiry,
+        millis: start.elapsed().as_millis() as u64,
+    }
+}
+
+/// A `(label, value)` query for a chart; empty when its tables are missing.
+async fn chart(db: &Db, chart: &controls::Chart) -> Vec<Bar> {
+    for t in chart.tables {
+        if !matches!(db.rows(t).await, Ok(Some(_))) {
+            return vec![];
+        }
+    }
+    let q = sql::expand(chart.sql, db.dialect(), &controls::list);
+    let q = format!("SELECT CAST(label AS TEXT), CAST(value AS TEXT) FROM ({q}) AS q");
+    match db.text_rows(&q).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| Bar {
+                label: r.first().cloned().unwrap_or_default(),
+                value: r.get(1).and_then(|v| v.parse().ok()).unwrap_or(0),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "chart query failed");
+            vec![]
+        }
+    }
+}
