@@ -183,6 +183,11 @@ enum Command {
         /// Findings shown per control in markdown and HTML (JSON and SARIF hold all).
         #[arg(long, default_value_t = 500)]
         max_rows: usize,
+        /// Also report what changed since this time: new privileged-role holders, app
+        /// credentials, Conditional Access changes and high-privilege app permissions
+        /// (RFC 3339, a date, or days back such as 7d).
+        #[arg(long)]
+        since: Option<String>,
         /// List the controls and exit.
         #[arg(long)]
         list: bool,
@@ -373,6 +378,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             destination,
             only,
             max_rows,
+            since,
             list,
             write_queries,
         } => {
@@ -395,7 +401,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             let config = entrasync::config::load(&config)?;
             let (db, target) = posture::open(&config, destination.as_deref()).await?;
-            let report = posture::run(&db, &target, &posture::Options { only }).await;
+            let report = posture::run(&db, &target, &posture::Options { only, since }).await?;
             let text = match format {
                 CheckFormat::Markdown => posture::report::markdown(&report, max_rows),
                 CheckFormat::Html => posture::report::html(&report, max_rows),

@@ -133,6 +133,9 @@ pub struct Report {
     pub role_holders: Vec<Bar>,
     /// Application and service principal credentials by month of expiry (`YYYY-MM`).
     pub credential_expiry: Vec<Bar>,
+    /// With `--since`: the time and what changed since.
+    pub since: Option<String>,
+    pub changes: Vec<Changes>,
     pub millis: u64,
 }
 
@@ -386,11 +389,91 @@ pub async fn evaluate(db: &Db, control: &'static Control) -> Outcome {
 pub struct Options {
     /// Only controls whose id or family starts with one of these (case-insensitive).
     pub only: Vec<String>,
+    /// Also list what changed since this time (RFC 3339, or a date `YYYY-MM-DD`).
+    pub since: Option<String>,
+}
+
+/// Parses `--since`: RFC 3339, a date, or a number of days back (`7d`).
+pub fn parse_since(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    if let Some(days) = s.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
+        return Ok(Utc::now() - chrono::Duration::days(days));
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()));
+    }
+    anyhow::bail!(
+        "--since {s:?}: expected RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or days back (7d)"
+    )
+}
+
+/// What changed since a time, per change query.
+#[derive(Debug, Serialize)]
+pub struct Changes {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Why the query could not run (tables not synced, database error).
+    pub reason: Option<String>,
+    /// `[object_id, object_name, detail, changed_at]`, newest first.
+    pub rows: Vec<[String; 4]>,
+}
+
+/// Runs the change queries for changes at or after `since`.
+pub async fn changes(db: &Db, since: chrono::DateTime<chrono::Utc>) -> Vec<Changes> {
+    let at = since.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut out = Vec::new();
+    for q in controls::CHANGES {
+        let mut missing = Vec::new();
+        for t in q.tables {
+            if !matches!(db.rows(t).await, Ok(Some(_))) {
+                missing.push(*t);
+            }
+        }
+        if !missing.is_empty() {
+            out.push(Changes {
+                id: q.id,
+                title: q.title,
+                reason: Some(format!("not synced: {}", missing.join(", "))),
+                rows: vec![],
+            });
+            continue;
+        }
+        let text = q.sql.replace("@since()", &format!("@ts('{at}')"));
+        let inner = sql::expand(&text, db.dialect(), &controls::list);
+        let query = format!(
+            "SELECT CAST(object_id AS TEXT), CAST(object_name AS TEXT), CAST(detail AS TEXT), CAST(changed_at AS TEXT) FROM ({inner}) AS q ORDER BY 4 DESC, 1"
+        );
+        match db.text_rows(&query).await {
+            Ok(rows) => out.push(Changes {
+                id: q.id,
+                title: q.title,
+                reason: None,
+                rows: rows
+                    .into_iter()
+                    .map(|mut r| {
+                        r.resize(4, String::new());
+                        [r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()]
+                    })
+                    .collect(),
+            }),
+            Err(e) => out.push(Changes {
+                id: q.id,
+                title: q.title,
+                reason: Some(format!("{e:#}")),
+                rows: vec![],
+            }),
+        }
+    }
+    out
 }
 
 /// Runs the catalogue against `db`.
-pub async fn run(db: &Db, target: &str, options: &Options) -> Report {
+pub async fn run(db: &Db, target: &str, options: &Options) -> anyhow::Result<Report> {
     let start = Instant::now();
+    let since = options.since.as_deref().map(parse_since).transpose()?;
     let mut outcomes = Vec::new();
     for control in controls::CONTROLS {
         let selected = options.only.is_empty()
@@ -405,15 +488,21 @@ pub async fn run(db: &Db, target: &str, options: &Options) -> Report {
     }
     let role_holders = chart(db, controls::ROLE_HOLDERS_CHART).await;
     let credential_expiry = chart(db, controls::CREDENTIAL_EXPIRY_CHART).await;
-    Report {
+    let changes = match since {
+        Some(t) => changes(db, t).await,
+        None => vec![],
+    };
+    Ok(Report {
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         dialect: db.dialect(),
         target: target.to_string(),
         outcomes,
         role_holders,
         credential_expiry,
+        since: since.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        changes,
         millis: start.elapsed().as_millis() as u64,
-    }
+    })
 }
 
 /// A `(label, value)` query for a chart; empty when its tables are missing.

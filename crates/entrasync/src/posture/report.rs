@@ -25,6 +25,8 @@ pub fn json(report: &Report) -> Value {
             "findings": o.findings,
             "millis": o.millis,
         })).collect::<Vec<_>>(),
+        "since": report.since,
+        "changes": report.changes,
         "charts": {
             "role_holders": report.role_holders,
             "credential_expiry": report.credential_expiry,
@@ -93,6 +95,29 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
             o.findings.len(),
             md_cell(o.control.title)
         );
+    }
+    if let Some(since) = &report.since {
+        let _ = writeln!(s, "\n## Changes since {since}\n");
+        for c in &report.changes {
+            let _ = writeln!(s, "### {} {} ({})\n", c.id, c.title, c.rows.len());
+            if let Some(r) = &c.reason {
+                let _ = writeln!(s, "Not evaluated: {r}\n");
+            }
+            if !c.rows.is_empty() {
+                let _ = writeln!(s, "| when | object | name | detail |\n|---|---|---|---|");
+                for r in c.rows.iter().take(max_rows) {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} |",
+                        md_cell(&r[3]),
+                        md_cell(&r[0]),
+                        md_cell(&r[1]),
+                        md_cell(&r[2])
+                    );
+                }
+                s.push('\n');
+            }
+        }
     }
     for o in &report.outcomes {
         if o.status == Status::Pass {
@@ -368,7 +393,39 @@ pub fn html(report: &Report, max_rows: usize) -> String {
             st = status_key(o.status)
         );
     }
-    h.push_str("</tbody></table><h2>Details</h2>");
+    h.push_str("</tbody></table>");
+    if let Some(since) = &report.since {
+        let _ = write!(h, "<h2 id=\"changes\">Changes since {}</h2>", esc(since));
+        for c in &report.changes {
+            let _ = write!(
+                h,
+                "<details class=\"control\" id=\"{id}\" data-status=\"change\"{open}><summary><span class=\"id\">{id}</span><span class=\"title\">{}</span><span class=\"count\">{} change(s)</span></summary><div class=\"body\">",
+                esc(c.title),
+                c.rows.len(),
+                id = c.id,
+                open = if c.rows.is_empty() { "" } else { " open" }
+            );
+            if let Some(r) = &c.reason {
+                let _ = write!(h, "<p class=\"muted\">{}</p>", esc(r));
+            }
+            if !c.rows.is_empty() {
+                h.push_str("<div class=\"findings\"><table><thead><tr><th>when</th><th>object id</th><th>name</th><th>detail</th></tr></thead><tbody>");
+                for r in c.rows.iter().take(max_rows) {
+                    let _ = write!(
+                        h,
+                        "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                        esc(&r[3]),
+                        esc(&r[0]),
+                        esc(&r[1]),
+                        esc(&r[2])
+                    );
+                }
+                h.push_str("</tbody></table></div>");
+            }
+            h.push_str("</div></details>");
+        }
+    }
+    h.push_str("<h2>Details</h2>");
     for o in &report.outcomes {
         let st = status_key(o.status);
         let _ = write!(

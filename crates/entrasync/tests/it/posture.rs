@@ -808,6 +808,54 @@ async fn every_control_fails_then_passes(open: impl AsyncFn() -> Db, writer: &Wr
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// `--since`: planted recent changes are listed for a time before them, and nothing is listed
+/// for a time after every change.
+async fn changes_since_name_planted_changes(db: &Db, writer: &Writer) {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert(
+        "tenant".into(),
+        writer.one("SELECT min(tenant_id) FROM entraid_users").await,
+    );
+    for i in 1..=6 {
+        vars.insert(format!("u{i}"), uuid::Uuid::new_v4().to_string());
+    }
+    vars.insert("recent".into(), ts(-1));
+    vars.insert("far".into(), ts(800));
+    vars.insert("app".into(), writer.one(APP).await);
+    vars.insert("graph".into(), writer.one(GRAPH_SP).await);
+    vars.insert(
+        "ca".into(),
+        writer
+            .one("SELECT min(id) FROM entraid_identity_conditional_access_policies")
+            .await,
+    );
+    for sql in [
+        GRAPH_ROLES,
+        "INSERT INTO entraid_serviceprincipal_approleassignments (_cq_id, tenant_id, service_principal_id, id, app_role_id, principal_id, principal_type, principal_display_name, resource_id, created_date_time) VALUES ('{u1}', '{tenant}', 'planted-new-sp', 'planted-new-assignment', '9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8', 'planted-new-sp', 'ServicePrincipal', 'new sp', '{graph}', '{recent}')",
+        r#"UPDATE entraid_applications SET password_credentials = '[{"displayName":"new secret","keyId":"k9","startDateTime":"{recent}","endDateTime":"{far}"}]' WHERE id = '{app}'"#,
+        "INSERT INTO entraid_rolemanagement_roleeligibilityschedules (_cq_id, tenant_id, id, principal_id, role_definition_id, created_date_time) VALUES ('{u2}', '{tenant}', '{u3}', 'planted-new-admin', '62e90394-69f5-4237-9190-012177145e10', '{recent}')",
+        "UPDATE entraid_identity_conditional_access_policies SET modified_date_time = '{recent}' WHERE id = '{ca}'",
+    ] {
+        writer.exec(&fill(sql, &vars)).await;
+    }
+    let before = posture::changes(db, chrono::Utc::now() - chrono::Duration::days(2)).await;
+    let has = |id: &str, object: &str| {
+        before
+            .iter()
+            .find(|c| c.id == id)
+            .is_some_and(|c| c.rows.iter().any(|r| r[0] == object))
+    };
+    assert!(before.iter().all(|c| c.reason.is_none()), "{before:?}");
+    assert!(has("CHG-PERMS", "planted-new-sp"), "{before:?}");
+    assert!(has("CHG-CREDS", &vars["app"]), "{before:?}");
+    assert!(has("CHG-ROLES", "planted-new-admin"), "{before:?}");
+    assert!(has("CHG-CA", &vars["ca"]), "{before:?}");
+    let after = posture::changes(db, chrono::Utc::now() + chrono::Duration::days(1)).await;
+    for c in &after {
+        assert!(c.reason.is_none() && c.rows.is_empty(), "{c:?}");
+    }
+}
+
 async fn synced_sqlite(tenant: &Tenant, dir: &std::path::Path) -> std::path::PathBuf {
     let db = dir.join("entraid.db");
     let config = write_config(dir, &tenant.sqlite_config(&db, r#"["*"]"#, ""));
@@ -840,6 +888,7 @@ async fn posture_every_control_fails_on_planted_objects_and_passes_when_fixed_sq
     let path = dir.path().join("entraid.db");
     let writer = Writer::Sqlite(rusqlite::Connection::open(&path).unwrap());
     every_control_fails_then_passes(async || Db::sqlite(&path).unwrap(), &writer).await;
+    changes_since_name_planted_changes(&Db::sqlite(&path).unwrap(), &writer).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -853,6 +902,7 @@ async fn posture_every_control_fails_on_planted_objects_and_passes_when_fixed_po
     let writer = Writer::Pg(crate::postgres::connect(&pg.url).await);
     let url = pg.url.clone();
     every_control_fails_then_passes(async || Db::postgres(&url).await.unwrap(), &writer).await;
+    changes_since_name_planted_changes(&Db::postgres(&url).await.unwrap(), &writer).await;
     drop(writer);
     pg.drop().await;
 }
@@ -869,8 +919,12 @@ async fn posture_sqlite_and_postgres_agree_and_match_the_data_postgres() {
     assert_eq!(sync(&config).await.errors, 0);
     let lite = Db::sqlite(&dir.path().join("entraid.db")).unwrap();
     let post = Db::postgres(&pg.url).await.unwrap();
-    let a = posture::run(&lite, "sqlite", &Default::default()).await;
-    let b = posture::run(&post, "pg", &Default::default()).await;
+    let a = posture::run(&lite, "sqlite", &Default::default())
+        .await
+        .unwrap();
+    let b = posture::run(&post, "pg", &Default::default())
+        .await
+        .unwrap();
     let mut failing = 0;
     for (x, y) in a.outcomes.iter().zip(&b.outcomes) {
         assert_eq!(
@@ -1095,4 +1149,105 @@ fn posture_query_pack_in_docs_is_current() {
         stale.join(", ")
     );
     assert!(pages.len() > 5);
+}
+
+/// The HTML report of the quick-start tenant (fake-graph `small`, seed 1) in headless Chromium:
+/// the rendered DOM shows the counts and every control id; a screenshot is saved (to
+/// ENTRASYNC_SCREENSHOT when set, as docs/check-report.png is made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_html_report_renders_in_headless_chromium() {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+        .expect("this test needs Chromium (Debian: apt-get install chromium)");
+    let tenant = Tenant::start(Profile::Small, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = synced_sqlite(&tenant, dir.path()).await;
+    let html = dir.path().join("report.html");
+    let (code, _, err) = run_cli(
+        &[
+            "check",
+            config.to_str().unwrap(),
+            "--format",
+            "html",
+            "--since",
+            "7d",
+            "-o",
+            html.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "the quick-start tenant fails high controls: {err}");
+    let (_, json, _) = run_cli(
+        &["check", config.to_str().unwrap(), "--format", "json"],
+        &[],
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let url = format!("file://{}", html.display());
+    let profile = dir.path().join("chromium-profile");
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--window-size=1366,1800",
+    ];
+    let user_data = format!("--user-data-dir={}", profile.display());
+    let out = std::process::Command::new(chromium)
+        .args(common)
+        .arg(&user_data)
+        .args(["--virtual-time-budget=2000", "--dump-dom", &url])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("</html>"),
+        "chromium rendered nothing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = &json["summary"];
+    for (key, id) in [
+        ("fail", "count-fail"),
+        ("pass", "count-pass"),
+        ("not_evaluated", "count-not-evaluated"),
+    ] {
+        let shown = format!("id=\"{id}\">{}<", summary[key]);
+        assert!(dom.contains(&shown), "{shown} not in the rendered DOM");
+    }
+    for c in CONTROLS {
+        assert!(
+            dom.contains(&format!("id=\"{}\"", c.id)),
+            "{} not rendered",
+            c.id
+        );
+    }
+    assert!(
+        dom.contains("chart-roles") && dom.contains("<rect"),
+        "charts drawn"
+    );
+    assert!(dom.contains("Changes since"));
+    let shot = std::env::var("ENTRASYNC_SCREENSHOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("report.png"));
+    let out = std::process::Command::new(chromium)
+        .args(common)
+        .arg(&user_data)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot at {}: {e}: {}",
+            shot.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
 }
