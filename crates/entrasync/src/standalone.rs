@@ -52,15 +52,9 @@ async fn sync_source(
         source.skip_dependent_tables,
     )
     .map_err(|e| anyhow!("{}: source {:?}: {e}", source.file.display(), source.name))?;
-    // Sign in first, and open the servers' destinations before the local ones: a bad credential
-    // or a database that is down fails fast, before any file is created.
-    let (spec, _simulator) = simulator::resolve(&source.spec).await?;
-    let client = GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
-    client
-        .tokens()
-        .token()
-        .await
-        .map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+    // Database servers are reached first, then the tenant, and only then are local files
+    // created: a database that is down fails before any Graph traffic, and a refused sign-in
+    // leaves no file behind.
     let dests: Vec<&DestinationConfig> = source
         .destinations
         .iter()
@@ -72,12 +66,20 @@ async fn sync_source(
                 .expect("validated by config::load")
         })
         .collect();
+    let local = |d: &DestinationConfig| d.kind != DestinationKind::Postgres;
     let mut opened: Vec<Option<Destination>> = dests.iter().map(|_| None).collect();
-    let local_last = |d: &&DestinationConfig| d.kind != DestinationKind::Postgres;
-    let mut order: Vec<usize> = (0..dests.len()).collect();
-    order.sort_by_key(|&i| local_last(&dests[i]));
-    for i in order {
-        opened[i] = Some(open_sink(dests[i]).await?);
+    for (i, dest) in dests.iter().enumerate().filter(|(_, d)| !local(d)) {
+        opened[i] = Some(open_sink(dest).await?);
+    }
+    let (spec, _simulator) = simulator::resolve(&source.spec).await?;
+    let client = GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+    client
+        .tokens()
+        .token()
+        .await
+        .map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
+    for (i, dest) in dests.iter().enumerate().filter(|(_, d)| local(d)) {
+        opened[i] = Some(open_sink(dest).await?);
     }
     let mut sinks: Vec<Destination> = opened.into_iter().flatten().collect();
     let backend = match &source.backend_options {

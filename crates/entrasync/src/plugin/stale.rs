@@ -198,11 +198,7 @@ impl StaleRows {
 
     /// At the end of a table: the delete-records of its stale rows (when it was replaced), and
     /// the state entry with its keys from now on.
-    pub fn finish(
-        &mut self,
-        table: &str,
-        replaced: bool,
-    ) -> anyhow::Result<Option<Finished>> {
+    pub fn finish(&mut self, table: &str, replaced: bool) -> anyhow::Result<Option<Finished>> {
         let Some((&name, pk)) = self.tracked.get_key_value(table) else {
             return Ok(None);
         };
