@@ -173,7 +173,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CIS Microsoft 365 Foundations 1.1.3; CISA SCuBA MS.AAD.7.1; Microsoft Learn, role best practices",
         link: MS_ROLES_BP,
         tables: &[RA, USERS, GROUPS, SPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT ra.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, s.display_name, ra.principal_id) AS object_name, \
               'Global Administrator, one of ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
               FROM entraid_rolemanagement_roleassignments ra \
@@ -190,7 +190,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CIS Microsoft 365 Foundations 1.1.3; Microsoft Learn, emergency access accounts",
         link: "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
         tables: &[RA],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT '62e90394-69f5-4237-9190-012177145e10' AS object_id, 'Global Administrator' AS object_name, \
               'active holders: ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
               WHERE (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') < 2",
@@ -204,7 +204,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.7.4; CIS Microsoft 365 Foundations 5.3.1; Microsoft Learn, PIM",
         link: MS_PIM,
         tables: &[RA, RD, ELIG, USERS, GROUPS, SPS],
-        nonempty: &[],
+        may_be_empty: &[ELIG],
         sql: "SELECT ra.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, s.display_name, ra.principal_id) AS object_name, \
               COALESCE(rd.display_name, ra.role_definition_id) || ' (active, no eligibility)' AS detail \
               FROM entraid_rolemanagement_roleassignments ra \
@@ -222,7 +222,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.7.5; Microsoft Learn, PIM role settings",
         link: MS_PIM,
         tables: &[ELIG, RD, USERS, GROUPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT e.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, e.principal_id) AS object_name, \
               COALESCE(rd.display_name, e.role_definition_id) || ' eligible without expiry' AS detail \
               FROM entraid_rolemanagement_roleeligibilityschedules e \
@@ -240,7 +240,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CIS Microsoft 365 Foundations 1.1.1; Microsoft Learn, role best practices",
         link: MS_ROLES_BP,
         tables: &[RA, ELIG, RD, USERS],
-        nonempty: &[],
+        may_be_empty: &[ELIG],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, x.role_definition_id) || ' (' || x.kind || ')' AS detail \
               FROM (SELECT principal_id, role_definition_id, 'active' AS kind FROM entraid_rolemanagement_roleassignments \
                     UNION SELECT principal_id, role_definition_id, 'eligible' AS kind FROM entraid_rolemanagement_roleeligibilityschedules) AS x \
@@ -257,7 +257,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, securing service principals; CIS Microsoft 365 Foundations 1.1",
         link: MS_APPS,
         tables: &[RA, RD, SPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT s.id AS object_id, s.display_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
               FROM entraid_rolemanagement_roleassignments ra JOIN entraid_serviceprincipals s ON s.id = ra.principal_id \
               LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
@@ -272,7 +272,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, use Microsoft Entra groups to manage role assignments",
         link: "https://learn.microsoft.com/entra/identity/role-based-access-control/groups-concept",
         tables: &[RA, RD, GROUPS, TRANS, USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT DISTINCT u.id AS object_id, u.user_principal_name AS object_name, \
               COALESCE(rd.display_name, ra.role_definition_id) || ' via group ' || g.display_name AS detail \
               FROM entraid_rolemanagement_roleassignments ra JOIN entraid_groups g ON g.id = ra.principal_id \
@@ -289,7 +289,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.7.3; CIS Microsoft 365 Foundations 1.1.1",
         link: SCUBA,
         tables: &[RA, RD, USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
               FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
               LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
@@ -304,7 +304,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.3.1; CIS Microsoft 365 Foundations 5.2.2.1; EIDSCA",
         link: SCUBA,
         tables: &[RA, RD, REG],
-        nonempty: &[REG],
+        may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
               FROM entraid_rolemanagement_roleassignments ra JOIN entraid_reports_user_registration_details r ON r.id = ra.principal_id \
               LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
@@ -319,7 +319,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, role best practices (review assignments)",
         link: MS_ROLES_BP,
         tables: &[RA, RD, USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
               FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
               LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
@@ -334,7 +334,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, role best practices; CIS Microsoft 365 Foundations 5.3",
         link: MS_ROLES_BP,
         tables: &[RA, RD, USERS, SIGNIN_ACT],
-        nonempty: &[SIGNIN_ACT],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, \
               COALESCE(rd.display_name, ra.role_definition_id) || '; last sign-in ' || COALESCE(@jt(a.sign_in_activity, 'lastSignInDateTime'), 'never') AS detail \
               FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
@@ -352,7 +352,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, role-assignable groups",
         link: "https://learn.microsoft.com/entra/identity/role-based-access-control/groups-concept",
         tables: &[GROUPS, "entraid_group_owners", USERS, SPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT o.id AS object_id, COALESCE(u.user_principal_name, s.display_name, o.id) AS object_name, 'owns role-assignable group ' || g.display_name AS detail \
               FROM entraid_groups g JOIN entraid_group_owners o ON o.group_id = g.id \
               LEFT JOIN entraid_users u ON u.id = o.id LEFT JOIN entraid_serviceprincipals s ON s.id = o.id \
@@ -368,7 +368,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.3.2; CIS Microsoft 365 Foundations 5.2.3.4; Microsoft Learn, MFA registration",
         link: "https://learn.microsoft.com/entra/identity/authentication/howto-registration-mfa-sspr-combined",
         tables: &[REG, USERS],
-        nonempty: &[REG],
+        may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, 'methods: ' || COALESCE(CAST(r.methods_registered AS TEXT), '[]') AS detail \
               FROM entraid_reports_user_registration_details r JOIN entraid_users u ON u.id = r.id \
               WHERE NOT (r.is_mfa_registered = TRUE) AND u.account_enabled = TRUE AND u.user_type = 'Member'",
@@ -382,7 +382,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.1.1; CIS Microsoft 365 Foundations 5.2.2.3; Microsoft Learn, block legacy authentication",
         link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-block-legacy-authentication",
         tables: &[SIGNINS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT COALESCE(s.user_id, s.user_principal_name) AS object_id, s.user_principal_name AS object_name, \
               s.client_app_used || ': ' || count(*) || ' sign-in(s), last ' || max(CAST(s.created_date_time AS TEXT)) AS detail \
               FROM entraid_auditlogs_signins s WHERE s.client_app_used IN @list('legacy_clients') \
@@ -397,7 +397,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.1.1; CIS Microsoft 365 Foundations 5.2.2.3; EIDSCA",
         link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-block-legacy-authentication",
         tables: &[CA, SECDEF],
-        nonempty: &[SECDEF],
+        may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy for all users blocks the exchangeActiveSync and other client app types' AS detail \
               WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
               AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p \
@@ -416,7 +416,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, security defaults; CIS Microsoft 365 Foundations 5.2.1; EIDSCA",
         link: "https://learn.microsoft.com/entra/fundamentals/security-defaults",
         tables: &[CA, SECDEF],
-        nonempty: &[SECDEF],
+        may_be_empty: &[CA],
         sql: "SELECT d.id AS object_id, 'Security defaults' AS object_name, 'security defaults disabled and no Conditional Access policy enabled' AS detail \
               FROM entraid_policies_identity_security_defaults_enforcement_policy d \
               WHERE NOT (d.is_enabled = TRUE) AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled')",
@@ -430,7 +430,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.3.2; CIS Microsoft 365 Foundations 5.2.2.2",
         link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-all-users-mfa-strength",
         tables: &[CA, SECDEF],
-        nonempty: &[SECDEF],
+        may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy requires MFA for all users and all applications' AS detail \
               WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
               AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled' \
@@ -448,7 +448,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.3.5; Microsoft Learn, authentication methods",
         link: "https://learn.microsoft.com/entra/identity/authentication/concept-authentication-methods",
         tables: &[REG],
-        nonempty: &[REG],
+        may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, 'methods: ' || CAST(r.methods_registered AS TEXT) AS detail \
               FROM entraid_reports_user_registration_details r \
               WHERE @alen(r.methods_registered) > 0 \
@@ -463,7 +463,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.2.3; Microsoft Learn, Identity Protection",
         link: MS_RISK,
         tables: &[SIGNINS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT s.id AS object_id, s.user_principal_name AS object_name, \
               s.risk_level_during_sign_in || ' risk sign-in at ' || CAST(s.created_date_time AS TEXT) || ' from ' || COALESCE(s.ip_address, '?') AS detail \
               FROM entraid_auditlogs_signins s \
@@ -478,7 +478,7 @@ pub static CONTROLS: &[Control] = &[
         source: "EIDSCA AG.03; Microsoft Learn, registration campaign",
         link: "https://learn.microsoft.com/entra/identity/authentication/how-to-mfa-registration-campaign",
         tables: &["entraid_policies_authentication_methods_policy"],
-        nonempty: &["entraid_policies_authentication_methods_policy"],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'registration campaign state: ' || COALESCE(@jt(p.registration_enforcement, 'authenticationMethodsRegistrationCampaign.state'), 'unset') AS detail \
               FROM entraid_policies_authentication_methods_policy p \
               WHERE COALESCE(@jt(p.registration_enforcement, 'authenticationMethodsRegistrationCampaign.state'), 'disabled') = 'disabled'",
@@ -493,7 +493,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, report-only mode; EIDSCA",
         link: "https://learn.microsoft.com/entra/identity/conditional-access/concept-conditional-access-report-only",
         tables: &[CA],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'report-only since ' || COALESCE(CAST(p.modified_date_time AS TEXT), CAST(p.created_date_time AS TEXT), '?') AS detail \
               FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabledForReportingButNotEnforced'",
     },
@@ -506,7 +506,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.3; Microsoft Learn, plan Conditional Access (exclusions)",
         link: MS_CA,
         tables: &[CA, USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT @jv(x) AS object_id, COALESCE(u.user_principal_name, @jv(x)) AS object_name, 'excluded from ' || p.display_name AS detail \
               FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeUsers') \
               LEFT JOIN entraid_users u ON u.id = @jv(x) \
@@ -521,7 +521,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, plan Conditional Access (exclusions)",
         link: MS_CA,
         tables: &[CA, GROUPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT @jv(x) AS object_id, COALESCE(g.display_name, @jv(x)) AS object_name, 'excluded from ' || p.display_name AS detail \
               FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeGroups') \
               LEFT JOIN entraid_groups g ON g.id = @jv(x) \
@@ -536,7 +536,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.3.6; CIS Microsoft 365 Foundations 5.2.2.1",
         link: SCUBA,
         tables: &[CA, RA, USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT DISTINCT ra.principal_id AS object_id, COALESCE(u.user_principal_name, ra.principal_id) AS object_name, 'excluded from ' || p.display_name AS detail \
               FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeUsers') \
               JOIN entraid_rolemanagement_roleassignments ra ON ra.principal_id = @jv(x) \
@@ -553,7 +553,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.3.6; CIS Microsoft 365 Foundations 5.2.2.1; Microsoft Learn, require MFA for administrators",
         link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-old-require-mfa-admin",
         tables: &[CA, SECDEF],
-        nonempty: &[SECDEF],
+        may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy requires MFA for Global Administrators' AS detail \
               WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
               AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled' \
@@ -570,7 +570,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.2.1; CIS Microsoft 365 Foundations 5.2.2.6",
         link: "https://learn.microsoft.com/entra/id-protection/howto-identity-protection-configure-risk-policies",
         tables: &[CA],
-        nonempty: &[],
+        may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy with userRiskLevels high' AS detail \
               WHERE NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p, @jeach(r, p.conditions, 'userRiskLevels') \
                 WHERE p.state = 'enabled' AND @jv(r) = 'high')",
@@ -584,7 +584,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.2.3; CIS Microsoft 365 Foundations 5.2.2.7",
         link: "https://learn.microsoft.com/entra/id-protection/howto-identity-protection-configure-risk-policies",
         tables: &[CA],
-        nonempty: &[],
+        may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy with signInRiskLevels high' AS detail \
               WHERE NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p, @jeach(r, p.conditions, 'signInRiskLevels') \
                 WHERE p.state = 'enabled' AND @jv(r) = 'high')",
@@ -598,7 +598,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, plan Conditional Access",
         link: MS_CA,
         tables: &[CA, USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT @jv(x) AS object_id, p.display_name AS object_name, 'unknown user in ' || p.display_name AS detail \
               FROM entraid_identity_conditional_access_policies p, @jeach(x, p.conditions, 'users.excludeUsers') \
               WHERE @jv(x) NOT IN ('All', 'None', 'GuestsOrExternalUsers') AND NOT EXISTS (SELECT 1 FROM entraid_users u WHERE u.id = @jv(x)) \
@@ -616,7 +616,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, application credential best practices",
         link: "https://learn.microsoft.com/entra/identity-platform/security-best-practices-for-app-registration",
         tables: &[APPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, 'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' expires ' || @jt(k.value, 'endDateTime') AS detail \
               FROM entraid_applications a, @jeach(k, a.password_credentials, '') \
               WHERE @ts(@jt(k.value, 'endDateTime')) >= @now() AND @ts(@jt(k.value, 'endDateTime')) < @ahead(30) \
@@ -633,7 +633,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, application credential best practices",
         link: "https://learn.microsoft.com/entra/identity-platform/security-best-practices-for-app-registration",
         tables: &[APPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, 'expired ' || @jt(k.value, 'endDateTime') AS detail \
               FROM entraid_applications a, @jeach(k, a.password_credentials, '') WHERE @ts(@jt(k.value, 'endDateTime')) < @now() \
               UNION ALL SELECT a.id, a.display_name, 'expired certificate ' || @jt(k.value, 'endDateTime') \
@@ -648,7 +648,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, application management policies; CIS Microsoft 365 Foundations 5.1",
         link: "https://learn.microsoft.com/graph/api/resources/applicationauthenticationmethodpolicy",
         tables: &[APPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, \
               'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' valid ' || CAST(CAST(@days(@jt(k.value, 'startDateTime'), @jt(k.value, 'endDateTime')) AS INTEGER) AS TEXT) || ' days' AS detail \
               FROM entraid_applications a, @jeach(k, a.password_credentials, '') \
@@ -663,7 +663,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, securing service principals; CISA AA21-008A",
         link: MS_APPS,
         tables: &[SPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT s.id AS object_id, s.display_name AS object_name, \
               CAST(@jlen(s.password_credentials, '') AS TEXT) || ' secret(s), ' || CAST(@jlen(s.key_credentials, '') AS TEXT) || ' certificate(s)' AS detail \
               FROM entraid_serviceprincipals s \
@@ -678,7 +678,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, Graph permissions reference; CISA SCuBA MS.AAD.5; Maester",
         link: "https://learn.microsoft.com/graph/permissions-overview",
         tables: &[SPS, "entraid_serviceprincipal_approleassignments"],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT DISTINCT x.principal_id AS object_id, COALESCE(x.principal_display_name, x.principal_id) AS object_name, @jt(r.value, 'value') AS detail \
               FROM entraid_serviceprincipal_approleassignments x \
               JOIN entraid_serviceprincipals res ON res.id = x.resource_id, @jeach(r, res.app_roles, '') \
@@ -694,7 +694,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, least privilege for applications",
         link: "https://learn.microsoft.com/entra/identity-platform/secure-least-privileged-access",
         tables: &[APPS, SPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT DISTINCT a.id AS object_id, a.display_name AS object_name, @jt(r.value, 'value') AS detail \
               FROM entraid_applications a, @jeach(rr, a.required_resource_access, ''), @jeach(ra, rr.value, 'resourceAccess'), \
               entraid_serviceprincipals res, @jeach(r, res.app_roles, '') \
@@ -710,7 +710,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, single- and multi-tenant apps",
         link: "https://learn.microsoft.com/entra/identity-platform/single-and-multi-tenant-apps",
         tables: &[APPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, a.sign_in_audience AS detail FROM entraid_applications a \
               WHERE a.sign_in_audience IN ('AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount')",
     },
@@ -723,7 +723,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, application owners; Maester",
         link: "https://learn.microsoft.com/entra/identity/enterprise-apps/overview-assign-app-owners",
         tables: &[APPS, "entraid_application_owners", USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT DISTINCT a.id AS object_id, a.display_name AS object_name, 'owner ' || COALESCE(u.user_principal_name, o.id) AS detail \
               FROM entraid_applications a JOIN entraid_application_owners o ON o.application_id = a.id JOIN entraid_users u ON u.id = o.id \
               WHERE @jlen(a.password_credentials, '') + @jlen(a.key_credentials, '') > 0",
@@ -731,15 +731,18 @@ pub static CONTROLS: &[Control] = &[
     Control {
         id: "ES-APP-09",
         family: "applications",
-        title: "Federated identity credentials",
-        severity: Info,
-        rationale: "A federated credential lets an outside workload (a GitHub repository, a Kubernetes service account) get tokens for the app without a secret. Each trust must name the exact subject that is meant to have it.",
-        source: "Microsoft Learn, workload identity federation",
-        link: "https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+        title: "Federated credentials trusting an unrecognised issuer",
+        severity: Medium,
+        rationale: "A federated credential lets an outside workload get tokens for the app without a secret. Trust should go to known identity providers (GitHub Actions, Azure Kubernetes Service, Entra itself, well-known CI services) and name an exact subject; an unknown issuer is whoever runs that endpoint.",
+        source: "Microsoft Learn, workload identity federation (considerations)",
+        link: "https://learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations",
         tables: &[APPS, "entraid_application_federatedidentitycredentials"],
-        nonempty: &[],
-        sql: "SELECT f.application_id AS object_id, COALESCE(a.display_name, f.application_id) AS object_name, f.issuer || ' / ' || f.subject AS detail \
-              FROM entraid_application_federatedidentitycredentials f LEFT JOIN entraid_applications a ON a.id = f.application_id",
+        may_be_empty: &[],
+        sql: "SELECT f.application_id AS object_id, COALESCE(a.display_name, f.application_id) AS object_name, f.issuer || ' / ' || COALESCE(f.subject, '') AS detail \
+              FROM entraid_application_federatedidentitycredentials f LEFT JOIN entraid_applications a ON a.id = f.application_id \
+              WHERE NOT (f.issuer = 'https://token.actions.githubusercontent.com' OR f.issuer LIKE 'https://login.microsoftonline.com/%' \
+                OR f.issuer LIKE 'https://sts.windows.net/%' OR f.issuer LIKE 'https://%.oic.prod-aks.azure.com/%' \
+                OR f.issuer = 'https://gitlab.com' OR f.issuer = 'https://app.terraform.io' OR f.issuer LIKE 'https://vstoken.dev.azure.com/%')",
     },
     Control {
         id: "ES-APP-10",
@@ -750,7 +753,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, investigate illicit consent grants; CIS Microsoft 365 Foundations 5.1.5",
         link: "https://learn.microsoft.com/defender-office-365/detect-and-remediate-illicit-consent-grants",
         tables: &["entraid_oauth2permissiongrants", SPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT g.id AS object_id, COALESCE(s.display_name, g.client_id) AS object_name, 'all users: ' || trim(g.scope) AS detail \
               FROM entraid_oauth2permissiongrants g LEFT JOIN entraid_serviceprincipals s ON s.id = g.client_id \
               WHERE g.consent_type = 'AllPrincipals' AND EXISTS (SELECT 1 FROM (SELECT ' ' || g.scope || ' ' AS sc) AS t \
@@ -767,7 +770,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, workload identity risk",
         link: "https://learn.microsoft.com/entra/id-protection/concept-workload-identity-risk",
         tables: &["entraid_identityprotection_riskyserviceprincipals"],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.display_name AS object_name, r.risk_level || ' risk, ' || r.risk_state AS detail \
               FROM entraid_identityprotection_riskyserviceprincipals r WHERE r.risk_state IN ('atRisk', 'confirmedCompromised')",
     },
@@ -781,7 +784,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, manage inactive guests; CIS Microsoft 365 Foundations 5.1.6",
         link: MS_STALE_USERS,
         tables: &[USERS, SIGNIN_ACT],
-        nonempty: &[SIGNIN_ACT],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'invited ' || CAST(u.created_date_time AS TEXT) AS detail \
               FROM entraid_users u LEFT JOIN entraid_user_signin_activity a ON a.id = u.id \
               WHERE u.user_type = 'Guest' AND @ts(u.created_date_time) < @ago(30) \
@@ -796,7 +799,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, B2B invitation redemption",
         link: "https://learn.microsoft.com/entra/external-id/redemption-experience",
         tables: &[USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'pending since ' || CAST(COALESCE(u.external_user_state_change_date_time, u.created_date_time) AS TEXT) AS detail \
               FROM entraid_users u WHERE u.user_type = 'Guest' AND u.external_user_state = 'PendingAcceptance' \
               AND @ts(COALESCE(u.external_user_state_change_date_time, u.created_date_time)) < @ago(30)",
@@ -810,7 +813,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, manage inactive accounts; CIS Microsoft 365 Foundations 5.3.2",
         link: MS_STALE_USERS,
         tables: &[USERS, SIGNIN_ACT],
-        nonempty: &[SIGNIN_ACT],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @jt(a.sign_in_activity, 'lastSignInDateTime') AS detail \
               FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
               WHERE u.user_type = 'Guest' AND u.account_enabled = TRUE AND @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
@@ -824,7 +827,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.8.2; EIDSCA AP.04; CIS Microsoft 365 Foundations 5.1.6.2",
         link: MS_GUESTS,
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowInvitesFrom: ' || p.allow_invites_from AS detail \
               FROM entraid_policies_authorization_policy p WHERE p.allow_invites_from IN ('everyone', 'adminsGuestInvitersAndAllMembers')",
     },
@@ -837,7 +840,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.8.1; EIDSCA AP.07; CIS Microsoft 365 Foundations 5.1.6.3",
         link: MS_GUESTS,
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'guestUserRoleId: ' || p.guest_user_role_id AS detail \
               FROM entraid_policies_authorization_policy p WHERE p.guest_user_role_id <> '2af84b1e-32c8-42b7-82bc-daa82404023b'",
     },
@@ -851,7 +854,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.5.2; EIDSCA AP.08; CIS Microsoft 365 Foundations 5.1.5.1",
         link: MS_CONSENT,
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'permissionGrantPoliciesAssigned: ' || @jv(g) AS detail \
               FROM entraid_policies_authorization_policy p, @jeach(g, p.default_user_role_permissions, 'permissionGrantPoliciesAssigned') \
               WHERE @jv(g) LIKE 'ManagePermissionGrantsForSelf.%' AND @jv(g) <> 'ManagePermissionGrantsForSelf.microsoft-user-default-low'",
@@ -865,7 +868,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.5.1; EIDSCA AP.10; CIS Microsoft 365 Foundations 5.1.2.2",
         link: "https://learn.microsoft.com/entra/identity/role-based-access-control/delegate-app-roles",
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateApps: true' AS detail \
               FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateApps')",
     },
@@ -878,7 +881,7 @@ pub static CONTROLS: &[Control] = &[
         source: "EIDSCA AP.14; CIS Microsoft 365 Foundations 5.1.2.3",
         link: "https://learn.microsoft.com/entra/fundamentals/users-default-permissions",
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateTenants: true' AS detail \
               FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateTenants')",
     },
@@ -891,7 +894,7 @@ pub static CONTROLS: &[Control] = &[
         source: "EIDSCA AP.09; Microsoft Learn, default user permissions",
         link: EIDSCA,
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateSecurityGroups: true' AS detail \
               FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateSecurityGroups')",
     },
@@ -904,7 +907,7 @@ pub static CONTROLS: &[Control] = &[
         source: "EIDSCA AP.10 (allowUserConsentForRiskyApps); Microsoft Learn, risk-based step-up consent",
         link: MS_CONSENT,
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowUserConsentForRiskyApps: true' AS detail \
               FROM entraid_policies_authorization_policy p WHERE p.allow_user_consent_for_risky_apps = TRUE",
     },
@@ -917,7 +920,7 @@ pub static CONTROLS: &[Control] = &[
         source: "EIDSCA AP.06; Microsoft Learn, self-service sign-up",
         link: "https://learn.microsoft.com/entra/identity/users/directory-self-service-signup",
         tables: &[AUTHZ],
-        nonempty: &[AUTHZ],
+        may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowEmailVerifiedUsersToJoinOrganization: true' AS detail \
               FROM entraid_policies_authorization_policy p WHERE p.allow_email_verified_users_to_join_organization = TRUE",
     },
@@ -930,7 +933,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.5.3; CIS Microsoft 365 Foundations 5.1.5.2",
         link: "https://learn.microsoft.com/entra/identity/enterprise-apps/configure-admin-consent-workflow",
         tables: &["entraid_policies_adminconsentrequestpolicy"],
-        nonempty: &["entraid_policies_adminconsentrequestpolicy"],
+        may_be_empty: &[],
         sql: "SELECT 'adminConsentRequestPolicy' AS object_id, 'Admin consent request policy' AS object_name, 'isEnabled: false' AS detail \
               FROM entraid_policies_adminconsentrequestpolicy p WHERE NOT (p.is_enabled = TRUE)",
     },
@@ -944,7 +947,7 @@ pub static CONTROLS: &[Control] = &[
         source: "CISA SCuBA MS.AAD.2.1; Microsoft Learn, remediate risks",
         link: MS_RISK,
         tables: &["entraid_identityprotection_riskyusers"],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, r.risk_level || ' risk, ' || r.risk_state AS detail \
               FROM entraid_identityprotection_riskyusers r WHERE r.risk_state IN ('atRisk', 'confirmedCompromised') AND NOT (r.is_deleted = TRUE)",
     },
@@ -958,7 +961,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, manage stale devices",
         link: MS_STALE_DEV,
         tables: &["entraid_devices"],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT d.id AS object_id, d.display_name AS object_name, 'last activity ' || COALESCE(CAST(d.approximate_last_sign_in_date_time AS TEXT), 'never') AS detail \
               FROM entraid_devices d WHERE d.account_enabled = TRUE \
               AND (d.approximate_last_sign_in_date_time IS NULL OR @ts(d.approximate_last_sign_in_date_time) < @ago(90))",
@@ -972,7 +975,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, Intune device compliance",
         link: "https://learn.microsoft.com/intune/intune-service/protect/device-compliance-get-started",
         tables: &["entraid_devicemanagement_manageddevices"],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT m.id AS object_id, m.device_name AS object_name, m.compliance_state || ' (' || COALESCE(m.user_principal_name, '') || ')' AS detail \
               FROM entraid_devicemanagement_manageddevices m WHERE m.compliance_state IN ('noncompliant', 'error', 'conflict')",
     },
@@ -985,7 +988,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, Intune compliance settings",
         link: "https://learn.microsoft.com/intune/intune-service/protect/device-compliance-get-started",
         tables: &["entraid_devicemanagement_manageddevices"],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT m.id AS object_id, m.device_name AS object_name, 'jailBroken: ' || m.jail_broken AS detail \
               FROM entraid_devicemanagement_manageddevices m WHERE lower(m.jail_broken) = 'true'",
     },
@@ -999,7 +1002,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, manage inactive user accounts; CIS Microsoft 365 Foundations 5.3",
         link: MS_STALE_USERS,
         tables: &[USERS, SIGNIN_ACT],
-        nonempty: &[SIGNIN_ACT],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @jt(a.sign_in_activity, 'lastSignInDateTime') AS detail \
               FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
               WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
@@ -1013,7 +1016,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, Entra Connect sync errors",
         link: "https://learn.microsoft.com/entra/identity/hybrid/connect/tshoot-connect-sync-errors",
         tables: &[USERS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, @jt(e.value, 'category') || ': ' || COALESCE(@jt(e.value, 'propertyCausingError'), '') AS detail \
               FROM entraid_users u, @jeach(e, u.on_premises_provisioning_errors, '')",
     },
@@ -1026,7 +1029,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, Entra Connect sync errors",
         link: "https://learn.microsoft.com/entra/identity/hybrid/connect/tshoot-connect-sync-errors",
         tables: &[GROUPS],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT g.id AS object_id, g.display_name AS object_name, @jt(e.value, 'category') || ': ' || COALESCE(@jt(e.value, 'propertyCausingError'), '') AS detail \
               FROM entraid_groups g, @jeach(e, g.on_premises_provisioning_errors, '')",
     },
@@ -1039,7 +1042,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, manage inactive user accounts",
         link: MS_STALE_USERS,
         tables: &[USERS, SIGNIN_ACT],
-        nonempty: &[SIGNIN_ACT],
+        may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'created ' || CAST(u.created_date_time AS TEXT) AS detail \
               FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
               WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(u.created_date_time) < @ago(30) \
@@ -1054,7 +1057,7 @@ pub static CONTROLS: &[Control] = &[
         source: "Microsoft Learn, manage custom domain names",
         link: "https://learn.microsoft.com/entra/identity/users/domains-manage",
         tables: &["entraid_domains"],
-        nonempty: &[],
+        may_be_empty: &[],
         sql: "SELECT d.id AS object_id, d.id AS object_name, 'not verified' AS detail FROM entraid_domains d WHERE NOT (d.is_verified = TRUE)",
     },
 ];

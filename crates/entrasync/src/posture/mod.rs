@@ -5,9 +5,9 @@
 //! source of the recommendation, the tables a control reads and one SQL query (in the dialect
 //! macros of [`sql`]) that returns the offending objects as `object_id, object_name, detail`.
 //! A control passes when its query returns no row, fails when it returns some, and is *not
-//! evaluated* when a table it reads is missing from the destination or, for tables that are never
-//! empty in a synced tenant (policies, reports), holds no row: it was not selected, or the sync
-//! skipped it for a missing permission or licence.
+//! evaluated* when a table it reads is missing from the destination (not selected) or holds no
+//! row (the sync creates every selected table, also one it then skipped for a missing permission
+//! or licence), unless the control declares that table may be empty.
 
 pub mod controls;
 pub mod report;
@@ -62,8 +62,11 @@ pub struct Control {
     pub link: &'static str,
     /// Every table the query reads.
     pub tables: &'static [&'static str],
-    /// Tables that must hold rows for the result to mean anything (singleton policies, reports).
-    pub nonempty: &'static [&'static str],
+    /// Tables that may be empty without making the result meaningless: their emptiness can only
+    /// make the control fail, never pass (for example no Conditional Access policy at all). Any
+    /// other table that is empty makes the control *not evaluated*: a sync creates every selected
+    /// table, also one it then skipped for a missing permission or licence.
+    pub may_be_empty: &'static [&'static str],
     /// Returns `object_id, object_name, detail` of each offending object.
     pub sql: &'static str,
 }
@@ -335,7 +338,7 @@ pub async fn evaluate(db: &Db, control: &'static Control) -> Outcome {
     for table in control.tables {
         match db.rows(table).await {
             Ok(None) => missing.push(*table),
-            Ok(Some(0)) if control.nonempty.contains(table) => empty.push(*table),
+            Ok(Some(0)) if !control.may_be_empty.contains(table) => empty.push(*table),
             Ok(Some(_)) => {}
             Err(e) => return done(Status::Error, Some(format!("{e:#}")), vec![]),
         }
@@ -354,7 +357,7 @@ pub async fn evaluate(db: &Db, control: &'static Control) -> Outcome {
         return done(
             Status::NotEvaluated,
             Some(format!(
-                "no rows in {}: the sync skipped it (a missing permission or licence) or it failed",
+                "no rows in {}: the sync skipped it (a missing permission or licence), it failed, or the tenant has none",
                 empty.join(", ")
             )),
             vec![],

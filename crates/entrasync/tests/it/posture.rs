@@ -88,7 +88,8 @@ fn cases() -> Vec<Case> {
             plant: &[ra!("{id}", "fe930be7-5e62-47db-91af-98c3a49a38b1")],
             expect: "{id}",
             fix: &[
-                "DELETE FROM entraid_rolemanagement_roleassignments WHERE principal_id NOT IN (SELECT id FROM entraid_serviceprincipals) AND NOT EXISTS (SELECT 1 FROM entraid_rolemanagement_roleeligibilityschedules e WHERE e.principal_id = entraid_rolemanagement_roleassignments.principal_id AND e.role_definition_id = entraid_rolemanagement_roleassignments.role_definition_id)",
+                r#"sqlite:INSERT INTO entraid_rolemanagement_roleeligibilityschedules (_cq_id, tenant_id, id, principal_id, role_definition_id, schedule_info) SELECT lower(hex(randomblob(16))), tenant_id, 'fix-' || id, principal_id, role_definition_id, '{"expiration":{"type":"afterDateTime","endDateTime":"{far}"}}' FROM entraid_rolemanagement_roleassignments ra WHERE NOT EXISTS (SELECT 1 FROM entraid_rolemanagement_roleeligibilityschedules e WHERE e.principal_id = ra.principal_id AND e.role_definition_id = ra.role_definition_id)"#,
+                r#"pg:INSERT INTO entraid_rolemanagement_roleeligibilityschedules (_cq_id, tenant_id, id, principal_id, role_definition_id, schedule_info) SELECT gen_random_uuid(), tenant_id, 'fix-' || id, principal_id, role_definition_id, CAST('{"expiration":{"type":"afterDateTime","endDateTime":"{far}"}}' AS jsonb) FROM entraid_rolemanagement_roleassignments ra WHERE NOT EXISTS (SELECT 1 FROM entraid_rolemanagement_roleeligibilityschedules e WHERE e.principal_id = ra.principal_id AND e.role_definition_id = ra.role_definition_id)"#,
             ],
         },
         Case {
@@ -448,17 +449,19 @@ fn cases() -> Vec<Case> {
             ],
             expect: "{id}",
             fix: &[
-                "DELETE FROM entraid_application_owners WHERE id IN (SELECT id FROM entraid_users)",
+                "UPDATE entraid_application_owners SET odata_type = '#microsoft.graph.servicePrincipal', id = 'sp-owner-' || id WHERE id IN (SELECT id FROM entraid_users)",
             ],
         },
         Case {
             id: "ES-APP-09",
             picks: &[("id", APP)],
             plant: &[
-                "INSERT INTO entraid_application_federatedidentitycredentials (_cq_id, tenant_id, application_id, id, name, issuer, subject) VALUES ('{u1}', '{tenant}', '{id}', 'planted-fic', 'gh', 'https://token.actions.githubusercontent.com', 'repo:example/x:ref:refs/heads/main')",
+                "INSERT INTO entraid_application_federatedidentitycredentials (_cq_id, tenant_id, application_id, id, name, issuer, subject) VALUES ('{u1}', '{tenant}', '{id}', 'planted-fic', 'x', 'https://issuer.example.net', 'anything')",
             ],
             expect: "{id}",
-            fix: &["DELETE FROM entraid_application_federatedidentitycredentials"],
+            fix: &[
+                "UPDATE entraid_application_federatedidentitycredentials SET issuer = 'https://token.actions.githubusercontent.com' WHERE issuer = 'https://issuer.example.net'",
+            ],
         },
         Case {
             id: "ES-APP-10",
@@ -1250,4 +1253,53 @@ async fn posture_html_report_renders_in_headless_chromium() {
         )
     });
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+}
+
+/// Tables the sync skipped for a missing permission exist but are empty: their controls are not
+/// evaluated, never passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_tables_skipped_for_a_missing_permission_are_not_evaluated() {
+    let tenant = Tenant::start(Profile::Tiny, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("entraid.db");
+    let (id, secret) = tenant
+        .app_with(&["User.Read.All", "Application.Read.All"])
+        .await;
+    let config = write_config(
+        dir.path(),
+        &tenant.config_with_credentials(
+            &db,
+            r#"["*"]"#,
+            &format!("    client_id: {id}\n    client_secret: {secret}\n"),
+        ),
+    );
+    let _ = sync(&config).await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM entraid_rolemanagement_roleassignments",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the skipped table exists");
+    assert_eq!(
+        rows, 0,
+        "role assignments need RoleManagement.Read.Directory"
+    );
+    let report = posture::run(&Db::sqlite(&db).unwrap(), "x", &Default::default())
+        .await
+        .unwrap();
+    let get = |id: &str| report.outcomes.iter().find(|o| o.control.id == id).unwrap();
+    for id in [
+        "ES-PRIV-01",
+        "ES-PRIV-02",
+        "ES-PRIV-06",
+        "ES-CA-01",
+        "ES-AZP-01",
+    ] {
+        let o = get(id);
+        assert_eq!(o.status, Status::NotEvaluated, "{id}: {:?}", o.reason);
+        assert!(o.reason.as_deref().unwrap().contains("no rows in"), "{id}");
+    }
+    assert_eq!(get("ES-APP-07").status, Status::Fail);
 }
