@@ -347,19 +347,28 @@ struct OpenFile {
     path: PathBuf,
 }
 
-/// The Arrow type parquet stores for `dt`: Arrow's month-day-nanosecond interval has no parquet
-/// form, so it is written as the struct `{months: int32, days: int32, nanoseconds: int64}`.
+/// The Arrow type parquet stores for `dt`, where parquet has no faithful form that every reader
+/// understands: a month-day-nanosecond interval is written as the struct `{months: int32, days:
+/// int32, nanoseconds: int64}`, a date64 as date32 (parquet's DATE; a date64 that is not
+/// midnight is an error), a timestamp in seconds in milliseconds (parquet has no seconds unit;
+/// other readers would see a bare int64).
 fn parquet_type(dt: &DataType) -> Option<DataType> {
-    matches!(dt, DataType::Interval(IntervalUnit::MonthDayNano)).then(|| {
-        DataType::Struct(
+    match dt {
+        DataType::Interval(IntervalUnit::MonthDayNano) => Some(DataType::Struct(
             vec![
                 Field::new("months", DataType::Int32, false),
                 Field::new("days", DataType::Int32, false),
                 Field::new("nanoseconds", DataType::Int64, false),
             ]
             .into(),
-        )
-    })
+        )),
+        DataType::Date64 => Some(DataType::Date32),
+        DataType::Timestamp(arrow_schema::TimeUnit::Second, tz) => Some(DataType::Timestamp(
+            arrow_schema::TimeUnit::Millisecond,
+            tz.clone(),
+        )),
+        _ => None,
+    }
 }
 
 fn parquet_schema(schema: &SchemaRef) -> SchemaRef {
@@ -389,6 +398,7 @@ fn parquet_batch(batch: &RecordBatch) -> Result<RecordBatch> {
     if Arc::ptr_eq(&schema, &batch.schema()) {
         return Ok(batch.clone());
     }
+    let table = values::table_of(&schema).unwrap_or_default();
     let columns = batch
         .columns()
         .iter()
@@ -406,12 +416,16 @@ fn parquet_batch(batch: &RecordBatch) -> Result<RecordBatch> {
                 )?;
                 Ok(Arc::new(s) as arrow_array::ArrayRef)
             }
+            DataType::Date32 | DataType::Timestamp(_, _) if a.data_type() != f.data_type() => {
+                values::exact_cast(&table, f.name(), a, f.data_type())
+                    .map_err(|e| arrow_schema::ArrowError::ComputeError(e.to_string()))
+            }
             _ => Ok(a.clone()),
         })
         .collect::<std::result::Result<Vec<_>, arrow_schema::ArrowError>>()
-        .map_err(|e| SinkError::Other(format!("converting intervals for parquet: {e}")))?;
+        .map_err(|e| SinkError::Other(format!("converting for parquet: {e}")))?;
     RecordBatch::try_new(schema, columns)
-        .map_err(|e| SinkError::Other(format!("converting intervals for parquet: {e}")))
+        .map_err(|e| SinkError::Other(format!("converting for parquet: {e}")))
 }
 
 fn csv_field(s: &str) -> String {

@@ -268,7 +268,12 @@ pub fn value_error(
 
 /// `array` cast to `to` exactly: an overflow or a value the cast would change is an error
 /// naming the first such row.
-fn exact_cast(table: &str, name: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+pub(crate) fn exact_cast(
+    table: &str,
+    name: &str,
+    array: &ArrayRef,
+    to: &DataType,
+) -> Result<ArrayRef> {
     let opts = arrow_cast::CastOptions {
         safe: false,
         ..Default::default()
