@@ -1186,3 +1186,303 @@ fn plugin_cli_python_sdk_source_into_entrasync_with_entrasync_as_state_backend()
     );
     assert_eq!(state(&db), "5");
 }
+
+/// (column, SQLite value, PostgreSQL `::text`, JSON-file value) of row r0 of the Python-SDK
+/// source's `py_types` (see `every_type_columns` in `python/cq_test_plugin.py`).
+fn every_type_expected() -> Vec<(
+    &'static str,
+    rusqlite::types::Value,
+    &'static str,
+    serde_json::Value,
+)> {
+    use rusqlite::types::Value::{Blob, Integer as I, Real as R, Text};
+    use serde_json::json;
+    let t = |s: &str| Text(s.to_string());
+    vec![
+        ("i8", I(-128), "-128", json!(-128)),
+        ("i16", I(32767), "32767", json!(32767)),
+        ("i32", I(-2147483648), "-2147483648", json!(-2147483648i64)),
+        ("i64", I(i64::MAX), "9223372036854775807", json!(i64::MAX)),
+        ("u8", I(255), "255", json!(255)),
+        ("u16", I(65535), "65535", json!(65535)),
+        ("u32", I(4294967295), "4294967295", json!(4294967295u32)),
+        ("u64", I(i64::MAX), "9223372036854775807", json!(i64::MAX)),
+        ("f32", R(1.5), "1.5", json!(1.5)),
+        ("f64", R(0.1), "0.1", json!(0.1)),
+        (
+            "decimal",
+            t("-9999999.999"),
+            "-9999999.999",
+            json!("-9999999.999"),
+        ),
+        ("date32", t("2024-01-01"), "2024-01-01", json!("2024-01-01")),
+        ("date64", t("1969-12-31"), "1969-12-31", json!("1969-12-31")),
+        (
+            "time32ms",
+            t("12:34:56.789000"),
+            "12:34:56.789",
+            json!("12:34:56.789000"),
+        ),
+        (
+            "time64us",
+            t("23:59:59.999999"),
+            "23:59:59.999999",
+            json!("23:59:59.999999"),
+        ),
+        (
+            "ts_s",
+            t("2024-01-01T00:00:00.000000Z"),
+            "2024-01-01 00:00:00+00",
+            json!("2024-01-01T00:00:00.000000Z"),
+        ),
+        (
+            "ts_ms",
+            t("2024-01-01T00:00:00.123000Z"),
+            "2024-01-01 00:00:00.123+00",
+            json!("2024-01-01T00:00:00.123000Z"),
+        ),
+        (
+            "ts_us",
+            t("2024-01-01T00:00:00.123456Z"),
+            "2024-01-01 00:00:00.123456+00",
+            json!("2024-01-01T00:00:00.123456Z"),
+        ),
+        (
+            "ts_ns",
+            t("2024-01-01T00:00:00.123456Z"),
+            "2024-01-01 00:00:00.123456+00",
+            json!("2024-01-01T00:00:00.123456Z"),
+        ),
+        (
+            "dur_s",
+            I(3_600_000_000),
+            "01:00:00",
+            json!(3_600_000_000i64),
+        ),
+        ("dur_us", I(7), "00:00:00.000007", json!(7)),
+        ("dur_ns", I(2), "00:00:00.000002", json!(2)),
+        (
+            "interval",
+            t(r#"{"months":1,"days":2,"nanoseconds":3000}"#),
+            "1 mon 2 days 00:00:00.000003",
+            json!({"months": 1, "days": 2, "nanoseconds": 3000}),
+        ),
+        ("binary", Blob(vec![0, 1, 255]), "\\x0001ff", json!("AAH/")),
+        (
+            "large_binary",
+            Blob(b"hello".to_vec()),
+            "\\x68656c6c6f",
+            json!("aGVsbG8="),
+        ),
+        (
+            "utf8",
+            t("héllo, \"world\""),
+            "héllo, \"world\"",
+            json!("héllo, \"world\""),
+        ),
+        (
+            "large_utf8",
+            t("line\nbreak"),
+            "line\nbreak",
+            json!("line\nbreak"),
+        ),
+        (
+            "list_i64",
+            t("[1,null,-9223372036854775808]"),
+            "[1, null, -9223372036854775808]",
+            json!([1, null, i64::MIN]),
+        ),
+        (
+            "large_list_utf8",
+            t(r#"["x","y"]"#),
+            "{x,y}",
+            json!(["x", "y"]),
+        ),
+        (
+            "struct",
+            t(r#"{"a":1,"b":"x"}"#),
+            r#"{"a": 1, "b": "x"}"#,
+            json!({"a": 1, "b": "x"}),
+        ),
+        (
+            "map",
+            t(r#"[{"key":"k","value":1}]"#),
+            r#"[{"key": "k", "value": 1}]"#,
+            json!([{"key": "k", "value": 1}]),
+        ),
+        (
+            "uuid",
+            t("6f1c2a4e-8b3d-4c5e-9f70-112233445566"),
+            "6f1c2a4e-8b3d-4c5e-9f70-112233445566",
+            json!("6f1c2a4e-8b3d-4c5e-9f70-112233445566"),
+        ),
+        (
+            "json",
+            t(r#"{"a":[1,2.5,"x"],"b":null}"#),
+            r#"{"a": [1, 2.5, "x"], "b": null}"#,
+            json!({"a": [1, 2.5, "x"], "b": null}),
+        ),
+        (
+            "inet",
+            t("192.168.0.1/24"),
+            "192.168.0.1/24",
+            json!("192.168.0.1/24"),
+        ),
+        (
+            "mac",
+            t("08:00:2b:01:02:03"),
+            "08:00:2b:01:02:03",
+            json!("08:00:2b:01:02:03"),
+        ),
+    ]
+}
+
+/// RFC 4180 records (quoted fields may hold commas, quotes and newlines).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut records, mut record, mut field, mut quoted) =
+        (Vec::new(), Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match (quoted, ch) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    records
+}
+
+/// A Python-SDK source emitting one column of every Arrow type, through the CLI into entrasync's
+/// SQLite, PostgreSQL, JSON, CSV and parquet destinations; every value read back and compared
+/// with what was sent (parquet by pyarrow against the batch the source built). A second source
+/// adds a uint64 above i64::MAX for the stores that hold it exactly (not SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_python_sdk_source_of_every_arrow_type_into_every_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = plugin_binary(dir.path());
+    let py = python_plugin(dir.path(), "types");
+    let db = dir.path().join("out.db");
+    let files = dir.path().join("files");
+    let (client, url, schema) = pg_schema("pytypes").await;
+    let source = |name: &str, dests: &str, spec: &str| {
+        format!(
+            "kind: source\nspec:\n  name: {name}\n  path: {}\n  registry: local\n  tables: [\"*\"]\n  destinations: [{dests}]\n  spec: {spec}\n---\n",
+            py.display()
+        )
+    };
+    let mut config = source(
+        "pytypes",
+        r#""sqlite", "postgresql", "json", "csv", "parquet""#,
+        "{}",
+    ) + &source(
+        "pytypesbig",
+        r#""postgresql", "json", "csv", "parquet""#,
+        "{big: true}",
+    ) + &destination_doc("sqlite", &bin, &db.display().to_string())
+        + &destination_doc("postgresql", &bin, &url);
+    for format in ["json", "csv", "parquet"] {
+        config += &format!(
+            "---\nkind: destination\nspec:\n  name: {format}\n  path: {}\n  registry: local\n  spec:\n    path: {}/{{{{TABLE}}}}.{{{{FORMAT}}}}\n    format: {format}\n    no_rotate: true\n",
+            bin.display(),
+            files.display()
+        );
+    }
+    let config_path = dir.path().join("cq.yml");
+    std::fs::write(&config_path, config.replace("---\n---\n", "---\n")).unwrap();
+    let (code, out) = cq(dir.path(), "sync", &config_path, &[]);
+    assert_eq!(code, 0, "cloudquery sync succeeds:\n{out}");
+    let expected = every_type_expected();
+    // SQLite.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for (name, want, _, _) in &expected {
+        let got: Vec<rusqlite::types::Value> = conn
+            .prepare(&format!("SELECT \"{name}\" FROM py_types ORDER BY id"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            got,
+            [want.clone(), rusqlite::types::Value::Null],
+            "SQLite {name}"
+        );
+    }
+    // PostgreSQL.
+    client.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+    for table in ["py_types", "py_types_big"] {
+        let mut columns: Vec<(&str, &str)> = expected.iter().map(|e| (e.0, e.2)).collect();
+        if table == "py_types_big" {
+            columns.push(("u64_big", "18446744073709551615"));
+        }
+        for (name, want) in columns {
+            let rows = client
+                .query(
+                    &format!("SELECT \"{name}\"::text FROM \"{schema}\".\"{table}\" ORDER BY id"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            let got: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+            assert_eq!(
+                got,
+                [Some(want.to_string()), None],
+                "PostgreSQL {table}.{name}"
+            );
+        }
+    }
+    // JSON and CSV.
+    for table in ["py_types", "py_types_big"] {
+        let mut columns: Vec<(&str, serde_json::Value)> =
+            expected.iter().map(|e| (e.0, e.3.clone())).collect();
+        if table == "py_types_big" {
+            columns.push(("u64_big", serde_json::json!(u64::MAX)));
+        }
+        let text = std::fs::read_to_string(files.join(format!("{table}.json"))).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let r0 = lines.iter().find(|l| l["id"] == "r0").expect("row r0");
+        let r1 = lines.iter().find(|l| l["id"] == "r1").expect("row r1");
+        let csv = parse_csv(&std::fs::read_to_string(files.join(format!("{table}.csv"))).unwrap());
+        let header = &csv[0];
+        let c0 = csv
+            .iter()
+            .find(|r| r.get(2).map(String::as_str) == Some("r0"))
+            .unwrap();
+        for (name, want) in &columns {
+            assert_eq!(&r0[*name], want, "JSON {table}.{name}");
+            assert_eq!(r1[*name], serde_json::Value::Null, "JSON {table}.{name} r1");
+            let j = header.iter().position(|h| h == name).unwrap();
+            let want = match want {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(c0[j], want, "CSV {table}.{name}");
+        }
+        // Parquet: pyarrow reads the file and compares it with the batch the source sent.
+        let status = Command::new(python_sdk())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/python/cq_test_plugin.py"))
+            .arg("check-parquet")
+            .arg(files.join(format!("{table}.parquet")))
+            .arg(if table == "py_types_big" {
+                "big"
+            } else {
+                "small"
+            })
+            .status()
+            .unwrap();
+        assert!(status.success(), "parquet {table} holds what was sent");
+    }
+}

@@ -135,7 +135,128 @@ class ItemsSource(plugin.Plugin):
         pass
 
 
+def _ext(name: str) -> dict:
+    return {b"ARROW:extension:name": name.encode(), b"ARROW:extension:metadata": (name + "-serialized").encode()}
+
+
+def every_type_columns(big: bool):
+    """(column, Arrow type, values of rows r0 and r1 (r1 all null), field metadata)."""
+    import datetime as dt
+    import decimal
+    import uuid
+
+    cols = [
+        ("i8", pa.int8(), [-128, None]),
+        ("i16", pa.int16(), [32767, None]),
+        ("i32", pa.int32(), [-2147483648, None]),
+        ("i64", pa.int64(), [9223372036854775807, None]),
+        ("u8", pa.uint8(), [255, None]),
+        ("u16", pa.uint16(), [65535, None]),
+        ("u32", pa.uint32(), [4294967295, None]),
+        ("u64", pa.uint64(), [9223372036854775807, None]),
+        ("f32", pa.float32(), [1.5, None]),
+        ("f64", pa.float64(), [0.1, None]),
+        ("decimal", pa.decimal128(10, 3), [decimal.Decimal("-9999999.999"), None]),
+        ("date32", pa.date32(), [dt.date(2024, 1, 1), None]),
+        ("date64", pa.date64(), [dt.date(1969, 12, 31), None]),
+        ("time32ms", pa.time32("ms"), [dt.time(12, 34, 56, 789000), None]),
+        ("time64us", pa.time64("us"), [dt.time(23, 59, 59, 999999), None]),
+        ("ts_s", pa.timestamp("s", tz="UTC"), [dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), None]),
+        ("ts_ms", pa.timestamp("ms"), [dt.datetime(2024, 1, 1, 0, 0, 0, 123000), None]),
+        ("ts_us", pa.timestamp("us", tz="UTC"), [dt.datetime(2024, 1, 1, 0, 0, 0, 123456, tzinfo=dt.timezone.utc), None]),
+        ("ts_ns", pa.timestamp("ns", tz="UTC"), [1704067200123456000, None]),
+        ("dur_s", pa.duration("s"), [dt.timedelta(hours=1), None]),
+        ("dur_us", pa.duration("us"), [dt.timedelta(microseconds=7), None]),
+        ("dur_ns", pa.duration("ns"), [2000, None]),
+        ("interval", pa.month_day_nano_interval(), [pa.scalar((1, 2, 3000), type=pa.month_day_nano_interval()).as_py(), None]),
+        ("binary", pa.binary(), [b"\x00\x01\xff", None]),
+        ("large_binary", pa.large_binary(), [b"hello", None]),
+        ("utf8", pa.string(), ['héllo, "world"', None]),
+        ("large_utf8", pa.large_string(), ["line\nbreak", None]),
+        ("list_i64", pa.list_(pa.int64()), [[1, None, -9223372036854775808], None]),
+        ("large_list_utf8", pa.large_list(pa.large_string()), [["x", "y"], None]),
+        ("struct", pa.struct([("a", pa.int32()), ("b", pa.string())]), [{"a": 1, "b": "x"}, None]),
+        ("map", pa.map_(pa.string(), pa.int64()), [[("k", 1)], None]),
+        ("uuid", pa.binary(16), [uuid.UUID("6f1c2a4e-8b3d-4c5e-9f70-112233445566").bytes, None], _ext("uuid")),
+        ("json", pa.binary(), [b'{"a":[1,2.5,"x"],"b":null}', None], _ext("json")),
+        ("inet", pa.binary(), [b"192.168.0.1/24", None], _ext("inet")),
+        ("mac", pa.binary(), [bytes([8, 0, 0x2B, 1, 2, 3]), None], _ext("mac")),
+    ]
+    if big:
+        cols.append(("u64_big", pa.uint64(), [18446744073709551615, None]))
+    return [c if len(c) == 4 else (*c, None) for c in cols]
+
+
+def every_type_batch(big: bool) -> pa.RecordBatch:
+    cols = every_type_columns(big)
+    fields = [pa.field("id", pa.string(), nullable=False, metadata={b"cq:extension:primary_key": b"true", b"cq:extension:unique": b"true"})]
+    fields += [pa.field(n, t, metadata=m) for n, t, _, m in cols]
+    name = "py_types_big" if big else "py_types"
+    schema = pa.schema(fields, metadata={b"cq:table_name": name.encode(), b"cq:table_description": b"", b"cq:table_title": b""})
+    arrays = [pa.array(["r0", "r1"])] + [pa.array(v, type=t) for _, t, v, _ in cols]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class EveryTypeSource(plugin.Plugin):
+    """One table with one column of every Arrow type; `spec.big` adds a uint64 above i64::MAX."""
+
+    def __init__(self) -> None:
+        super().__init__("pytypes", "v1.0.0", opts=Options(team="test", kind="source"))
+
+    def set_logger(self, logger) -> None:
+        self._logger = logger
+
+    def init(self, spec, no_connection: bool = False):
+        self._big = bool(json.loads(spec or b"{}").get("big"))
+
+    def get_tables(self, options) -> List[schema.Table]:
+        return [schema.Table.from_arrow_schema(every_type_batch(self._big).schema)]
+
+    def sync(self, options) -> Generator[message.SyncMessage, None, None]:
+        batch = every_type_batch(self._big)
+        yield message.SyncMigrateTableMessage(batch.schema)
+        yield message.SyncInsertMessage(batch)
+
+    def close(self) -> None:
+        pass
+
+
+def check_parquet(path: str, big: bool) -> None:
+    """Exit 0 if the parquet file holds exactly the rows and types that were sent."""
+    import pyarrow.parquet as pq
+
+    sent = every_type_batch(big)
+    got = pq.read_table(path)
+    bad = []
+    for f in sent.schema:
+        col = got.column(f.name)
+        want = sent.column(f.name)
+        if f.name == "interval":
+            # Parquet has no month-day-nano interval: stored as {months, days, nanoseconds}.
+            v = want.to_pylist()[0]
+            if col.to_pylist() != [{"months": v.months, "days": v.days, "nanoseconds": v.nanoseconds}, None]:
+                bad.append(f"{f.name}: {col.to_pylist()}")
+            continue
+        # The parquet carries the types other readers understand: date64 as date32, seconds
+        # as milliseconds (same values); extension types come back as their registered type.
+        want_type = {pa.date64(): pa.date32()}.get(f.type, f.type)
+        if pa.types.is_timestamp(f.type) and f.type.unit == "s":
+            want_type = pa.timestamp("ms", tz=f.type.tz)
+        got_type = col.type.storage_type if isinstance(col.type, pa.ExtensionType) else col.type
+        if got_type != want_type or col.to_pylist() != want.to_pylist():
+            bad.append(f"{f.name}: {got_type} {col.to_pylist()} != {want_type} {want.to_pylist()}")
+    if got.num_rows != 2 or bad:
+        print("parquet differs from what was sent:\n" + "\n".join(bad), file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
+    # os._exit: the grpc library the SDK imports can abort in interpreter teardown.
+    os._exit(0)
+
+
 def main():
+    if sys.argv[1] == "check-parquet":
+        check_parquet(sys.argv[2], sys.argv[3] == "big")
+        return
     role, args = sys.argv[1], sys.argv[2:]
     # The SDK's serve ignores `--network unix` (it binds `--address` as given, which grpc reads
     # as a TCP address); the CLI runs local plugins on unix sockets, so spell it for grpc.
@@ -144,7 +265,13 @@ def main():
         args[i] = "unix:" + args[i]
         j = args.index("--network")
         del args[j : j + 2]
-    p = FileDestination() if role == "destination" else ItemsSource()
+    # The CLI stops plugins with SIGINT (then SIGTERM): exit at once, instead of leaving the
+    # gRPC server's threads (and the CLI's pipes) alive.
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: os._exit(0))
+    p = {"destination": FileDestination, "source": ItemsSource, "types": EveryTypeSource}[role]()
     serve.PluginCommand(p).run(args)
 
 
