@@ -7,6 +7,8 @@ mod node;
 mod sinkspec;
 mod spec;
 
+pub(crate) use node::short as safe_text;
+
 pub use sinkspec::{MAX_BATCH_SIZE, MAX_BATCH_SIZE_BYTES};
 pub use spec::{
     Cloud, DEFAULT_CONCURRENCY, DEFAULT_LOG_LOOKBACK_DAYS, DEFAULT_MAX_RETRIES,

@@ -174,7 +174,8 @@ fn node(spanned: Spanned<RawValue>) -> Node {
     }
 }
 
-/// Text from the config made safe to show: control characters escaped, cut at `max` characters.
+/// Text from the config or a server made safe to show: control characters escaped (no forged
+/// log lines or terminal escapes), cut at `max` characters.
 pub(crate) fn short(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {

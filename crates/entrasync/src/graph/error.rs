@@ -217,20 +217,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Text from a server, made safe to print: control characters escaped (no forged log lines or
 /// terminal escapes) and cut to a readable length.
 pub fn printable(text: &str) -> String {
-    const MAX_CHARS: usize = 300;
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == MAX_CHARS {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::config::safe_text(text, 300)
 }
 
 #[cfg(test)]
