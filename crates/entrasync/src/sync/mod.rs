@@ -714,6 +714,17 @@ impl Scheduler {
                 }
             }
         }
+        // The children read per parent row for objects read this way (decided once a page).
+        let fetched: Vec<&Arc<TableRun>> = children
+            .iter()
+            .filter(|c| match read {
+                Read::Listing => true,
+                // In a first delta round the delta pages carry the `parent_delta` children.
+                Read::Delta { incremental: false } => c.table.parent_delta.is_none(),
+                // Later rounds: a changed parent's children, unless a full re-read follows.
+                Read::Delta { incremental: true } => matches!(c.plan(), ChildPlan::Changed { .. }),
+            })
+            .collect();
         for (object, cq_id) in objects.iter().zip(ids) {
             let (Some(id), Some(cq_id)) = (object.get("id").and_then(Value::as_str), cq_id) else {
                 continue;
@@ -727,19 +738,10 @@ impl Scheduler {
                     self.emit_related(child, id, cq_id, related).await?;
                 }
             }
-            let wanted: Vec<Arc<TableRun>> = children
+            let wanted: Vec<Arc<TableRun>> = fetched
                 .iter()
                 .filter(|c| !c.stopped.load(Relaxed) && children::applies_to(c.table, object))
-                .filter(|c| match read {
-                    Read::Listing => true,
-                    // In a first delta round the delta pages carry the `parent_delta` children.
-                    Read::Delta { incremental: false } => c.table.parent_delta.is_none(),
-                    // Later rounds: a changed parent's children, unless a full re-read follows.
-                    Read::Delta { incremental: true } => {
-                        matches!(c.plan(), ChildPlan::Changed { .. })
-                    }
-                })
-                .cloned()
+                .map(|c| Arc::clone(c))
                 .collect();
             if wanted.is_empty() {
                 continue;

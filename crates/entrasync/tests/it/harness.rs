@@ -126,6 +126,16 @@ pub async fn sync(config: &Path) -> entrasync::SyncResult {
         .expect("sync runs")
 }
 
+/// The columns of `table`'s row in the summary `entrasync sync` prints (name, rows, requests,
+/// retries, time, status); panics, showing the output, when the table is not in it.
+pub fn summary_row(stderr: &str, table: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(table))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_else(|| panic!("{table} not in the summary:\n{stderr}"))
+}
+
 /// Runs the real `entrasync` binary; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entrasync"));

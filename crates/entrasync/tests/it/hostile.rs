@@ -423,12 +423,10 @@ spec:
 
 /// The status word of `table` in the summary the CLI prints.
 pub fn status_of(stderr: &str, table: &str) -> String {
-    stderr
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(table))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap_or_else(|| panic!("{table} not in the summary:\n{stderr}"))
-        .to_string()
+    crate::harness::summary_row(stderr, table)
+        .last()
+        .cloned()
+        .unwrap_or_default()
 }
 
 const USERS: &str = r#"["entraid_users"]"#;

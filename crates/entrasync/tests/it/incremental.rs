@@ -398,12 +398,9 @@ async fn a_group_split_across_delta_pages_is_emitted_once() {
     assert_eq!(code, 0, "{stderr}");
     // The summary's rows column counts every row emitted, repeats included.
     let rows = |name: &str| -> usize {
-        stderr
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in the summary:\n{stderr}"))
+        crate::harness::summary_row(&stderr, name)[1]
+            .parse()
+            .unwrap()
     };
     assert_eq!(rows("entraid_groups"), groups, "each group emitted once");
     assert_eq!(
