@@ -105,7 +105,10 @@ impl TableRun {
             explicit: selected.explicit,
             rows: AtomicU64::new(0),
             removed: AtomicU64::new(0),
-            traffic: Traffic::default(),
+            traffic: Traffic {
+                leading: selected.table.parent().is_none(),
+                ..Traffic::default()
+            },
             started: Default::default(),
             elapsed: Default::default(),
             outcome: Default::default(),
@@ -282,8 +285,10 @@ impl SyncOptions {
     }
 }
 
-/// Parent rows fetched for children at the same time, across all tables.
-const CHILD_CHAINS: usize = 32;
+/// Parent rows fetched for children at the same time, across all tables: enough requests in
+/// flight to spend the identity budget (about 500 requests/s) at a few hundred milliseconds of
+/// latency; the throttle, not this bound, sets the pace.
+const CHILD_CHAINS: usize = 192;
 
 /// The state key of a table in a tenant.
 pub fn state_key(table: &str, tenant_id: &str) -> String {

@@ -98,14 +98,14 @@ fn line(run: &TableRun) -> String {
     s
 }
 
-/// The end-of-sync table: rows, requests, errors and time per table, then skipped and failed
-/// tables with their reasons.
+/// The end-of-sync table: rows, requests, resource units (identity tables), retries and time per
+/// table, then skipped and failed tables with their reasons.
 pub fn summary(runs: &[Arc<TableRun>]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<60} {:>10} {:>9} {:>8} {:>9}  status",
-        "table", "rows", "requests", "retries", "time"
+        "{:<60} {:>10} {:>9} {:>9} {:>8} {:>9}  status",
+        "table", "rows", "requests", "RU", "retries", "time"
     );
     let mut skipped = Vec::new();
     let mut failed = Vec::new();
@@ -124,10 +124,11 @@ pub fn summary(runs: &[Arc<TableRun>]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<60} {:>10} {:>9} {:>8} {:>8.1}s  {status}",
+            "{:<60} {:>10} {:>9} {:>9} {:>8} {:>8.1}s  {status}",
             run.table.name,
             run.rows.load(Relaxed),
             run.traffic.requests.load(Relaxed),
+            run.traffic.resource_units.load(Relaxed),
             run.traffic.retries.load(Relaxed),
             elapsed.as_secs_f64(),
         );

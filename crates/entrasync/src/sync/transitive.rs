@@ -59,6 +59,9 @@ impl SoftDeleted {
 }
 
 const GROUP_TYPE: &str = "#microsoft.graph.group";
+/// Rows of the computed table per message: a group with 100,000 transitive members is sent in
+/// pieces, as Graph would have paged it.
+const CLOSURE_ROWS_PER_BATCH: usize = 5000;
 /// Direct memberships collected during the sync. Member objects are kept once per member, not
 /// once per membership, so memory grows with the directory, not with the membership count.
 #[derive(Default)]
@@ -89,25 +92,26 @@ impl Memberships {
         }
     }
 
-    /// Every group's transitive members as objects ready for the computed table (the member's
-    /// properties plus `groupId`), group by group, with the group's `_cq_id`.
-    pub fn closure(&self) -> impl Iterator<Item = (&str, uuid::Uuid, Vec<Value>)> + '_ {
-        self.group_cq_ids.iter().filter_map(move |(group, cq_id)| {
-            let reachable = self.reachable(group);
-            if reachable.is_empty() {
-                return None;
-            }
-            let rows = reachable
-                .into_iter()
-                .filter_map(|id| {
-                    let mut row = self.members.get(id)?.clone();
-                    row.as_object_mut()?
-                        .insert("groupId".into(), Value::String(group.clone()));
-                    Some(row)
-                })
-                .collect();
-            Some((group.as_str(), *cq_id, rows))
-        })
+    /// The groups of the closure, in no particular order.
+    pub fn groups(&self) -> Vec<String> {
+        self.group_cq_ids.keys().cloned().collect()
+    }
+
+    /// One group's transitive members as objects ready for the computed table (the member's
+    /// properties plus `groupId`), with the group's `_cq_id`; `None` when it has none.
+    pub fn closure_of(&self, group: &str) -> Option<(uuid::Uuid, Vec<Value>)> {
+        let cq_id = *self.group_cq_ids.get(group)?;
+        let rows: Vec<Value> = self
+            .reachable(group)
+            .into_iter()
+            .filter_map(|id| {
+                let mut row = self.members.get(id)?.clone();
+                row.as_object_mut()?
+                    .insert("groupId".into(), Value::String(group.to_string()));
+                Some(row)
+            })
+            .collect();
+        (!rows.is_empty()).then_some((cq_id, rows))
     }
 
     /// Members reachable from `group` through nested groups, each once; `group` itself only when
@@ -193,30 +197,36 @@ impl Scheduler {
         memberships: &SharedMemberships,
     ) -> Result<(), GraphError> {
         let schema = convert::schema(run.table);
-        let batches: Result<Vec<arrow_array::RecordBatch>, _> = {
-            let memberships = memberships.lock().expect("not poisoned");
-            memberships
-                .closure()
-                .map(|(group, cq_id, rows)| {
-                    let ctx = convert::RowContext {
-                        tenant_id: self.client.tenant_id(),
-                        parent: Some((group, cq_id)),
-                    };
-                    convert::to_batch(
-                        run.table,
-                        &schema,
-                        &rows,
-                        &ctx,
-                        self.options.deterministic(),
-                    )
-                    .map(|(batch, _)| batch)
-                })
-                .collect()
-        };
-        let batches = batches.map_err(|e| GraphError::Setup(e.to_string()))?;
-        for batch in batches {
-            run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-            self.send(SyncMessage::Insert(batch)).await?;
+        // Group by group, so that memory holds one group's closure at a time, never the table.
+        let groups = memberships.lock().expect("not poisoned").groups();
+        for group in groups {
+            let batches = {
+                let memberships = memberships.lock().expect("not poisoned");
+                let Some((cq_id, rows)) = memberships.closure_of(&group) else {
+                    continue;
+                };
+                let ctx = convert::RowContext {
+                    tenant_id: self.client.tenant_id(),
+                    parent: Some((&group, cq_id)),
+                };
+                rows.chunks(CLOSURE_ROWS_PER_BATCH)
+                    .map(|rows| {
+                        convert::to_batch(
+                            run.table,
+                            &schema,
+                            rows,
+                            &ctx,
+                            self.options.deterministic(),
+                        )
+                        .map(|(batch, _)| batch)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| GraphError::Setup(e.to_string()))?
+            };
+            for batch in batches {
+                run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
+                self.send(SyncMessage::Insert(batch)).await?;
+            }
         }
         Ok(())
     }
@@ -345,14 +355,15 @@ mod tests {
         m.add_members("b", &[user("u2"), group("c")]);
         m.add_members("c", &[user("u3"), group("a")]);
         let mut got: HashMap<String, Vec<String>> = HashMap::new();
-        for (g, _, rows) in m.closure() {
+        for g in m.groups() {
+            let (_, rows) = m.closure_of(&g).unwrap();
             let mut ids: Vec<String> = rows
                 .iter()
                 .map(|r| r["id"].as_str().unwrap().to_string())
                 .collect();
             ids.sort();
             assert!(rows.iter().all(|r| r["groupId"] == g));
-            got.insert(g.to_string(), ids);
+            got.insert(g, ids);
         }
         assert_eq!(got["a"], ["b", "c", "u1", "u2", "u3"]);
         assert_eq!(got["b"], ["a", "c", "u1", "u2", "u3"]);
@@ -366,7 +377,7 @@ mod tests {
         m.add_group("b", uuid::Uuid::new_v4());
         m.add_members("a", &[user("u1"), group("b")]);
         m.add_members("b", &[user("u1")]);
-        let (_, _, rows) = m.closure().find(|(g, _, _)| *g == "a").unwrap();
+        let (_, rows) = m.closure_of("a").unwrap();
         assert_eq!(rows.len(), 2);
     }
 }

@@ -153,6 +153,8 @@ pub static RISKDETECTIONS: Table = Table {
         p("userId", Utf8),
         p("userPrincipalName", Utf8),
     ],
+    // One request per second for all apps: the largest pages cost the fewest.
+    max_page_size: Some(500),
     ..DEFAULT
 };
 
@@ -178,6 +180,8 @@ pub static RISKYUSERS: Table = Table {
         p("userDisplayName", Utf8),
         p("userPrincipalName", Utf8),
     ],
+    // One request per second for all apps: the largest pages cost the fewest.
+    max_page_size: Some(500),
     ..DEFAULT
 };
 
@@ -204,6 +208,8 @@ pub static RISKYSERVICEPRINCIPALS: Table = Table {
         p("riskState", Utf8),
         p("servicePrincipalType", Utf8),
     ],
+    // One request per second for all apps: the largest pages cost the fewest.
+    max_page_size: Some(500),
     ..DEFAULT
 };
 
@@ -241,6 +247,8 @@ pub static SERVICEPRINCIPALRISKDETECTIONS: Table = Table {
         p("source", Utf8),
         p("tokenIssuerType", Utf8),
     ],
+    // One request per second for all apps: the largest pages cost the fewest.
+    max_page_size: Some(500),
     ..DEFAULT
 };
 
