@@ -29,6 +29,8 @@ pub const CQ_ID: &str = "_cq_id";
 pub const CQ_PARENT_ID: &str = "_cq_parent_id";
 pub const CQ_SYNC_TIME: &str = "_cq_sync_time";
 pub const CQ_SOURCE_NAME: &str = "_cq_source_name";
+/// The column naming a row's tenant, in every entrasync table: what scopes one tenant's deletes.
+pub const TENANT_ID: &str = "tenant_id";
 
 /// The logical type of a column, as CloudQuery names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

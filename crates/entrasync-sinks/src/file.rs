@@ -851,6 +851,7 @@ impl Sink for FileSink {
         &mut self,
         _table: &str,
         _source_name: &str,
+        _tenant_id: Option<&str>,
         _sync_time: DateTime<Utc>,
     ) -> Result<u64> {
         Ok(0)

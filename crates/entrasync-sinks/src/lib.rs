@@ -151,11 +151,14 @@ pub trait Sink: Send {
     async fn migrate(&mut self, schema: SchemaRef) -> Result<()>;
     /// Writes rows; the batch's schema carries `cq:table_name`.
     async fn write(&mut self, batch: RecordBatch) -> Result<()>;
-    /// Deletes rows of `table` from `source_name` whose `_cq_sync_time` is before `sync_time`.
+    /// Deletes rows of `table` from `source_name` whose `_cq_sync_time` is before `sync_time`;
+    /// with `tenant_id`, only that tenant's rows (one source may sync several tenants, and one
+    /// tenant's sync must never delete another's rows).
     async fn delete_stale(
         &mut self,
         table: &str,
         source_name: &str,
+        tenant_id: Option<&str>,
         sync_time: DateTime<Utc>,
     ) -> Result<u64>;
     /// Makes every write so far durable.

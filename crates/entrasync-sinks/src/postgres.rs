@@ -937,17 +937,23 @@ impl Sink for PostgresSink {
         &mut self,
         table: &str,
         source_name: &str,
+        tenant_id: Option<&str>,
         sync_time: DateTime<Utc>,
     ) -> Result<u64> {
         self.flush_table(table).await?;
-        let sql = format!(
+        let mut sql = format!(
             "DELETE FROM {} WHERE {} = $1 AND {} < $2",
             quote_ident(table),
             quote_ident(cq::CQ_SOURCE_NAME),
             quote_ident(cq::CQ_SYNC_TIME)
         );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&source_name, &sync_time];
+        if let Some(tenant) = &tenant_id {
+            sql.push_str(&format!(" AND {} = $3", quote_ident(cq::TENANT_ID)));
+            params.push(tenant);
+        }
         self.client
-            .execute(&sql, &[&source_name, &sync_time])
+            .execute(&sql, &params)
             .await
             .map_err(pg_err(format!("deleting stale rows of {table}")))
     }

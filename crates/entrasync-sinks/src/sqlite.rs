@@ -175,21 +175,31 @@ impl Sink for SqliteSink {
         &mut self,
         table: &str,
         source_name: &str,
+        tenant_id: Option<&str>,
         sync_time: DateTime<Utc>,
     ) -> Result<u64> {
         let (table, source_name) = (table.to_string(), source_name.to_string());
+        let tenant_id = tenant_id.map(str::to_string);
         self.run(move |inner| {
-            let sql = format!(
+            let mut sql = format!(
                 "DELETE FROM {} WHERE {} = ?1 AND {} < ?2",
                 quote_ident(&table),
                 quote_ident(cq::CQ_SOURCE_NAME),
                 quote_ident(cq::CQ_SYNC_TIME)
             );
+            if tenant_id.is_some() {
+                sql.push_str(&format!(" AND {} = ?3", quote_ident(cq::TENANT_ID)));
+            }
             let time = values::format_timestamp(sync_time.timestamp_micros());
-            let n = inner
-                .conn
-                .execute(&sql, rusqlite::params![source_name, time])
-                .map_err(SinkError::sqlite(format!("deleting stale rows of {table}")))?;
+            let n = match &tenant_id {
+                Some(tenant) => inner
+                    .conn
+                    .execute(&sql, rusqlite::params![source_name, time, tenant]),
+                None => inner
+                    .conn
+                    .execute(&sql, rusqlite::params![source_name, time]),
+            }
+            .map_err(SinkError::sqlite(format!("deleting stale rows of {table}")))?;
             Ok(n as u64)
         })
         .await

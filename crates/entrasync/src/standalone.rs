@@ -333,7 +333,7 @@ async fn write_all(
                         // what they replace.
                         let deleted = dest
                             .sink
-                            .delete_stale(table, &source_name, sync_time)
+                            .delete_stale(table, &source_name, None, sync_time)
                             .await
                             .with_context(|| ctx(&format!("deleting stale rows of {table}")))?;
                         if deleted > 0 {

@@ -229,7 +229,10 @@ pub async fn delete_stale_removes_only_old_rows_of_the_source(h: &dyn Harness) {
     ))
     .await
     .unwrap();
-    let deleted = sink.delete_stale(&t, "entraid", dt(T2)).await.unwrap();
+    let deleted = sink
+        .delete_stale(&t, "entraid", None, dt(T2))
+        .await
+        .unwrap();
     sink.flush().await.unwrap();
     assert_eq!(deleted, 1);
     assert_eq!(
@@ -237,7 +240,59 @@ pub async fn delete_stale_removes_only_old_rows_of_the_source(h: &dyn Harness) {
         expected(&[fresh, other_source, refreshed])
     );
     // Nothing older than T1: nothing to delete.
-    assert_eq!(sink.delete_stale(&t, "entraid", dt(T1)).await.unwrap(), 0);
+    assert_eq!(
+        sink.delete_stale(&t, "entraid", None, dt(T1))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// One source syncing several tenants: a tenant's delete-stale leaves the other tenants' rows,
+/// however old, in place.
+pub async fn delete_stale_of_a_tenant_keeps_other_tenants(h: &dyn Harness) {
+    let t = h.table("stale_tenant");
+    let schema = data::schema(&t, data::full_fields());
+    let mut sink = h
+        .sink(WriteMode::OverwriteDeleteStale, MigrateMode::Safe)
+        .await;
+    sink.migrate(schema.clone()).await.unwrap();
+    let old = Row::full("old");
+    let mut other_tenant = Row::full("other");
+    other_tenant.tenant = "t2";
+    // A tenant id that would match everything if it reached SQL unquoted.
+    let mut hostile_tenant = Row::full("hostile");
+    hostile_tenant.tenant = "' OR '1'='1";
+    let mut fresh = Row::full("fresh");
+    fresh.sync_time = T2;
+    sink.write(data::full_batch(
+        &schema,
+        &[
+            old,
+            other_tenant.clone(),
+            hostile_tenant.clone(),
+            fresh.clone(),
+        ],
+    ))
+    .await
+    .unwrap();
+    let deleted = sink
+        .delete_stale(&t, "entraid", Some("t1"), dt(T2))
+        .await
+        .unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(
+        h.rows(&t, &schema).await,
+        expected(&[fresh.clone(), other_tenant.clone(), hostile_tenant.clone()])
+    );
+    let deleted = sink
+        .delete_stale(&t, "entraid", Some("' OR '1'='1"), dt(T2))
+        .await
+        .unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(h.rows(&t, &schema).await, expected(&[fresh, other_tenant]));
 }
 
 pub async fn delete_rows_by_key_cascades_to_children(h: &dyn Harness) {
@@ -482,7 +537,12 @@ pub async fn many_rows_in_many_batches(h: &dyn Harness) {
     for chunk in again.chunks(1000) {
         sink.write(data::full_batch(&schema, chunk)).await.unwrap();
     }
-    assert_eq!(sink.delete_stale(&t, "entraid", dt(T2)).await.unwrap(), 0);
+    assert_eq!(
+        sink.delete_stale(&t, "entraid", None, dt(T2))
+            .await
+            .unwrap(),
+        0
+    );
     sink.flush().await.unwrap();
     assert_eq!(h.rows(&t, &schema).await, expected(&again));
 }

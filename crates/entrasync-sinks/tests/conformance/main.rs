@@ -21,6 +21,7 @@ macro_rules! conformance {
                 migrate_is_idempotent,
                 migrate_refuses_type_change_unless_forced,
                 delete_stale_removes_only_old_rows_of_the_source,
+                delete_stale_of_a_tenant_keeps_other_tenants,
                 delete_rows_by_key_cascades_to_children,
                 delete_rows_with_composite_keys,
                 delete_many_rows,

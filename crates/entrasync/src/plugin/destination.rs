@@ -150,7 +150,7 @@ impl Destination {
                 // The rows of this sync must be in place before the older ones go.
                 sink.flush().await?;
                 let deleted = sink
-                    .delete_stale(&m.table_name, &m.source_name, sync_time)
+                    .delete_stale(&m.table_name, &m.source_name, None, sync_time)
                     .await
                     .with_context(|| format!("deleting stale rows of {}", m.table_name))?;
                 if deleted > 0 {
