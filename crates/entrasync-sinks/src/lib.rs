@@ -23,6 +23,7 @@ pub mod destination;
 pub mod file;
 pub mod pgtls;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 pub mod values;
 

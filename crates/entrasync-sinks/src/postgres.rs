@@ -44,6 +44,7 @@
 //! replaced by `xxxxx`, and never the password itself.
 
 use crate::cq;
+use crate::sql;
 use crate::values::{self, Column, Kind, quote_ident};
 use crate::{MigrateMode, Result, Sink, SinkError, TableRelation, WriteMode};
 use arrow_array::{Array, RecordBatch};
@@ -63,6 +64,9 @@ pub struct PostgresOptions {
     pub batch_size: usize,
     /// Arrow bytes buffered per table before a COPY (CloudQuery's default: 100 MB).
     pub batch_size_bytes: usize,
+    /// `create_performance_indexes`: index `(_cq_source_name, _cq_sync_time)` too (see
+    /// [`crate::sql`]).
+    pub performance_indexes: bool,
 }
 
 impl Default for PostgresOptions {
@@ -72,6 +76,7 @@ impl Default for PostgresOptions {
             migrate_mode: MigrateMode::default(),
             batch_size: 10_000,
             batch_size_bytes: 100_000_000,
+            performance_indexes: false,
         }
     }
 }
@@ -109,6 +114,18 @@ fn formatted_type(kind: Kind) -> String {
         other => pg_type(other),
     }
 }
+
+/// PostgreSQL in the shared SQL core. A uint64 column that an existing table holds as `bigint`
+/// (state tables created before uint64 became `numeric(20,0)`) is accepted: see
+/// `PostgresSink::bigint_u64`.
+pub const DIALECT: sql::Dialect = sql::Dialect {
+    name: "PostgreSQL",
+    sql_type: pg_type,
+    holds: |formatted, kind| {
+        formatted == formatted_type(kind) || (kind == Kind::UInt64 && formatted == "bigint")
+    },
+    param: |n| format!("${n}"),
+};
 
 /// Whether a key of this kind binds as a typed parameter (others bind as text and are cast).
 fn binds_natively(kind: Kind) -> bool {
@@ -302,33 +319,8 @@ impl PostgresSink {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    fn create_sql(table: &str, columns: &[(String, Kind, bool)], pk: &[String]) -> String {
-        let mut defs = values::column_defs(columns, pg_type);
-        if !pk.is_empty() {
-            let cols: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
-            defs.push(format!(
-                "CONSTRAINT {} PRIMARY KEY ({})",
-                quote_ident(&format!("{table}_cqpk")),
-                cols.join(", ")
-            ));
-        }
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} ({})",
-            quote_ident(table),
-            defs.join(", ")
-        )
-    }
-
     fn schema_pk(&self, schema: &Schema) -> Vec<String> {
-        if self.options.write_mode == WriteMode::Append {
-            return Vec::new();
-        }
-        schema
-            .fields()
-            .iter()
-            .filter(|f| cq::is_primary_key(f))
-            .map(|f| f.name().clone())
-            .collect()
+        sql::primary_key(schema, self.options.write_mode)
     }
 
     async fn flush_all(&mut self) -> Result<()> {
@@ -442,28 +434,17 @@ impl PostgresSink {
         if !pk.is_empty() {
             let pk_cols: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
             let pk_cols = pk_cols.join(", ");
-            let updates: Vec<String> = schema
-                .fields()
-                .iter()
-                .filter(|f| !pk.contains(f.name()))
-                .map(|f| format!("{0} = EXCLUDED.{0}", quote_ident(f.name())))
-                .collect();
-            let action = if updates.is_empty() {
-                "DO NOTHING".to_string()
-            } else {
-                format!("DO UPDATE SET {}", updates.join(", "))
-            };
+            let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+            let on_conflict = sql::on_conflict(&names, &pk);
             let sql = if has_duplicate_keys(table, &pending.batches, &pk)? {
                 format!(
                     "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({pk_cols}) {cols} \
-                     FROM \"_entrasync_stage\" ORDER BY {pk_cols}, ctid DESC \
-                     ON CONFLICT ({pk_cols}) {action}",
+                     FROM \"_entrasync_stage\" ORDER BY {pk_cols}, ctid DESC{on_conflict}",
                     quote_ident(table)
                 )
             } else {
                 format!(
-                    "INSERT INTO {} ({cols}) SELECT {cols} FROM \"_entrasync_stage\" \
-                     ON CONFLICT ({pk_cols}) {action}",
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM \"_entrasync_stage\"{on_conflict}",
                     quote_ident(table)
                 )
             };
@@ -816,93 +797,85 @@ fn pg_text(col: &Column<'_>, row: usize) -> Option<String> {
 #[async_trait::async_trait]
 impl Sink for PostgresSink {
     async fn migrate(&mut self, schema: SchemaRef) -> Result<()> {
-        let table = values::table_of(&schema)?;
+        let wanted = sql::Wanted::of(&schema, self.options.write_mode)?;
+        let table = wanted.table.clone();
         self.flush_table(&table).await?;
-        let columns: Vec<(String, Kind, bool)> = schema
-            .fields()
-            .iter()
-            .map(|f| Ok((f.name().clone(), values::kind(&table, f)?, f.is_nullable())))
-            .collect::<Result<_>>()?;
-        let pk = self.schema_pk(&schema);
-        let existing = self.columns(&table).await?;
-        let ctx = format!("migrating {table}");
-        let mut legacy = HashSet::new();
-        if existing.is_empty() {
-            self.client
-                .batch_execute(&Self::create_sql(&table, &columns, &pk))
-                .await
-                .map_err(pg_err(ctx))?;
+        let columns = self.columns(&table).await?;
+        let existing = if columns.is_empty() {
+            None
         } else {
-            let existing_pk = self.primary_key(&table).await?;
-            let mut problems = Vec::new();
-            if !pk.is_empty() {
-                let mut a = existing_pk.clone();
-                let mut b = pk.clone();
-                a.sort();
-                b.sort();
-                if a != b {
-                    problems.push(format!(
-                        "primary key is ({}), the schema wants ({})",
-                        existing_pk.join(", "),
-                        pk.join(", ")
-                    ));
-                }
+            Some(sql::Existing {
+                pk: self.primary_key(&table).await?,
+                columns,
+            })
+        };
+        let ctx = format!("migrating {table}");
+        let mut statements = Vec::new();
+        let plan = sql::plan(
+            &DIALECT,
+            existing.as_ref(),
+            &wanted,
+            self.options.migrate_mode,
+        );
+        match &plan {
+            sql::Plan::Create => statements.push(sql::create_table(&DIALECT, &wanted)),
+            sql::Plan::Unchanged => {}
+            sql::Plan::AddColumns(missing) => {
+                statements.extend(sql::add_columns(&DIALECT, &table, missing))
             }
-            let mut missing = Vec::new();
-            for (name, kind, _) in &columns {
-                match existing.iter().find(|(n, _)| n == name) {
-                    None => missing.push((name.clone(), *kind)),
-                    Some((_, t)) if *kind == Kind::UInt64 && t == "bigint" => {
-                        legacy.insert(name.clone());
-                    }
-                    Some((_, t)) if *t != formatted_type(*kind) => problems.push(format!(
-                        "column {name:?} is {t}, the schema wants {}",
-                        pg_type(*kind)
-                    )),
-                    Some(_) => {}
-                }
-            }
-            if !problems.is_empty() {
-                if self.options.migrate_mode != MigrateMode::Forced {
-                    return Err(SinkError::Schema(format!(
-                        "table {table} cannot be migrated safely: {}; set migrate_mode: forced to drop and recreate it",
-                        problems.join("; ")
-                    )));
-                }
+            sql::Plan::Refuse(problems) => return Err(sql::refusal(&table, problems)),
+            sql::Plan::Recreate(problems) => {
                 tracing::warn!(table = %table, changes = %problems.join("; "), "migrate_mode forced: dropping and recreating the table");
-                legacy.clear();
-                let sql = format!(
-                    "BEGIN; DROP TABLE {}; {}; COMMIT;",
-                    quote_ident(&table),
-                    Self::create_sql(&table, &columns, &pk)
-                );
-                if let Err(e) = self.client.batch_execute(&sql).await {
-                    let _ = self.client.batch_execute("ROLLBACK").await;
-                    return Err(pg_err(ctx)(e));
-                }
-            } else if !missing.is_empty() {
-                let adds: Vec<String> = missing
-                    .iter()
-                    .map(|(n, k)| {
-                        format!(
-                            "ADD COLUMN IF NOT EXISTS {} {}",
-                            quote_ident(n),
-                            pg_type(*k)
-                        )
-                    })
-                    .collect();
-                self.client
-                    .batch_execute(&format!(
-                        "ALTER TABLE {} {}",
-                        quote_ident(&table),
-                        adds.join(", ")
-                    ))
-                    .await
-                    .map_err(pg_err(ctx))?;
+                statements.push(format!("DROP TABLE {}", quote_ident(&table)));
+                statements.push(sql::create_table(&DIALECT, &wanted));
             }
         }
+        // uint64 columns an existing table keeps as bigint (see `bigint_u64`).
+        let legacy: HashSet<String> = match (&plan, &existing) {
+            (sql::Plan::Unchanged | sql::Plan::AddColumns(_), Some(existing)) => wanted
+                .columns
+                .iter()
+                .filter(|(name, kind, _)| {
+                    *kind == Kind::UInt64
+                        && existing
+                            .columns
+                            .iter()
+                            .any(|(n, t)| n == name && t == "bigint")
+                })
+                .map(|(name, _, _)| name.clone())
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let mut present: Vec<&str> = wanted.columns.iter().map(|(n, _, _)| n.as_str()).collect();
+        if let Some(existing) = &existing {
+            present.extend(existing.columns.iter().map(|(n, _)| n.as_str()));
+        }
+        let indexes = sql::indexes(
+            &table,
+            &present,
+            self.options.write_mode,
+            self.options.performance_indexes,
+        );
+        // One transaction: a failed step (a duplicate _cq_id under the new unique index) leaves
+        // the table as it was.
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(pg_err(ctx.clone()))?;
+        for statement in &statements {
+            tx.batch_execute(statement)
+                .await
+                .map_err(pg_err(ctx.clone()))?;
+        }
+        for statement in &indexes {
+            tx.batch_execute(statement)
+                .await
+                .map_err(pg_err(sql::index_error_hint(&table, statement)))?;
+        }
+        tx.commit().await.map_err(pg_err(ctx))?;
         self.bigint_u64.insert(table.clone(), legacy);
-        self.pks.insert(table, pk);
+        self.pks.insert(table, wanted.pk);
         Ok(())
     }
 
@@ -1117,34 +1090,15 @@ impl Sink for PostgresSink {
         if cols.is_empty() {
             return Ok(HashMap::new());
         }
-        let version = if cols.contains("version") {
-            "\"version\"::bigint"
-        } else {
-            "0::bigint"
-        };
-        let sql = format!(
-            "SELECT \"key\"::text, \"value\"::text, {version} FROM {}",
-            quote_ident(table_name)
-        );
+        let sql = sql::state_read(&DIALECT, table_name, cols.contains("version"));
         let rows = self
             .client
             .query(&sql, &[])
             .await
             .map_err(pg_err(format!("reading state table {table_name}")))?;
-        let mut best: HashMap<String, (i64, String)> = HashMap::new();
-        for r in rows {
-            let key: String = r.get(0);
-            let value: Option<String> = r.get(1);
-            let version: Option<i64> = r.get(2);
-            let version = version.unwrap_or(0);
-            match best.get(&key) {
-                Some((v, _)) if *v > version => {}
-                _ => {
-                    best.insert(key, (version, value.unwrap_or_default()));
-                }
-            }
-        }
-        Ok(best.into_iter().map(|(k, (_, v))| (k, v)).collect())
+        Ok(sql::latest_state(
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))),
+        ))
     }
 
     async fn write_state(
@@ -1155,47 +1109,30 @@ impl Sink for PostgresSink {
         // Rows first: state must never get ahead of the rows it covers.
         self.flush_all().await?;
         let ctx = format!("writing state table {table_name}");
-        let t = quote_ident(table_name);
         let mut cols = self.existing_columns(table_name).await?;
         if cols.is_empty() {
             self.client
-                .batch_execute(&format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\"key\" text NOT NULL PRIMARY KEY, \"value\" text, \"version\" bigint)"
-                ))
+                .batch_execute(&sql::state_create(&DIALECT, table_name))
                 .await
                 .map_err(pg_err(ctx.clone()))?;
             cols = self.existing_columns(table_name).await?;
         }
         let has_version = cols.contains("version");
         let key_is_pk = self.primary_key(table_name).await? == ["key"];
-        let sql = match (key_is_pk, has_version) {
-            (true, true) => format!(
-                "INSERT INTO {t} (\"key\", \"value\", \"version\") VALUES ($1, $2, 1) \
-                 ON CONFLICT (\"key\") DO UPDATE SET \"value\" = EXCLUDED.\"value\", \
-                 \"version\" = COALESCE({t}.\"version\", 0) + 1"
-            ),
-            (true, false) => format!(
-                "INSERT INTO {t} (\"key\", \"value\") VALUES ($1, $2) \
-                 ON CONFLICT (\"key\") DO UPDATE SET \"value\" = EXCLUDED.\"value\""
-            ),
-            (false, true) => format!(
-                "INSERT INTO {t} (\"key\", \"value\", \"version\") \
-                 SELECT $1, $2, COALESCE(MAX(\"version\"), 0) + 1 FROM {t} WHERE \"key\" = $1"
-            ),
-            (false, false) => format!(
-                "WITH d AS (DELETE FROM {t} WHERE \"key\" = $1) INSERT INTO {t} (\"key\", \"value\") VALUES ($1, $2)"
-            ),
-        };
         let tx = self
             .client
             .transaction()
             .await
             .map_err(pg_err(ctx.clone()))?;
-        let stmt = tx.prepare(&sql).await.map_err(pg_err(ctx.clone()))?;
-        for (key, value) in entries {
-            tx.execute(&stmt, &[key, value])
-                .await
-                .map_err(pg_err(ctx.clone()))?;
+        for statement in sql::state_write(&DIALECT, table_name, key_is_pk, has_version) {
+            let stmt = tx.prepare(&statement).await.map_err(pg_err(ctx.clone()))?;
+            for (key, value) in entries {
+                // A statement that names only the key (`$1`) gets only the key.
+                let params: [&(dyn ToSql + Sync); 2] = [key, value];
+                tx.execute(&stmt, &params[..stmt.params().len()])
+                    .await
+                    .map_err(pg_err(ctx.clone()))?;
+            }
         }
         tx.commit().await.map_err(pg_err(ctx))
     }

@@ -34,6 +34,7 @@
 //!   on SQLite and the sink works on current-thread and multi-thread runtimes alike.
 
 use crate::cq::{self, ColumnKind};
+use crate::sql;
 use crate::values::{self, Column, Kind, quote_ident};
 use crate::{MigrateMode, Result, Sink, SinkError, TableRelation, WriteMode};
 use arrow_array::RecordBatch;
@@ -67,6 +68,14 @@ pub fn sql_type(kind: Kind) -> String {
     .to_string()
 }
 
+/// SQLite in the shared SQL core.
+pub const DIALECT: sql::Dialect = sql::Dialect {
+    name: "SQLite",
+    sql_type,
+    holds: |declared, kind| declared.eq_ignore_ascii_case(&sql_type(kind)),
+    param: |n| format!("?{n}"),
+};
+
 /// A sink writing into one SQLite database file.
 pub struct SqliteSink {
     inner: Arc<Mutex<Inner>>,
@@ -77,6 +86,8 @@ struct Inner {
     path: PathBuf,
     write_mode: WriteMode,
     migrate_mode: MigrateMode,
+    /// `create_performance_indexes`: index `(_cq_source_name, _cq_sync_time)` too.
+    performance_indexes: bool,
     /// Primary key of each migrated table.
     pks: HashMap<String, Vec<String>>,
 }
@@ -121,6 +132,7 @@ impl SqliteSink {
                 path,
                 write_mode,
                 migrate_mode: MigrateMode::Safe,
+                performance_indexes: false,
                 pks: HashMap::new(),
             })),
         })
@@ -129,6 +141,12 @@ impl SqliteSink {
     /// Sets what `migrate` may do to existing tables (default [`MigrateMode::Safe`]).
     pub fn with_migrate_mode(self, mode: MigrateMode) -> Self {
         self.lock().migrate_mode = mode;
+        self
+    }
+
+    /// Sets CloudQuery's `create_performance_indexes` (see [`crate::sql`]; default off).
+    pub fn with_performance_indexes(self, on: bool) -> Self {
+        self.lock().performance_indexes = on;
         self
     }
 
@@ -309,103 +327,59 @@ fn bind_cell(
 }
 
 impl Inner {
-    fn create_table(
-        &self,
-        table: &str,
-        columns: &[(String, Kind, bool)],
-        pk: &[String],
-    ) -> Result<()> {
-        let mut defs = values::column_defs(columns, sql_type);
-        if !pk.is_empty() {
-            let pk: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
-            defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    fn existing(&self, table: &str) -> Result<Option<sql::Existing>> {
+        let info = table_info(&self.conn, table)?;
+        if info.is_empty() {
+            return Ok(None);
         }
-        let sql = format!("CREATE TABLE {} ({})", quote_ident(table), defs.join(", "));
-        self.conn
-            .execute(&sql, [])
-            .map_err(SinkError::sqlite(format!("creating table {table}")))?;
-        Ok(())
+        let mut pk: Vec<&ColumnInfo> = info.iter().filter(|c| c.pk > 0).collect();
+        pk.sort_by_key(|c| c.pk);
+        Ok(Some(sql::Existing {
+            pk: pk.iter().map(|c| c.name.clone()).collect(),
+            columns: info.into_iter().map(|c| (c.name, c.decl_type)).collect(),
+        }))
     }
 
     fn migrate(&mut self, schema: &SchemaRef) -> Result<()> {
-        let table = values::table_of(schema)?;
-        let columns: Vec<(String, Kind, bool)> = schema
-            .fields()
-            .iter()
-            .map(|f| Ok((f.name().clone(), values::kind(&table, f)?, f.is_nullable())))
-            .collect::<Result<_>>()?;
-        let pk: Vec<String> = if self.write_mode == WriteMode::Append {
-            Vec::new()
-        } else {
-            schema
-                .fields()
-                .iter()
-                .filter(|f| cq::is_primary_key(f))
-                .map(|f| f.name().clone())
-                .collect()
-        };
-        let existing = table_info(&self.conn, &table)?;
-        if existing.is_empty() {
-            self.create_table(&table, &columns, &pk)?;
-        } else {
-            let mut existing_pk: Vec<&ColumnInfo> = existing.iter().filter(|c| c.pk > 0).collect();
-            existing_pk.sort_by_key(|c| c.pk);
-            let existing_pk: Vec<&str> = existing_pk.iter().map(|c| c.name.as_str()).collect();
-            let mut problems = Vec::new();
-            if !pk.is_empty() && existing_pk != pk.iter().map(String::as_str).collect::<Vec<_>>() {
-                problems.push(format!(
-                    "primary key is ({}), the schema wants ({})",
-                    existing_pk.join(", "),
-                    pk.join(", ")
-                ));
+        let wanted = sql::Wanted::of(schema, self.write_mode)?;
+        let table = wanted.table.clone();
+        let existing = self.existing(&table)?;
+        let ctx = format!("migrating {table}");
+        let mut statements = Vec::new();
+        match sql::plan(&DIALECT, existing.as_ref(), &wanted, self.migrate_mode) {
+            sql::Plan::Create => statements.push(sql::create_table(&DIALECT, &wanted)),
+            sql::Plan::Unchanged => {}
+            sql::Plan::AddColumns(missing) => {
+                statements.extend(sql::add_columns(&DIALECT, &table, &missing))
             }
-            let mut missing = Vec::new();
-            for (name, kind, _) in &columns {
-                match existing.iter().find(|c| &c.name == name) {
-                    None => missing.push((name, *kind)),
-                    Some(c) if !c.decl_type.eq_ignore_ascii_case(&sql_type(*kind)) => problems
-                        .push(format!(
-                            "column {name:?} is {}, the schema wants {}",
-                            c.decl_type,
-                            sql_type(*kind)
-                        )),
-                    Some(_) => {}
-                }
-            }
-            if !problems.is_empty() {
-                if self.migrate_mode != MigrateMode::Forced {
-                    return Err(SinkError::Schema(format!(
-                        "table {table} cannot be migrated safely: {}; set migrate_mode: forced to drop and recreate it",
-                        problems.join("; ")
-                    )));
-                }
+            sql::Plan::Refuse(problems) => return Err(sql::refusal(&table, &problems)),
+            sql::Plan::Recreate(problems) => {
                 tracing::warn!(table = %table, changes = %problems.join("; "), "migrate_mode forced: dropping and recreating the table");
-                let tx = self
-                    .conn
-                    .unchecked_transaction()
-                    .map_err(SinkError::sqlite(format!("recreating {table}")))?;
-                tx.execute(&format!("DROP TABLE {}", quote_ident(&table)), [])
-                    .map_err(SinkError::sqlite(format!("dropping {table}")))?;
-                self.create_table(&table, &columns, &pk)?;
-                tx.commit()
-                    .map_err(SinkError::sqlite(format!("recreating {table}")))?;
-            } else {
-                for (name, kind) in missing {
-                    let sql = format!(
-                        "ALTER TABLE {} ADD COLUMN {} {}",
-                        quote_ident(&table),
-                        quote_ident(name),
-                        sql_type(kind)
-                    );
-                    self.conn
-                        .execute(&sql, [])
-                        .map_err(SinkError::sqlite(format!(
-                            "adding column {name:?} to {table}"
-                        )))?;
-                }
+                statements.push(format!("DROP TABLE {}", quote_ident(&table)));
+                statements.push(sql::create_table(&DIALECT, &wanted));
             }
         }
-        self.pks.insert(table, pk);
+        // One transaction: a failed step (a duplicate _cq_id under the new unique index) leaves
+        // the table as it was.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(SinkError::sqlite(ctx.clone()))?;
+        for statement in &statements {
+            tx.execute(statement, [])
+                .map_err(SinkError::sqlite(ctx.clone()))?;
+        }
+        let columns: Vec<String> = table_info(&tx, &table)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        for statement in sql::indexes(&table, &columns, self.write_mode, self.performance_indexes) {
+            tx.execute(&statement, [])
+                .map_err(SinkError::sqlite(sql::index_error_hint(&table, &statement)))?;
+        }
+        tx.commit().map_err(SinkError::sqlite(ctx))?;
+        self.pks.insert(table, wanted.pk);
         Ok(())
     }
 
@@ -417,46 +391,22 @@ impl Inner {
         let table = values::table_of(&schema)?;
         let arrays = values::normalize(&table, batch)?;
         let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
-        let pk: Vec<String> = if self.write_mode == WriteMode::Append {
-            Vec::new()
-        } else {
-            let from_batch: Vec<String> = schema
-                .fields()
-                .iter()
-                .filter(|f| cq::is_primary_key(f))
-                .map(|f| f.name().clone())
-                .collect();
-            if from_batch.is_empty() {
+        let pk = match sql::primary_key(&schema, self.write_mode) {
+            pk if pk.is_empty() && self.write_mode != WriteMode::Append => {
                 self.pks.get(&table).cloned().unwrap_or_default()
-            } else {
-                from_batch
             }
+            pk => pk,
         };
         let cols: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
         let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-        let mut sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+        let owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}){}",
             quote_ident(&table),
             cols.join(", "),
-            params.join(", ")
+            params.join(", "),
+            sql::on_conflict(&owned, &pk)
         );
-        if !pk.is_empty() {
-            let updates: Vec<String> = names
-                .iter()
-                .filter(|n| !pk.contains(n))
-                .map(|n| format!("{0} = excluded.{0}", quote_ident(n)))
-                .collect();
-            let pk: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
-            if updates.is_empty() {
-                sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", pk.join(", ")));
-            } else {
-                sql.push_str(&format!(
-                    " ON CONFLICT ({}) DO UPDATE SET {}",
-                    pk.join(", "),
-                    updates.join(", ")
-                ));
-            }
-        }
         let ctx = || format!("writing {} rows to {table}", batch.num_rows());
         let tx = self
             .conn
@@ -626,88 +576,43 @@ impl Inner {
             return Ok(HashMap::new());
         }
         let has_version = info.iter().any(|c| c.name == "version");
-        let sql = format!(
-            "SELECT {}, {}, {} FROM {}",
-            quote_ident("key"),
-            quote_ident("value"),
-            if has_version {
-                quote_ident("version")
-            } else {
-                "0".into()
-            },
-            quote_ident(table)
-        );
         let ctx = || format!("reading state table {table}");
         let mut stmt = self
             .conn
-            .prepare(&sql)
+            .prepare(&sql::state_read(&DIALECT, table, has_version))
             .map_err(|e| SinkError::sqlite(ctx())(e))?;
-        let mut rows = stmt.query([]).map_err(|e| SinkError::sqlite(ctx())(e))?;
-        let mut best: HashMap<String, (i64, String)> = HashMap::new();
-        while let Some(r) = rows.next().map_err(|e| SinkError::sqlite(ctx())(e))? {
-            let key: String = r.get(0).map_err(|e| SinkError::sqlite(ctx())(e))?;
-            let value: Option<String> = r.get(1).map_err(|e| SinkError::sqlite(ctx())(e))?;
-            let version: Option<i64> = r.get(2).map_err(|e| SinkError::sqlite(ctx())(e))?;
-            let version = version.unwrap_or(0);
-            match best.get(&key) {
-                Some((v, _)) if *v > version => {}
-                _ => {
-                    best.insert(key, (version, value.unwrap_or_default()));
-                }
-            }
-        }
-        Ok(best.into_iter().map(|(k, (_, v))| (k, v)).collect())
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| SinkError::sqlite(ctx())(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| SinkError::sqlite(ctx())(e))?;
+        Ok(sql::latest_state(rows))
     }
 
     fn write_state(&mut self, table: &str, entries: &HashMap<String, String>) -> Result<()> {
         let ctx = || format!("writing state table {table}");
         let mut info = table_info(&self.conn, table)?;
         if info.is_empty() {
-            let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {} (\"key\" TEXT NOT NULL PRIMARY KEY, \"value\" TEXT, \"version\" INTEGER)",
-                quote_ident(table)
-            );
             self.conn
-                .execute(&sql, [])
+                .execute(&sql::state_create(&DIALECT, table), [])
                 .map_err(|e| SinkError::sqlite(ctx())(e))?;
             info = table_info(&self.conn, table)?;
         }
         let has_version = info.iter().any(|c| c.name == "version");
         let key_is_pk = info.iter().any(|c| c.name == "key" && c.pk > 0);
-        let t = quote_ident(table);
-        let sql = match (key_is_pk, has_version) {
-            (true, true) => format!(
-                "INSERT INTO {t} (\"key\", \"value\", \"version\") VALUES (?1, ?2, 1) \
-                 ON CONFLICT (\"key\") DO UPDATE SET \"value\" = excluded.\"value\", \
-                 \"version\" = COALESCE({t}.\"version\", 0) + 1"
-            ),
-            (true, false) => format!(
-                "INSERT INTO {t} (\"key\", \"value\") VALUES (?1, ?2) \
-                 ON CONFLICT (\"key\") DO UPDATE SET \"value\" = excluded.\"value\""
-            ),
-            (false, true) => format!(
-                "INSERT INTO {t} (\"key\", \"value\", \"version\") \
-                 SELECT ?1, ?2, COALESCE(MAX(\"version\"), 0) + 1 FROM {t} WHERE \"key\" = ?1"
-            ),
-            (false, false) => format!("INSERT INTO {t} (\"key\", \"value\") VALUES (?1, ?2)"),
-        };
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| SinkError::sqlite(ctx())(e))?;
-        {
-            if !key_is_pk && !has_version {
-                let mut del = tx
-                    .prepare(&format!("DELETE FROM {t} WHERE \"key\" = ?1"))
-                    .map_err(|e| SinkError::sqlite(ctx())(e))?;
-                for key in entries.keys() {
-                    del.execute([key])
-                        .map_err(|e| SinkError::sqlite(ctx())(e))?;
-                }
-            }
-            let mut stmt = tx.prepare(&sql).map_err(|e| SinkError::sqlite(ctx())(e))?;
+        for statement in sql::state_write(&DIALECT, table, key_is_pk, has_version) {
+            let mut stmt = tx
+                .prepare(&statement)
+                .map_err(|e| SinkError::sqlite(ctx())(e))?;
             for (key, value) in entries {
-                stmt.execute([key, value])
+                // A statement that names only the key (`?1`) gets only the key.
+                let n = stmt.parameter_count();
+                let params: [&dyn rusqlite::ToSql; 2] = [key, value];
+                stmt.execute(&params[..n])
                     .map_err(|e| SinkError::sqlite(ctx())(e))?;
             }
         }

@@ -61,6 +61,8 @@ pub async fn upsert_by_primary_key(h: &dyn Harness) {
     changed.sync_time = T2;
     let mut other_tenant = Row::full("a");
     other_tenant.tenant = "t2";
+    // Another row, so another _cq_id (entrasync's covers the whole key, tenant included).
+    other_tenant.cq_id = data::uuid_for("t2/a");
     sink.write(data::full_batch(
         &schema,
         &[changed.clone(), other_tenant.clone()],
@@ -348,6 +350,7 @@ pub async fn delete_rows_with_composite_keys(h: &dyn Harness) {
     sink.migrate(schema.clone()).await.unwrap();
     let mut b_t2 = Row::full("b");
     b_t2.tenant = "t2";
+    b_t2.cq_id = data::uuid_for("t2/b");
     let rows = vec![Row::full("a"), Row::full("b"), b_t2.clone(), Row::full("c")];
     sink.write(data::full_batch(&schema, &rows)).await.unwrap();
     let keys = keys_batch(
