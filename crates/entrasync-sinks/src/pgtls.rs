@@ -1,4 +1,4 @@
-//! TLS for the PostgreSQL sink: libpq's `sslmode` semantics on rustls (aws-lc-rs).
+//! TLS for the PostgreSQL sink: libpq's `sslmode` semantics on rustls (ring).
 //!
 //! | sslmode              | encryption                    | certificate check                          |
 //! |----------------------|-------------------------------|--------------------------------------------|
@@ -356,7 +356,7 @@ pub fn parse(conn: &str) -> Result<ConnSpec, String> {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    entrasync_crypto::rustls_provider()
 }
 
 fn roots(rootcert: Option<&PathBuf>) -> Result<RootCertStore, String> {

@@ -101,6 +101,8 @@ impl Server {
 
 /// Generate the tenant and start serving on the current tokio runtime.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
+    // Tokens are JWTs: jsonwebtoken needs its crypto provider (ring) installed.
+    entrasync_crypto::install();
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).await?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");

@@ -248,6 +248,7 @@ impl TokenProvider {
         thumbprint: &str,
         key: &jsonwebtoken::EncodingKey,
     ) -> Result<String, GraphError> {
+        entrasync_crypto::install();
         let now = chrono::Utc::now().timestamp();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.x5t = Some(thumbprint.to_string());

@@ -65,6 +65,7 @@ impl Hostile {
     pub async fn start(upstream: &str) -> Hostile {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
+        entrasync_crypto::install();
         let state = Arc::new(ProxyState {
             upstream: upstream.trim_end_matches('/').to_string(),
             origin: origin.clone(),

@@ -34,6 +34,7 @@ async fn serve_prints_one_json_line_then_serves_until_sigterm() {
             .unwrap()
             .starts_with("http://127.0.0.1:")
     );
+    entrasync_crypto::install();
     let c = reqwest::Client::new();
     let tok = crate::common::token(
         &c,
