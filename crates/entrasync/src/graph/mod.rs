@@ -28,11 +28,18 @@ pub struct Traffic {
     /// Times this table waited for a throttle (its own 429 or another task's).
     pub throttle_waits: AtomicU64,
     pub throttle_wait_ms: AtomicU64,
+    /// Set for a top-level table, whose chain of pages is a sync's critical path: its requests
+    /// go ahead of per-parent reads in the throttle.
+    pub leading: bool,
+    /// Resource units Graph reported (`x-ms-resource-unit`), or the documented cost where it
+    /// reported none.
+    pub resource_units: AtomicU64,
 }
 
 /// Upper bound on simultaneous requests, whatever `concurrency` says: past this, Graph throttles
 /// and the extra connections only cost memory.
 const MAX_IN_FLIGHT: u64 = 256;
+const MAX_UNITS_PER_REQUEST: u32 = 100;
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// The largest response body accepted, after decompression: Graph's biggest pages are a few MB,
@@ -193,10 +200,11 @@ impl GraphClient {
         self.check_origin(url)?;
         let path = path_of(url);
         let scope = Scope::of(&path);
+        let units = throttle::estimated_units(&path_and_query(url));
         let mut attempt = 0u32;
         let mut refreshed = false;
         loop {
-            let waited = self.throttle.wait(scope).await;
+            let (claim, waited) = self.throttle.wait(scope, units, traffic.leading).await;
             if !waited.is_zero() {
                 traffic.throttle_waits.fetch_add(1, Relaxed);
                 traffic
@@ -209,7 +217,15 @@ impl GraphClient {
                 traffic.requests.fetch_add(1, Relaxed);
                 self.send(url, &path, &token).await
             };
-            let err = match result.and_then(|v| check_shape(v, expect, &path)) {
+            let err = match result.and_then(|(v, reported)| {
+                // Documented costs are a handful of units: a larger figure is not believed.
+                let spent = reported.unwrap_or(units).clamp(1, MAX_UNITS_PER_REQUEST);
+                self.throttle.settle(claim, spent);
+                if scope == Scope::Identity {
+                    traffic.resource_units.fetch_add(spent.into(), Relaxed);
+                }
+                check_shape(v, expect, &path)
+            }) {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
@@ -264,7 +280,7 @@ impl GraphClient {
         url: &str,
         path: &str,
         token: &crate::config::Secret,
-    ) -> Result<Value, GraphError> {
+    ) -> Result<(Value, Option<u32>), GraphError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut response = self
             .http
@@ -287,13 +303,16 @@ impl GraphClient {
         };
         let retry_after = header("retry-after").and_then(|v| error::parse_retry_after(&v));
         let location = header("location");
+        let units = header("x-ms-resource-unit").and_then(|v| v.trim().parse::<u32>().ok());
         let body = read_body(&mut response, &format!("GET {path}")).await?;
         if status == 200 {
-            return serde_json::from_slice(&body).map_err(|e| {
-                GraphError::Malformed(format!(
-                    "GET {path}: the body is not JSON (truncated?): {e}"
-                ))
-            });
+            return serde_json::from_slice(&body)
+                .map(|value| (value, units))
+                .map_err(|e| {
+                    GraphError::Malformed(format!(
+                        "GET {path}: the body is not JSON (truncated?): {e}"
+                    ))
+                });
         }
         let mut api = error::parse_api_error(status, &body, path, retry_after, location);
         if api.request_id.is_none() {
@@ -432,6 +451,17 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// The path of a URL without scheme, host and query: safe to print (no tokens live there).
+/// The path and decoded query of a URL, for the documented cost of a request.
+fn path_and_query(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => {
+            let query: Vec<String> = u.query_pairs().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}?{}", u.path(), query.join("&"))
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
 fn path_of(url: &str) -> String {
     match Url::parse(url) {
         Ok(u) => u.path().to_string(),
