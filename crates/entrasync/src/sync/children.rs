@@ -508,6 +508,7 @@ impl ChildJob {
 
     /// Deletes every row of this parent in `child`.
     async fn forget_parent(&self, child: &TableRun) -> Result<(), GraphError> {
+        child.flush(&self.tx).await?;
         let parent_key = child.table.parent_key().unwrap_or("parent_id");
         self.tx
             .send(SyncMessage::DeleteRecord {
@@ -566,8 +567,9 @@ impl ChildJob {
             tenant_id: self.client.tenant_id(),
             parent: Some((&self.parent_id, self.parent_cq_id)),
         };
+        // Reads that replace a parent's rows send them at once; the others join a batch.
         child
-            .insert(&self.tx, objects, &ctx, self.deterministic)
+            .insert_batched(&self.tx, objects, &ctx, self.deterministic, !self.replace)
             .await
             .map(|_| ())
     }

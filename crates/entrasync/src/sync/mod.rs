@@ -96,6 +96,9 @@ pub struct TableRun {
     plan: std::sync::Mutex<ChildPlan>,
     /// Child tables read for changed parents: the parents already re-read in this sync.
     reread: std::sync::Mutex<HashSet<String>>,
+    /// Rows of per-parent reads waiting to go out together: thousands of parents with a few
+    /// children each would otherwise cost the sinks thousands of tiny batches.
+    coalesced: std::sync::Mutex<Vec<RecordBatch>>,
 }
 
 impl TableRun {
@@ -119,6 +122,7 @@ impl TableRun {
             reported: AtomicBool::new(false),
             plan: std::sync::Mutex::new(ChildPlan::Full),
             reread: Default::default(),
+            coalesced: Default::default(),
         }
     }
 
@@ -171,6 +175,20 @@ impl TableRun {
         ctx: &convert::RowContext<'_>,
         deterministic: bool,
     ) -> Result<Vec<Option<uuid::Uuid>>, GraphError> {
+        self.insert_batched(tx, objects, ctx, deterministic, false)
+            .await
+    }
+
+    /// As `insert`, with `coalesce` holding the batch back until `COALESCED_ROWS` rows wait or
+    /// the table is flushed.
+    async fn insert_batched(
+        &self,
+        tx: &mpsc::Sender<SyncMessage>,
+        objects: &[Value],
+        ctx: &convert::RowContext<'_>,
+        deterministic: bool,
+        coalesce: bool,
+    ) -> Result<Vec<Option<uuid::Uuid>>, GraphError> {
         let keyed = self.keyed(objects);
         let kept: Vec<Value>;
         let rows = if keyed.iter().all(|k| *k) {
@@ -193,14 +211,38 @@ impl TableRun {
                 GraphError::Setup(format!("{}: cannot convert a page: {e}", self.table.name))
             })?;
         self.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-        tx.send(SyncMessage::Insert(batch))
-            .await
-            .map_err(|_| GraphError::Setup("the sink stopped".into()))?;
+        let ready = match coalesce {
+            false => Some(Ok(batch)),
+            true => {
+                let mut waiting = self.coalesced.lock().expect("not poisoned");
+                waiting.push(batch);
+                let rows: usize = waiting.iter().map(RecordBatch::num_rows).sum();
+                (rows >= COALESCED_ROWS).then(|| concat(&schema, std::mem::take(&mut *waiting)))
+            }
+        };
+        if let Some(batch) = ready {
+            tx.send(SyncMessage::Insert(batch?))
+                .await
+                .map_err(|_| GraphError::Setup("the sink stopped".into()))?;
+        }
         let mut ids = ids.into_iter();
         Ok(keyed
             .into_iter()
             .map(|k| if k { ids.next() } else { None })
             .collect())
+    }
+
+    /// Sends the rows held back by `insert_batched`: before the table ends, and before any
+    /// delete that could concern them goes out (a delete must not overtake an earlier insert).
+    async fn flush(&self, tx: &mpsc::Sender<SyncMessage>) -> Result<(), GraphError> {
+        let waiting = std::mem::take(&mut *self.coalesced.lock().expect("not poisoned"));
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let batch = concat(&convert::schema(self.table), waiting)?;
+        tx.send(SyncMessage::Insert(batch))
+            .await
+            .map_err(|_| GraphError::Setup("the sink stopped".into()))
     }
 
     /// Which objects carry every primary-key property. The others are counted and skipped: the
@@ -289,6 +331,14 @@ impl SyncOptions {
 /// flight to spend the identity budget (about 500 requests/s) at a few hundred milliseconds of
 /// latency; the throttle, not this bound, sets the pace.
 const CHILD_CHAINS: usize = 192;
+
+/// Rows of per-parent reads sent together (see `TableRun::coalesced`).
+const COALESCED_ROWS: usize = 1000;
+
+fn concat(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<RecordBatch, GraphError> {
+    arrow_select::concat::concat_batches(schema, &batches)
+        .map_err(|e| GraphError::Setup(format!("cannot join pages: {e}")))
+}
 
 /// The state key of a table in a tenant.
 pub fn state_key(table: &str, tenant_id: &str) -> String {
@@ -527,6 +577,9 @@ impl Scheduler {
         if run.reported.swap(true, Relaxed) {
             return;
         }
+        if let Err(e) = run.flush(&self.tx).await {
+            run.fail(Outcome::Failed(e.to_string()));
+        }
         let complete = run.finish();
         let replaced = complete && run.full.load(Relaxed);
         let _ = self
@@ -539,6 +592,14 @@ impl Scheduler {
     }
 
     async fn send(&self, message: SyncMessage) -> Result<(), GraphError> {
+        if let SyncMessage::DeleteRecord { table, .. } = &message {
+            // The delete cascades to child tables: none may hold back rows it should remove.
+            let mut runs = self.children_of(table);
+            runs.extend(self.run_of(table).cloned());
+            for run in runs {
+                run.flush(&self.tx).await?;
+            }
+        }
         self.tx
             .send(message)
             .await
