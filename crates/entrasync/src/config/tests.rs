@@ -68,7 +68,7 @@ fn unknown_key_names_key_and_line() {
 #[test]
 fn unknown_plugin_spec_key_names_key_and_line() {
     let text = GOOD.replace("    concurrency: 100", "    concurency: 100");
-    insta::assert_snapshot!(parse_err(&text), @"config.yml:12: spec: unknown key `concurency`, expected one of `concurrency`, `tenant_id`, `client_id`, `client_secret`, `client_certificate_path`, `client_certificate_password`, `send_certificate_chain`, `auth`, `federated_token_file`, `access_token`, `access_token_file`, `cloud`, `graph_url`, `login_url`, `max_retries`, `log_lookback_days`, `max_retry_after`, `child_refresh_interval`, `log_overlap`, `max_pages`, `simulator`");
+    insta::assert_snapshot!(parse_err(&text), @"config.yml:12: spec: unknown key `concurency`, expected one of `concurrency`, `tenant_id`, `client_id`, `client_secret`, `client_certificate_path`, `cloud`, `graph_url`, `login_url`, `max_retries`, `log_lookback_days`, `max_retry_after`, `child_refresh_interval`, `log_overlap`, `max_pages`, `simulator`");
 }
 
 #[test]
