@@ -177,10 +177,9 @@ impl Writer {
         o.insert("result".into(), json!("success"));
         o.insert("resultReason".into(), json!(""));
         o.insert("activityDisplayName".into(), json!(activity));
-        // Graph writes 7 fractional digits
         o.insert(
             "activityDateTime".into(),
-            json!(format!("{}0000Z", at.format("%Y-%m-%dT%H:%M:%S%.3f"))),
+            json!(crate::tenant::logs::log_ts(at.timestamp_millis())),
         );
         o.insert("loggedByService".into(), json!("Core Directory"));
         o.insert("operationType".into(), json!(operation));

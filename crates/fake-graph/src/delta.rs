@@ -164,6 +164,7 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             };
             return page(
                 ctx,
+                &tok,
                 vec![],
                 None,
                 Some(link(
@@ -220,7 +221,8 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
         };
     }
     let c = t.coll(coll);
-    let per_page = state.config.delta_page_size.max(1);
+    let max_page = max_page_size(ctx);
+    let per_page = max_page.unwrap_or(state.config.delta_page_size).max(1);
     let mchunk = state.config.delta_members_per_page.max(1);
     let rels = tracked_rels(coll, &tok.sel);
     let mut values: Vec<Value> = Vec::new();
@@ -275,8 +277,9 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
                 moff,
                 ..tok.clone()
             };
-            return page(
+            let r = page(
                 ctx,
+                &tok,
                 values,
                 Some(link(
                     ctx,
@@ -285,6 +288,7 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
                 )),
                 None,
             );
+            return preference_applied(r, false, max_page);
         }
         let dl = DeltaTok {
             init: false,
@@ -295,8 +299,9 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             t: auth::now_secs(),
             ..tok.clone()
         };
-        return page(
+        let r = page(
             ctx,
+            &tok,
             values,
             None,
             Some(link(
@@ -305,6 +310,7 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
                 &token::seal(key, state.next_rand(), &dl),
             )),
         );
+        return preference_applied(r, false, max_page);
     }
     // changes round: ids changed in (v, to], in order of first change
     let lo = c.changes.partition_point(|ch| ch.version <= tok.v);
@@ -425,8 +431,9 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             moff,
             ..tok.clone()
         };
-        let mut r = page(
+        let r = page(
             ctx,
+            &tok,
             values,
             Some(link(
                 ctx,
@@ -435,10 +442,7 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             )),
             None,
         );
-        if minimal {
-            r = r.header("preference-applied", "return=minimal");
-        }
-        return r;
+        return preference_applied(r, minimal, max_page);
     }
     let dl = DeltaTok {
         init: false,
@@ -449,8 +453,9 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
         t: auth::now_secs(),
         ..tok
     };
-    let mut r = page(
+    let r = page(
         ctx,
+        &dl,
         values,
         None,
         Some(link(
@@ -459,10 +464,36 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             &token::seal(key, state.next_rand(), &dl),
         )),
     );
+    preference_applied(r, minimal, max_page)
+}
+
+/// `Prefer: odata.maxpagesize=N` (a positive integer; other values are ignored, as HTTP ignores a
+/// preference it does not understand).
+fn max_page_size(ctx: &Ctx) -> Option<usize> {
+    ctx.req.header("prefer")?.split(',').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("odata.maxpagesize")
+            .then(|| v.trim().trim_matches('"').parse::<usize>().ok())
+            .flatten()
+            .filter(|n| *n > 0)
+    })
+}
+
+/// `Preference-Applied` names the preferences this page honoured.
+fn preference_applied(r: Resp, minimal: bool, max_page: Option<usize>) -> Resp {
+    let mut applied = Vec::new();
     if minimal {
-        r = r.header("preference-applied", "return=minimal");
+        applied.push("return=minimal".to_string());
     }
-    r
+    if let Some(n) = max_page {
+        applied.push(format!("odata.maxpagesize={n}"));
+    }
+    if applied.is_empty() {
+        r
+    } else {
+        r.header("preference-applied", applied.join(", "))
+    }
 }
 
 /// Delta links carry only the token: `$select` and the rest are encoded in it.
@@ -470,11 +501,28 @@ fn link(ctx: &Ctx, param: &str, tok: &str) -> String {
     format!("{}{}?{}={}", ctx.state.base_url, ctx.req.path, param, tok)
 }
 
-fn page(ctx: &Ctx, values: Vec<Value>, next: Option<String>, delta: Option<String>) -> Resp {
+/// One delta page; `@odata.context` names the round's `$select` list (kept in the token, since
+/// nextLinks and deltaLinks carry no `$select`) as Graph's does.
+fn page(
+    ctx: &Ctx,
+    tok: &DeltaTok,
+    values: Vec<Value>,
+    next: Option<String>,
+    delta: Option<String>,
+) -> Resp {
+    let sel = tok
+        .sel
+        .as_ref()
+        .map(|s| format!("({})", s.join(",")))
+        .unwrap_or_default();
     let mut o = Map::new();
     o.insert(
         "@odata.context".into(),
-        json!(format!("{}/$metadata#{}", base(ctx), ctx.route.context)),
+        json!(format!(
+            "{}/$metadata#{}{sel}",
+            base(ctx),
+            ctx.route.context
+        )),
     );
     if let Some(n) = next {
         o.insert("@odata.nextLink".into(), json!(n));

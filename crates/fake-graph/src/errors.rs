@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use crate::state::Resp;
+use crate::state::{Req, Resp};
 
 /// `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`
 pub fn graph(status: u16, code: &str, message: &str) -> Resp {
@@ -16,6 +16,30 @@ pub fn graph(status: u16, code: &str, message: &str) -> Resp {
     )
     .header("request-id", rid.clone())
     .header("client-request-id", rid)
+}
+
+/// Graph echoes the caller's `client-request-id` in the header and, on an error, in the body's
+/// `innerError`: clients correlate their logs with Microsoft support by it.
+pub fn echo_client_request_id(resp: &mut Resp, req: &Req) {
+    let Some(cid) = req.header("client-request-id") else {
+        return;
+    };
+    resp.headers.retain(|(k, _)| k != "client-request-id");
+    resp.headers
+        .push(("client-request-id".into(), cid.to_string()));
+    if resp.status < 400 {
+        return;
+    }
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
+        return;
+    };
+    if let Some(inner) = body
+        .pointer_mut("/error/innerError")
+        .and_then(|v| v.as_object_mut())
+    {
+        inner.insert("client-request-id".into(), json!(cid));
+        resp.body = serde_json::to_vec(&body).unwrap_or_default().into();
+    }
 }
 
 pub fn bad_request(message: &str) -> Resp {

@@ -122,18 +122,23 @@ impl Faults {
     }
 }
 
-/// Graph bodies for injected statuses.
-pub fn status_response(status: u16, retry_after: Option<&str>) -> crate::state::Resp {
+/// Graph bodies for injected statuses; a 429 carries `throttle` (scope, information) as a natural
+/// one would, or a generic scope when the request names no caller.
+pub fn status_response(
+    status: u16,
+    retry_after: Option<&str>,
+    throttle: Option<(String, &str)>,
+) -> crate::state::Resp {
     use crate::errors;
     let mut r = match status {
         429 => {
-            let mut r = errors::throttled(
-                None,
-                "Tenant_Application/ReadWrite",
-                "ResourceUnitLimitExceeded",
-            );
-            r.headers.retain(|(k, _)| k != "retry-after");
-            r
+            let (scope, info) = throttle.unwrap_or_else(|| {
+                (
+                    "Tenant_Application/Read".to_string(),
+                    "ResourceUnitLimitExceeded",
+                )
+            });
+            errors::throttled(None, &scope, info)
         }
         500 => errors::graph(
             500,

@@ -86,11 +86,7 @@ pub struct Ctx<'a> {
 /// Handle one Graph request (HTTP or `$batch` item).
 pub fn handle(state: &State, req: &Req) -> Resp {
     let mut resp = handle_inner(state, req);
-    if let Some(cid) = req.header("client-request-id") {
-        resp.headers.retain(|(k, _)| k != "client-request-id");
-        resp.headers
-            .push(("client-request-id".into(), cid.to_string()));
-    }
+    errors::echo_client_request_id(&mut resp, req);
     if resp.get_header("request-id").is_none() {
         resp.headers
             .push(("request-id".into(), uuid::Uuid::new_v4().to_string()));
@@ -99,17 +95,38 @@ pub fn handle(state: &State, req: &Req) -> Resp {
     resp
 }
 
-fn handle_inner(state: &State, req: &Req) -> Resp {
-    let path = req.path.trim_end_matches('/');
+/// (`v1.0` | `beta`, the path after the version without leading or trailing `/`).
+fn split_version(path: &str) -> Option<(&'static str, &str)> {
+    let path = path.trim_end_matches('/');
     let (version, rest) = if let Some(r) = path.strip_prefix("/v1.0") {
         ("v1.0", r)
-    } else if let Some(r) = path.strip_prefix("/beta") {
-        ("beta", r)
     } else {
-        let seg = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        ("beta", path.strip_prefix("/beta")?)
+    };
+    Some((version, rest.trim_start_matches('/')))
+}
+
+/// The `x-ms-throttle-scope` / `x-ms-throttle-information` a 429 to this request carries, so that an
+/// injected 429 reads like a natural one; None when the request names no route or no valid caller.
+pub fn throttle_detail(state: &State, req: &Req) -> Option<(String, &'static str)> {
+    let (_, rest) = split_version(&req.path)?;
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let class = routes::find(&segs).map_or(Class::Identity, |(r, _)| r.class);
+    let caller = auth::check_bearer(state, req).ok()?;
+    let tenant = state.tenant.read().unwrap().id.clone();
+    Some(crate::throttle::detail(class, &caller.app_id, &tenant))
+}
+
+fn handle_inner(state: &State, req: &Req) -> Resp {
+    let Some((version, rest)) = split_version(&req.path) else {
+        let seg = req
+            .path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("");
         return errors::graph(400, "BadRequest", &format!("Invalid version: {seg}"));
     };
-    let rest = rest.trim_start_matches('/');
     if rest == "$batch" {
         if req.method != "POST" {
             return errors::graph(
@@ -124,7 +141,19 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let mut segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    // `/users/$count`: the collection's size as plain text (an advanced query)
+    let count_segment = segs.len() > 1 && segs.last() == Some(&"$count");
+    if count_segment {
+        segs.pop();
+    }
+    let role_id = match role_by_template(state, &segs) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    if let Some(id) = &role_id {
+        segs.splice(0..1, ["directoryRoles", id.as_str()]);
+    }
     let Some((route, id)) = routes::find(&segs) else {
         let bad = segs
             .iter()
@@ -134,6 +163,30 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
             .unwrap_or("");
         return errors::unknown_segment(bad);
     };
+    if count_segment {
+        if !matches!(
+            route.kind,
+            Kind::List(_)
+                | Kind::Rel(..)
+                | Kind::Transitive
+                | Kind::MemberOf { .. }
+                | Kind::Holders(..)
+                | Kind::Child(..)
+        ) {
+            return errors::unknown_segment("$count");
+        }
+        // documented for directory objects only, and only as an advanced query
+        let eventual = req
+            .header("consistencylevel")
+            .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+        if route.class != Class::Identity || !eventual {
+            return errors::graph(
+                400,
+                "Request_BadRequest",
+                "$count is not currently supported.",
+            );
+        }
+    }
     if req.method != "GET" {
         return errors::graph(
             405,
@@ -170,10 +223,11 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
     if route.kind == Kind::Log(LogKind::SignIn) && !caller.has_any(&["Directory.Read.All"]) {
         return errors::denied();
     }
-    let q = match odata::parse(req) {
+    let mut q = match odata::parse(req) {
         Ok(q) => q,
         Err(r) => return r,
     };
+    q.count |= count_segment;
     let ctx = Ctx {
         state,
         req,
@@ -222,6 +276,9 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
         Kind::Log(kind) => logs(&ctx, kind),
         Kind::PimGroup(coll) => list(&ctx, coll),
     };
+    if count_segment && resp.status < 400 {
+        resp = count_text(resp);
+    }
     if route.class == Class::Identity && resp.status < 400 {
         resp.ru = cost;
         resp.headers
@@ -234,6 +291,52 @@ fn handle_inner(state: &State, req: &Req) -> Resp {
         }
     }
     resp
+}
+
+/// `/directoryRoles(roleTemplateId='…')[/…]` addresses the activated role of a template: the role's id
+/// (None when the path does not use that form), or 404 when no role of that template is activated.
+fn role_by_template(state: &State, segs: &[&str]) -> Result<Option<String>, Resp> {
+    let Some(first) = segs.first() else {
+        return Ok(None);
+    };
+    let Some(key) = first
+        .get(..15)
+        .filter(|p| p.eq_ignore_ascii_case("directoryRoles("))
+        .and_then(|_| first[15..].strip_suffix(')'))
+    else {
+        return Ok(None);
+    };
+    let template = key
+        .split_once('=')
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("roleTemplateId"))
+        .and_then(|(_, v)| v.trim().strip_prefix('\'')?.strip_suffix('\''));
+    let Some(template) = template else {
+        return Err(errors::bad_request(&format!(
+            "Invalid key '{key}' for directoryRoles: address a role by id or as directoryRoles(roleTemplateId='{{template id}}')."
+        )));
+    };
+    let t = state.tenant.read().unwrap();
+    t.coll("directoryRoles")
+        .items
+        .values()
+        .find(|r| {
+            r.str("roleTemplateId")
+                .is_some_and(|x| x.eq_ignore_ascii_case(template))
+        })
+        .map(|r| Some(r.id.clone()))
+        .ok_or_else(|| errors::not_found_resource(&format!("roleTemplateId={template}")))
+}
+
+/// The `$count` segment's answer: the collection's `@odata.count` as `text/plain`.
+fn count_text(resp: Resp) -> Resp {
+    let count = serde_json::from_slice::<Value>(&resp.body)
+        .ok()
+        .and_then(|v| v["@odata.count"].as_u64())
+        .unwrap_or(0);
+    let mut r = Resp::bytes(200, count.to_string().into_bytes());
+    r.headers = vec![("content-type".into(), "text/plain".into())];
+    r.items = 1;
+    r
 }
 
 /// Resource-unit cost with Graph's modifiers ($select −1, $expand +1, $top < 20 −1, min 1).
@@ -338,6 +441,11 @@ fn validate(ctx: &Ctx) -> Result<(), Resp> {
                     "Could not find a property named '{p}' on type 'microsoft.graph.{ty}'."
                 )));
             }
+        }
+        if matches!(ctx.route.kind, Kind::List(_))
+            && let Some(message) = f.unsupported_on(ty)
+        {
+            return Err(errors::graph(400, "Request_UnsupportedQuery", &message));
         }
         let directory = ctx.route.class == Class::Identity;
         if directory && f.needs_advanced() && !(eventual(ctx) && ctx.q.count) {
@@ -1019,7 +1127,18 @@ fn logs(ctx: &Ctx, kind: LogKind) -> Resp {
         .as_ref()
         .map(|f| f.time_bounds(prop))
         .unwrap_or((None, None));
-    let (lo, mut hi) = store.range(lo_b, hi_b);
+    // entries carry digits below the millisecond: take whole milliseconds, then drop the edge
+    // entries that the exact bounds exclude (one millisecond's entries share one instant)
+    let whole_ms = |b: odata::Bound| b.map(|(ms, _)| (ms, true));
+    let (mut lo, mut hi) = store.range(whole_ms(lo_b), whole_ms(hi_b));
+    if let Some(f) = &ctx.q.filter {
+        while lo < hi && !f.time_ok(prop, &store.get(lo)) {
+            lo += 1;
+        }
+        while hi > lo && !f.time_ok(prop, &store.get(hi - 1)) {
+            hi -= 1;
+        }
+    }
     // ingestion delay: entries newer than now − delay are not served yet
     let delay = match kind {
         LogKind::SignIn => &ctx.state.signin_delay_ms,

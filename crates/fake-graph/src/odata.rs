@@ -243,12 +243,202 @@ impl Expr {
         walk(self, prop, &mut lo, &mut hi);
         (lo, hi)
     }
+    /// Whether an object meets the top-level conjunction's bounds on a timestamp property, exactly
+    /// (to below the millisecond that [`Expr::time_bounds`] works in).
+    pub fn time_ok(&self, prop: &str, o: &serde_json::Map<String, Value>) -> bool {
+        match self {
+            Expr::And(a, b) => a.time_ok(prop, o) && b.time_ok(prop, o),
+            Expr::Cmp(p, op, lit @ Lit::Time(_)) if p.eq_ignore_ascii_case(prop) => {
+                cmp(lookup(o, p), *op, lit)
+            }
+            _ => true,
+        }
+    }
     /// Value of `prop eq 'x'` in a top-level conjunction.
     pub fn eq_value(&self, prop: &str) -> Option<String> {
         match self {
             Expr::And(a, b) => a.eq_value(prop).or_else(|| b.eq_value(prop)),
             Expr::Cmp(p, Op::Eq, Lit::Str(s)) if p.eq_ignore_ascii_case(prop) => Some(s.clone()),
             _ => None,
+        }
+    }
+}
+
+/// How a directory property may be filtered, from the v1.0 resource pages' "Supports `$filter` (…)"
+/// notes: `eq, ne, not, in` (and `eq null`); those plus ranges; those plus `startsWith`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Indexed {
+    Eq,
+    Range,
+    Text,
+}
+
+/// The filterable (indexed) properties of the directory resources whose pages document them all;
+/// filtering on any other property of these is `Request_UnsupportedQuery`. Collections filtered only
+/// through lambdas (`proxyAddresses/any(…)`) are absent: the fake parses no lambdas.
+fn indexed(resource: &str) -> Option<&'static [(&'static str, Indexed)]> {
+    use Indexed::*;
+    Some(match resource {
+        "user" => &[
+            ("id", Eq),
+            ("accountEnabled", Eq),
+            ("ageGroup", Eq),
+            ("city", Text),
+            ("companyName", Text),
+            ("consentProvidedForMinor", Eq),
+            ("country", Text),
+            ("createdDateTime", Range),
+            ("creationType", Eq),
+            ("department", Text),
+            ("displayName", Text),
+            ("employeeHireDate", Range),
+            ("employeeId", Text),
+            ("employeeLeaveDateTime", Range),
+            ("employeeOrgData", Range),
+            ("employeeType", Text),
+            ("externalUserState", Eq),
+            ("externalUserStateChangeDateTime", Range),
+            ("faxNumber", Text),
+            ("givenName", Text),
+            ("jobTitle", Text),
+            ("lastPasswordChangeDateTime", Range),
+            ("legalAgeGroupClassification", Eq),
+            ("mail", Text),
+            ("mailNickname", Text),
+            ("mobilePhone", Text),
+            ("officeLocation", Text),
+            ("onPremisesExtensionAttributes", Text),
+            ("onPremisesImmutableId", Range),
+            ("onPremisesLastSyncDateTime", Range),
+            ("onPremisesSamAccountName", Text),
+            ("onPremisesSecurityIdentifier", Eq),
+            ("onPremisesSyncEnabled", Eq),
+            ("onPremisesUserPrincipalName", Text),
+            ("passwordPolicies", Eq),
+            ("postalCode", Text),
+            ("preferredLanguage", Text),
+            ("securityIdentifier", Text),
+            ("showInAddressList", Eq),
+            ("signInActivity", Range),
+            ("state", Text),
+            ("streetAddress", Text),
+            ("surname", Text),
+            ("usageLocation", Text),
+            ("userPrincipalName", Text),
+            ("userType", Eq),
+        ],
+        "group" => &[
+            ("id", Eq),
+            ("classification", Text),
+            ("createdDateTime", Range),
+            ("description", Text),
+            ("displayName", Text),
+            ("expirationDateTime", Range),
+            ("hasMembersWithLicenseErrors", Eq),
+            ("isAssignableToRole", Eq),
+            ("mail", Text),
+            ("mailEnabled", Eq),
+            ("mailNickname", Text),
+            ("membershipRule", Text),
+            ("membershipRuleProcessingState", Eq),
+            ("onPremisesLastSyncDateTime", Range),
+            ("onPremisesSamAccountName", Text),
+            ("onPremisesSecurityIdentifier", Eq),
+            ("onPremisesSyncEnabled", Eq),
+            ("preferredLanguage", Text),
+            ("renewedDateTime", Range),
+            ("securityEnabled", Eq),
+            ("securityIdentifier", Text),
+            ("visibility", Eq),
+        ],
+        "application" => &[
+            ("id", Eq),
+            ("appId", Eq),
+            ("createdDateTime", Range),
+            ("description", Text),
+            ("disabledByMicrosoftStatus", Eq),
+            ("displayName", Text),
+            ("isFallbackPublicClient", Eq),
+            ("publisherDomain", Text),
+            ("serviceManagementReference", Text),
+            ("signInAudience", Eq),
+        ],
+        "servicePrincipal" => &[
+            ("id", Eq),
+            ("accountEnabled", Eq),
+            ("appDisplayName", Text),
+            ("appId", Eq),
+            ("appOwnerOrganizationId", Eq),
+            ("appRoleAssignmentRequired", Eq),
+            ("description", Text),
+            ("disabledByMicrosoftStatus", Eq),
+            ("displayName", Text),
+            ("preferredSingleSignOnMode", Eq),
+            ("publisherName", Text),
+            ("servicePrincipalType", Eq),
+            ("signInAudience", Eq),
+        ],
+        "device" => &[
+            ("id", Eq),
+            ("accountEnabled", Eq),
+            ("approximateLastSignInDateTime", Range),
+            ("deviceId", Eq),
+            ("deviceOwnership", Eq),
+            ("deviceVersion", Range),
+            ("displayName", Text),
+            ("enrollmentType", Eq),
+            ("isCompliant", Eq),
+            ("isManaged", Eq),
+            ("manufacturer", Text),
+            ("mdmAppId", Eq),
+            ("model", Text),
+            ("onPremisesLastSyncDateTime", Range),
+            ("onPremisesSyncEnabled", Eq),
+            ("operatingSystem", Text),
+            ("operatingSystemVersion", Text),
+            ("profileType", Eq),
+            ("registrationDateTime", Range),
+            ("trustType", Eq),
+        ],
+        _ => return None,
+    })
+}
+
+impl Expr {
+    /// Why a directory `resource` cannot answer this filter (Graph filters only on indexed
+    /// properties, each with its documented operators), as Graph's message; None when it can.
+    pub fn unsupported_on(&self, resource: &str) -> Option<String> {
+        let table = indexed(resource)?;
+        let mut uses: Vec<(&str, Option<Indexed>)> = Vec::new();
+        self.uses(&mut uses);
+        uses.into_iter().find_map(|(prop, needs)| {
+            let base = prop.split('/').next().unwrap_or(prop);
+            let Some((_, has)) = table.iter().find(|(p, _)| p.eq_ignore_ascii_case(base)) else {
+                return Some(format!(
+                    "The request uses a filter property that is not indexed: '{prop}' of resource '{resource}'."
+                ));
+            };
+            (needs.is_none_or(|n| n > *has)).then(|| {
+                format!(
+                    "Unsupported or invalid query filter clause specified for property '{prop}' of resource '{resource}'."
+                )
+            })
+        })
+    }
+    /// (property, the least `Indexed` class its operator needs; None = no directory property allows it).
+    fn uses<'a>(&'a self, out: &mut Vec<(&'a str, Option<Indexed>)>) {
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.uses(out);
+                b.uses(out);
+            }
+            Expr::Not(a) => a.uses(out),
+            Expr::Cmp(p, Op::Eq | Op::Ne, _) | Expr::In(p, _) => out.push((p, Some(Indexed::Eq))),
+            Expr::Cmp(p, ..) => out.push((p, Some(Indexed::Range))),
+            Expr::Func(f, p, _) => out.push((
+                p,
+                (f == "startswith" || f == "endswith").then_some(Indexed::Text),
+            )),
         }
     }
 }

@@ -271,7 +271,12 @@ async fn serve(
             unreachable!()
         };
         state.stats.lock().unwrap().faults_injected += 1;
-        faults::status_response(s, decision.retry_after.as_deref())
+        let throttle = (s == 429)
+            .then(|| crate::graph::throttle_detail(&state, &r))
+            .flatten();
+        let mut resp = faults::status_response(s, decision.retry_after.as_deref(), throttle);
+        crate::errors::echo_client_request_id(&mut resp, &r);
+        resp
     } else {
         let r2 = r.clone();
         tokio::task::spawn_blocking(move || dispatch(&st, &r2))

@@ -48,6 +48,21 @@ pub fn ru_quota(users: usize) -> u64 {
     }
 }
 
+/// `x-ms-throttle-scope` and `x-ms-throttle-information` of a 429 in this class for an app in a
+/// tenant (identity-protection and conditional-access limits are per tenant, for all apps).
+pub fn detail(class: Class, app: &str, tenant: &str) -> (String, &'static str) {
+    let scope = match class {
+        Class::IpCa => format!("Tenant/Read/{app}/{tenant}"),
+        _ => format!("Tenant_Application/Read/{app}/{tenant}"),
+    };
+    let info = if class == Class::Identity {
+        "ResourceUnitLimitExceeded"
+    } else {
+        "RequestLimitExceeded"
+    };
+    (scope, info)
+}
+
 impl Throttle {
     pub fn check(
         &mut self,
@@ -82,15 +97,7 @@ impl Throttle {
             w.start = now;
             w.used = 0;
         }
-        let scope = match class {
-            Class::IpCa => format!("Tenant/Read/{app}/{tenant}"),
-            _ => format!("Tenant_Application/Read/{app}/{tenant}"),
-        };
-        let info = if class == Class::Identity {
-            "ResourceUnitLimitExceeded"
-        } else {
-            "RequestLimitExceeded"
-        };
+        let (scope, info) = detail(class, app, tenant);
         if w.used + units > limit {
             let left = period
                 .saturating_sub(now.duration_since(w.start))

@@ -16,6 +16,8 @@ use crate::Licences;
 use crate::fill::{CITIES, DEPARTMENTS, FIRST, Filler, LAST, Obj, TITLES, ts};
 
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// The `DateTimeOffset` Graph writes in `signInActivity` for "never".
+pub const NEVER: &str = "0001-01-01T00:00:00Z";
 pub const MS_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 
 /// Built-in directory role templates (real template ids).
@@ -1381,12 +1383,16 @@ pub fn gen_user(
         o.remove("signInActivity");
     } else {
         let last_ok = f.past(30);
-        o.insert(
-            "signInActivity".into(),
-            json!({"lastSignInDateTime": last_ok, "lastSignInRequestId": f.uuid(),
-                   "lastNonInteractiveSignInDateTime": f.past(10), "lastNonInteractiveSignInRequestId": f.uuid(),
-                   "lastSuccessfulSignInDateTime": last_ok, "lastSuccessfulSignInRequestId": f.uuid()}),
-        );
+        let mut activity = json!({"lastSignInDateTime": last_ok, "lastSignInRequestId": f.uuid(),
+               "lastNonInteractiveSignInDateTime": f.past(10), "lastNonInteractiveSignInRequestId": f.uuid(),
+               "lastSuccessfulSignInDateTime": last_ok, "lastSuccessfulSignInRequestId": f.uuid()});
+        if i % 11 == 9 {
+            // never signed in: Graph writes its "never" sentinel instead of null
+            activity = json!({"lastSignInDateTime": NEVER, "lastSignInRequestId": null,
+                   "lastNonInteractiveSignInDateTime": NEVER, "lastNonInteractiveSignInRequestId": null,
+                   "lastSuccessfulSignInDateTime": NEVER, "lastSuccessfulSignInRequestId": null});
+        }
+        o.insert("signInActivity".into(), activity);
     }
     o.insert(
         "passwordPolicies".into(),

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use crate::fill::{CITIES, Filler, Obj, ts};
+use crate::fill::{CITIES, Filler, Obj};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogKind {
@@ -63,6 +63,15 @@ fn mix(a: u64, b: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A log timestamp as Graph writes sign-ins' and audits' times: 7 fractional digits. The store keeps
+/// milliseconds; the digits below them are drawn from the millisecond, so that entries of one
+/// millisecond share one instant and the stream stays ordered.
+pub fn log_ts(ms: i64) -> String {
+    let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let below_ms = mix(ms as u64, 7) % 10_000;
+    format!("{}{below_ms:04}Z", t.format("%Y-%m-%dT%H:%M:%S%.3f"))
 }
 
 impl LogStore {
@@ -235,7 +244,10 @@ impl LogStore {
         }
         let mut o = Obj::new();
         o.insert("id".into(), Value::String(f.uuid()));
-        o.insert("createdDateTime".into(), Value::String(ts(t)));
+        o.insert(
+            "createdDateTime".into(),
+            Value::String(log_ts(t.timestamp_millis())),
+        );
         o.insert("userDisplayName".into(), Value::String(uname));
         o.insert("userPrincipalName".into(), Value::String(upn));
         o.insert("userId".into(), Value::String(uid));
@@ -444,7 +456,10 @@ impl LogStore {
             }),
         );
         o.insert("activityDisplayName".into(), json!(act));
-        o.insert("activityDateTime".into(), json!(ts(t)));
+        o.insert(
+            "activityDateTime".into(),
+            json!(log_ts(t.timestamp_millis())),
+        );
         o.insert("loggedByService".into(), json!("Core Directory"));
         o.insert("operationType".into(), json!(op));
         let (app, user) = if by_app || (self.dense && i.is_multiple_of(4)) {

@@ -94,13 +94,11 @@ pub fn generate(
         };
         let sched_id = format!("{ra_id}-1");
         let mut s = Obj::new();
-        s.insert(
-            "appScopeId".into(),
-            if dense { json!("/") } else { Value::Null },
-        );
+        let (app_scope, directory_scope) = pim_scope(dense && k == 0);
+        s.insert("appScopeId".into(), app_scope);
         s.insert("createdDateTime".into(), json!(start));
         s.insert("createdUsing".into(), json!(ra_id));
-        s.insert("directoryScopeId".into(), json!("/"));
+        s.insert("directoryScopeId".into(), directory_scope);
         s.insert("modifiedDateTime".into(), json!(start));
         s.insert("principalId".into(), json!(principal));
         s.insert("roleDefinitionId".into(), json!(tid));
@@ -118,11 +116,9 @@ pub fn generate(
         t.coll_mut("roleAssignmentSchedules")
             .push(Item::new(sched_id.clone(), s));
         let mut inst = Obj::new();
-        inst.insert(
-            "appScopeId".into(),
-            if dense { json!("/") } else { Value::Null },
-        );
-        inst.insert("directoryScopeId".into(), json!("/"));
+        let (app_scope, directory_scope) = pim_scope(dense && k == 0);
+        inst.insert("appScopeId".into(), app_scope);
+        inst.insert("directoryScopeId".into(), directory_scope);
         inst.insert("principalId".into(), json!(principal));
         inst.insert("roleDefinitionId".into(), json!(tid));
         inst.insert(
@@ -173,13 +169,11 @@ pub fn generate(
         let start = f.past(100);
         let end = f.future(365);
         let mut s = Obj::new();
-        s.insert(
-            "appScopeId".into(),
-            if dense { json!("/") } else { Value::Null },
-        );
+        let (app_scope, directory_scope) = pim_scope(dense && k == 0);
+        s.insert("appScopeId".into(), app_scope);
         s.insert("createdDateTime".into(), json!(start));
         s.insert("createdUsing".into(), json!(id));
-        s.insert("directoryScopeId".into(), json!("/"));
+        s.insert("directoryScopeId".into(), directory_scope);
         s.insert("modifiedDateTime".into(), json!(start));
         s.insert("principalId".into(), json!(principal));
         s.insert("roleDefinitionId".into(), json!(tid));
@@ -192,11 +186,9 @@ pub fn generate(
         t.coll_mut("roleEligibilitySchedules")
             .push(Item::new(format!("{id}-e"), s));
         let mut inst = Obj::new();
-        inst.insert(
-            "appScopeId".into(),
-            if dense { json!("/") } else { Value::Null },
-        );
-        inst.insert("directoryScopeId".into(), json!("/"));
+        let (app_scope, directory_scope) = pim_scope(dense && k == 0);
+        inst.insert("appScopeId".into(), app_scope);
+        inst.insert("directoryScopeId".into(), directory_scope);
         inst.insert("principalId".into(), json!(principal));
         inst.insert("roleDefinitionId".into(), json!(tid));
         inst.insert("endDateTime".into(), json!(end));
@@ -791,4 +783,14 @@ fn hex_id(f: &mut Filler) -> String {
     let a = f.uuid().replace('-', "");
     let b = f.uuid().replace('-', "");
     format!("{a}{b}")
+}
+
+/// (appScopeId, directoryScopeId) of a PIM schedule or instance: Graph sets exactly one; directory
+/// scope `/` (the tenant) unless app-scoped, which the dense profile shows once.
+fn pim_scope(app_scoped: bool) -> (Value, Value) {
+    if app_scoped {
+        (json!("/"), Value::Null)
+    } else {
+        (Value::Null, json!("/"))
+    }
 }

@@ -9,6 +9,7 @@ mod common;
 mod delta;
 mod endpoints;
 mod examples;
+mod fidelity;
 mod generation;
 mod odata;
 mod throttle;
