@@ -1,13 +1,14 @@
 //! The `entrasync` command line.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "entrasync",
-    version,
+    // The commit comes from build.rs ("unknown" outside a git checkout).
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("ENTRASYNC_COMMIT"), ")"),
     about = "Sync a Microsoft Entra ID tenant from Microsoft Graph into SQLite, PostgreSQL or files",
     long_about = "Sync a Microsoft Entra ID tenant from Microsoft Graph into SQLite, PostgreSQL or files.\n\n\
         entrasync reads CloudQuery-style YAML (kind: source with path cloudquery/entraid, kind: destination \
@@ -252,6 +253,13 @@ enum Command {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// Print a shell completion script: `entrasync completions bash > /etc/bash_completion.d/entrasync`,
+    /// `entrasync completions zsh > "${fpath[1]}/_entrasync"`,
+    /// `entrasync completions fish > ~/.config/fish/completions/entrasync.fish`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -485,6 +493,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             for path in written {
                 println!("{}", path.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut cli = Cli::command();
+            clap_complete::generate(shell, &mut cli, "entrasync", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
     }
