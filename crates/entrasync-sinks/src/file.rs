@@ -351,8 +351,12 @@ struct OpenFile {
 /// understands: a month-day-nanosecond interval is written as the struct `{months: int32, days:
 /// int32, nanoseconds: int64}`, a date64 as date32 (parquet's DATE; a date64 that is not
 /// midnight is an error), a timestamp in seconds in milliseconds (parquet has no seconds unit;
-/// other readers would see a bare int64).
+/// other readers would see a bare int64). The same holds inside lists, structs and maps, at any
+/// depth. `None`: stored as sent.
 fn parquet_type(dt: &DataType) -> Option<DataType> {
+    let field = |f: &FieldRef| -> Option<FieldRef> {
+        parquet_type(f.data_type()).map(|dt| Arc::new(f.as_ref().clone().with_data_type(dt)))
+    };
     match dt {
         DataType::Interval(IntervalUnit::MonthDayNano) => Some(DataType::Struct(
             vec![
@@ -367,6 +371,18 @@ fn parquet_type(dt: &DataType) -> Option<DataType> {
             arrow_schema::TimeUnit::Millisecond,
             tz.clone(),
         )),
+        DataType::List(f) => field(f).map(DataType::List),
+        DataType::LargeList(f) => field(f).map(DataType::LargeList),
+        DataType::FixedSizeList(f, n) => field(f).map(|f| DataType::FixedSizeList(f, *n)),
+        DataType::Map(f, sorted) => field(f).map(|f| DataType::Map(f, *sorted)),
+        DataType::Struct(fields) if fields.iter().any(|f| field(f).is_some()) => {
+            Some(DataType::Struct(
+                fields
+                    .iter()
+                    .map(|f| field(f).unwrap_or_else(|| f.clone()))
+                    .collect(),
+            ))
+        }
         _ => None,
     }
 }
@@ -391,9 +407,6 @@ fn parquet_schema(schema: &SchemaRef) -> SchemaRef {
 }
 
 fn parquet_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::IntervalMonthDayNanoType;
-    use arrow_array::{Array, Int32Array, Int64Array, StructArray};
     let schema = parquet_schema(&batch.schema());
     if Arc::ptr_eq(&schema, &batch.schema()) {
         return Ok(batch.clone());
@@ -403,29 +416,102 @@ fn parquet_batch(batch: &RecordBatch) -> Result<RecordBatch> {
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(a, f)| match f.data_type() {
-            DataType::Struct(fields) if parquet_type(a.data_type()).is_some() => {
-                let v = a.as_primitive::<IntervalMonthDayNanoType>();
-                let months = Int32Array::from_iter_values(v.values().iter().map(|x| x.months));
-                let days = Int32Array::from_iter_values(v.values().iter().map(|x| x.days));
-                let nanos = Int64Array::from_iter_values(v.values().iter().map(|x| x.nanoseconds));
-                let s = StructArray::try_new(
-                    fields.clone(),
-                    vec![Arc::new(months), Arc::new(days), Arc::new(nanos)],
-                    v.nulls().cloned(),
-                )?;
-                Ok(Arc::new(s) as arrow_array::ArrayRef)
-            }
-            DataType::Date32 | DataType::Timestamp(_, _) if a.data_type() != f.data_type() => {
-                values::exact_cast(&table, f.name(), a, f.data_type())
-                    .map_err(|e| arrow_schema::ArrowError::ComputeError(e.to_string()))
-            }
-            _ => Ok(a.clone()),
-        })
+        .map(|(a, f)| to_parquet(&table, f.name(), a, f.data_type()))
         .collect::<std::result::Result<Vec<_>, arrow_schema::ArrowError>>()
         .map_err(|e| SinkError::Other(format!("converting for parquet: {e}")))?;
     RecordBatch::try_new(schema, columns)
         .map_err(|e| SinkError::Other(format!("converting for parquet: {e}")))
+}
+
+/// `a` converted to `to`, its [`parquet_type`], rebuilding lists, structs and maps around
+/// converted children (offsets and null masks kept).
+fn to_parquet(
+    table: &str,
+    column: &str,
+    a: &arrow_array::ArrayRef,
+    to: &DataType,
+) -> std::result::Result<arrow_array::ArrayRef, arrow_schema::ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::IntervalMonthDayNanoType;
+    use arrow_array::{
+        Array, FixedSizeListArray, Int32Array, Int64Array, LargeListArray, ListArray, MapArray,
+        StructArray,
+    };
+    if a.data_type() == to {
+        return Ok(a.clone());
+    }
+    let child = |values: &arrow_array::ArrayRef, f: &FieldRef| {
+        to_parquet(table, column, values, f.data_type())
+    };
+    Ok(match (a.data_type(), to) {
+        (DataType::Interval(IntervalUnit::MonthDayNano), DataType::Struct(fields)) => {
+            let v = a.as_primitive::<IntervalMonthDayNanoType>();
+            let months = Int32Array::from_iter_values(v.values().iter().map(|x| x.months));
+            let days = Int32Array::from_iter_values(v.values().iter().map(|x| x.days));
+            let nanos = Int64Array::from_iter_values(v.values().iter().map(|x| x.nanoseconds));
+            Arc::new(StructArray::try_new(
+                fields.clone(),
+                vec![Arc::new(months), Arc::new(days), Arc::new(nanos)],
+                v.nulls().cloned(),
+            )?)
+        }
+        (DataType::List(_), DataType::List(f)) => {
+            let l = a.as_list::<i32>();
+            Arc::new(ListArray::try_new(
+                f.clone(),
+                l.offsets().clone(),
+                child(l.values(), f)?,
+                l.nulls().cloned(),
+            )?)
+        }
+        (DataType::LargeList(_), DataType::LargeList(f)) => {
+            let l = a.as_list::<i64>();
+            Arc::new(LargeListArray::try_new(
+                f.clone(),
+                l.offsets().clone(),
+                child(l.values(), f)?,
+                l.nulls().cloned(),
+            )?)
+        }
+        (DataType::FixedSizeList(_, _), DataType::FixedSizeList(f, n)) => {
+            let l = a.as_fixed_size_list();
+            Arc::new(FixedSizeListArray::try_new(
+                f.clone(),
+                *n,
+                child(l.values(), f)?,
+                l.nulls().cloned(),
+            )?)
+        }
+        (DataType::Struct(_), DataType::Struct(fields)) => {
+            let s = a.as_struct();
+            let columns = s
+                .columns()
+                .iter()
+                .zip(fields)
+                .map(|(c, f)| child(c, f))
+                .collect::<std::result::Result<_, _>>()?;
+            Arc::new(StructArray::try_new(
+                fields.clone(),
+                columns,
+                s.nulls().cloned(),
+            )?)
+        }
+        (DataType::Map(_, _), DataType::Map(f, sorted)) => {
+            let m = a.as_map();
+            let entries: arrow_array::ArrayRef = Arc::new(m.entries().clone());
+            let entries = child(&entries, f)?;
+            Arc::new(MapArray::try_new(
+                f.clone(),
+                m.offsets().clone(),
+                entries.as_struct().clone(),
+                m.nulls().cloned(),
+                *sorted,
+            )?)
+        }
+        // date64 → date32, timestamp[s] → timestamp[ms]: exact or an error naming the row.
+        _ => values::exact_cast(table, column, a, to)
+            .map_err(|e| arrow_schema::ArrowError::ComputeError(e.to_string()))?,
+    })
 }
 
 fn csv_field(s: &str) -> String {

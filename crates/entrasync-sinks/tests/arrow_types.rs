@@ -1089,3 +1089,152 @@ async fn postgres_uint64_into_an_existing_bigint_column() {
         .await
         .unwrap();
 }
+
+/// Month-day-nano intervals (and date64, timestamps in seconds) inside a list, a struct and a
+/// map go to parquet as at the top level: an interval as the struct `{months, days,
+/// nanoseconds}`, every part and every null where it was sent.
+#[tokio::test]
+async fn nested_intervals_into_parquet() {
+    use arrow_array::cast::AsArray;
+    use arrow_buffer::{NullBuffer, OffsetBuffer};
+    let iv = |m, d, n| Some(IntervalMonthDayNano::new(m, d, n));
+    let intervals = || -> ArrayRef {
+        Arc::new(IntervalMonthDayNanoArray::from(vec![
+            iv(1, 2, 3_000),
+            None,
+            iv(-14, 0, 3_600_000_000_000),
+        ]))
+    };
+    let item = Arc::new(Field::new(
+        "item",
+        DataType::Interval(arrow_schema::IntervalUnit::MonthDayNano),
+        true,
+    ));
+    // Rows: [1 2 3µs, null], null, [-14 months 1h].
+    let list: ArrayRef = Arc::new(ListArray::new(
+        item.clone(),
+        OffsetBuffer::from_lengths([2, 0, 1]),
+        intervals(),
+        Some(NullBuffer::from(vec![true, false, true])),
+    ));
+    let s = StructArray::from(vec![
+        (
+            Arc::new(Field::new("every", item.data_type().clone(), true)),
+            intervals(),
+        ),
+        (
+            Arc::new(Field::new("on", DataType::Date64, true)),
+            Arc::new(Date64Array::from(vec![Some(86_400_000), None, Some(0)])) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+                true,
+            )),
+            Arc::new(TimestampSecondArray::from(vec![Some(1), None, Some(-1)]).with_timezone("UTC"))
+                as ArrayRef,
+        ),
+    ]);
+    let entries = StructArray::from(vec![
+        (
+            Arc::new(Field::new("key", DataType::Utf8, false)),
+            Arc::new(StringArray::from(vec!["a", "b", "c"])) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("value", item.data_type().clone(), true)),
+            intervals(),
+        ),
+    ]);
+    let map: ArrayRef = Arc::new(
+        MapArray::try_new(
+            Arc::new(Field::new("entries", entries.data_type().clone(), false)),
+            OffsetBuffer::from_lengths([1, 1, 1]),
+            entries,
+            None,
+            false,
+        )
+        .unwrap(),
+    );
+    let cols: Vec<Col> = [
+        ("in_list", list),
+        ("in_struct", Arc::new(s) as ArrayRef),
+        ("in_map", map),
+    ]
+    .into_iter()
+    .map(|(name, array)| Col {
+        field: Field::new(name, array.data_type().clone(), true),
+        array,
+        sqlite: [rusqlite::types::Value::Null, rusqlite::types::Value::Null],
+        pg: [Value::Null, Value::Null],
+        json: [Value::Null, Value::Null],
+    })
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(
+        "cloudquery/file",
+        &file_sink_spec(dir.path(), "parquet"),
+        WriteMode::default(),
+        MigrateMode::default(),
+    )
+    .await
+    .unwrap();
+    send(&mut sink, &batch("nested_iv", &cols)).await;
+    let file = std::fs::File::open(dir.path().join("nested_iv.parquet")).unwrap();
+    let got: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let got = &got[0];
+    // The interval parts of a struct array, nulls as None.
+    let parts = |a: &dyn Array| -> Vec<Option<(i32, i32, i64)>> {
+        let s = a.as_struct();
+        let m = s
+            .column_by_name("months")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int32Type>();
+        let d = s
+            .column_by_name("days")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int32Type>();
+        let n = s
+            .column_by_name("nanoseconds")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>();
+        (0..s.len())
+            .map(|i| s.is_valid(i).then(|| (m.value(i), d.value(i), n.value(i))))
+            .collect()
+    };
+    let sent = vec![Some((1, 2, 3_000)), None, Some((-14, 0, 3_600_000_000_000))];
+
+    let list = got.column_by_name("in_list").unwrap().as_list::<i32>();
+    assert_eq!(list.offsets().as_ref(), [0, 2, 2, 3]);
+    assert!(list.is_valid(0) && list.is_null(1) && list.is_valid(2));
+    assert_eq!(parts(list.values().as_ref()), sent);
+
+    let s = got.column_by_name("in_struct").unwrap().as_struct();
+    assert_eq!(parts(s.column_by_name("every").unwrap().as_ref()), sent);
+    let on = s.column_by_name("on").unwrap();
+    assert_eq!(on.data_type(), &DataType::Date32);
+    assert_eq!(
+        on.to_data(),
+        Date32Array::from(vec![Some(1), None, Some(0)]).to_data()
+    );
+    let at = s.column_by_name("at").unwrap();
+    assert_eq!(
+        at.to_data(),
+        TimestampMillisecondArray::from(vec![Some(1_000), None, Some(-1_000)])
+            .with_timezone("UTC")
+            .to_data()
+    );
+
+    let map = got.column_by_name("in_map").unwrap().as_map();
+    assert_eq!(
+        map.keys().as_string::<i32>().iter().collect::<Vec<_>>(),
+        [Some("a"), Some("b"), Some("c")]
+    );
+    assert_eq!(parts(map.values().as_ref()), sent);
+}
