@@ -260,6 +260,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema of a config document (kind: source or destination), for editors:
+    /// `# yaml-language-server: $schema=entrasync.schema.json` at the top of the YAML.
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -498,6 +501,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Completions { shell } => {
             let mut cli = Cli::command();
             clap_complete::generate(shell, &mut cli, "entrasync", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            let schema = entrasync::plugin::docs::config_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
     }

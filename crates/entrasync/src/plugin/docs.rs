@@ -47,6 +47,105 @@ pub fn source_spec_schema() -> Value {
     })
 }
 
+/// The JSON Schema of one document of an entrasync config file (`entrasync schema`): a
+/// `kind: source` document whose plugin spec is [`source_spec_schema`], or a `kind: destination`
+/// document for SQLite, PostgreSQL or files with that plugin's spec. Editors apply it to each
+/// `---` document of the YAML.
+pub fn config_schema() -> Value {
+    let batch = json!({"type": ["integer", "string"],
+        "description": "Rows (batch_size) or bytes (batch_size_bytes, e.g. 4MB) per write."});
+    let common = json!({
+        "batch_size": batch, "batch_size_bytes": batch,
+        "batch_timeout": {"description": "Accepted for CloudQuery; entrasync writes each batch when full."},
+    });
+    let with_common = |own: Value| {
+        let mut props = common.clone();
+        props
+            .as_object_mut()
+            .unwrap()
+            .extend(own.as_object().unwrap().clone());
+        props
+    };
+    let sql_spec = |extra: Value| {
+        json!({"type": "object", "additionalProperties": false, "required": ["connection_string"],
+            "properties": with_common(extra)})
+    };
+    let indexes = json!({"type": "boolean", "default": false,
+        "description": "Index (_cq_source_name, _cq_sync_time) for delete-stale."});
+    let destination_for = |path: &str, spec: Value| {
+        json!({"if": {"properties": {"spec": {"properties": {"path": {"const": path}}}}},
+            "then": {"properties": {"spec": {"properties": {"spec": spec}}}}})
+    };
+    let name = json!({"type": "string", "minLength": 1});
+    let registry = json!({"type": "string", "default": "cloudquery"});
+    let mut source_spec = source_spec_schema();
+    source_spec.as_object_mut().unwrap().remove("$schema");
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/entrasync/entrasync/config",
+        "title": "entrasync config document (CloudQuery-style YAML)",
+        "oneOf": [
+            {"type": "object", "additionalProperties": false, "required": ["kind", "spec"],
+             "properties": {
+                "kind": {"const": "source"},
+                "spec": {"type": "object", "additionalProperties": false,
+                    "required": ["name", "path", "tables", "destinations"],
+                    "properties": {
+                        "name": name, "path": {"const": "cloudquery/entraid"}, "registry": registry,
+                        "version": {"type": "string"},
+                        "tables": {"type": "array", "items": {"type": "string"},
+                            "description": "Table names or globs (`entrasync tables` lists them)."},
+                        "skip_tables": {"type": "array", "items": {"type": "string"}},
+                        "skip_dependent_tables": {"type": "boolean", "default": true},
+                        "destinations": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "backend_options": {"type": "object", "additionalProperties": false,
+                            "required": ["table_name", "connection"],
+                            "properties": {"table_name": {"type": "string"}, "connection": {"type": "string"}}},
+                        "deterministic_cq_id": {"type": "boolean", "default": false},
+                        "otel_endpoint": {"type": "string"},
+                        "otel_endpoint_insecure": {"type": "boolean"},
+                        "spec": source_spec,
+                    }}}},
+            {"type": "object", "additionalProperties": false, "required": ["kind", "spec"],
+             "properties": {
+                "kind": {"const": "destination"},
+                "spec": {"type": "object", "additionalProperties": false, "required": ["name", "path"],
+                    "properties": {
+                        "name": name,
+                        "path": {"enum": ["cloudquery/sqlite", "cloudquery/postgresql", "cloudquery/file"]},
+                        "registry": registry, "version": {"type": "string"},
+                        "write_mode": {"enum": ["overwrite-delete-stale", "overwrite", "append"],
+                            "default": "overwrite-delete-stale"},
+                        "migrate_mode": {"enum": ["safe", "forced"], "default": "safe"},
+                        "pk_mode": {"type": "string"},
+                        "batch_size": batch, "batch_size_bytes": batch,
+                        "sync_group_id": {"type": "string"},
+                        "send_sync_summary": {"type": "boolean"},
+                        "spec": {"type": "object"},
+                    }}},
+             "allOf": [
+                destination_for("cloudquery/sqlite", sql_spec(json!({
+                    "connection_string": {"type": "string", "minLength": 1, "description": "The SQLite file."},
+                    "create_performance_indexes": indexes}))),
+                destination_for("cloudquery/postgresql", sql_spec(json!({
+                    "connection_string": {"type": "string", "minLength": 1,
+                        "description": "postgres:// URL or key=value string; sslmode as libpq's."},
+                    "pgx_log_level": {"type": "string"},
+                    "create_performance_indexes": indexes}))),
+                destination_for("cloudquery/file", json!({
+                    "type": "object", "additionalProperties": false, "required": ["path", "format"],
+                    "properties": with_common(json!({
+                        "path": {"type": "string", "minLength": 1,
+                            "description": "Path template with {{TABLE}}, {{UUID}}, {{FORMAT}} ..."},
+                        "format": {"enum": ["parquet", "json", "csv"]},
+                        "format_spec": {"type": "object"},
+                        "compression": {"enum": ["", "none", "gzip"]},
+                        "no_rotate": {"type": "boolean"}}))})),
+             ]},
+        ]
+    })
+}
+
 /// `doc <dir>`: `<dir>/__tables.json`, the tables with their children nested under `relations`.
 pub fn write_doc(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
