@@ -1073,7 +1073,6 @@ impl Sink for PostgresSink {
     async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
         let table = values::table_of(&schema)?;
         self.flush_table(&table).await?;
-        let out_schema = values::canonical_schema(&schema)?;
         let cols: Vec<String> = schema
             .fields()
             .iter()
@@ -1099,7 +1098,7 @@ impl Sink for PostgresSink {
                         .collect()
                 })
                 .collect();
-            out.push(values::batch_from_json_rows(&out_schema, &cells)?);
+            out.push(values::batch_as_sent(&schema, &cells)?);
         }
         Ok(out)
     }
