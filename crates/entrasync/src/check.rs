@@ -23,6 +23,11 @@ pub enum TableStatus {
 pub struct ConnectionReport {
     pub tenant_id: String,
     pub tenant_name: Option<String>,
+    /// The credential that signed in, as `Credential::describe` names it.
+    pub credential: String,
+    /// The identity's app id and object id, from the token (`appid`/`azp`, `oid`).
+    pub app_id: Option<String>,
+    pub object_id: Option<String>,
     pub permissions: Vec<String>,
     pub tables: Vec<(&'static str, TableStatus)>,
 }
@@ -38,6 +43,14 @@ impl ConnectionReport {
                 .as_ref()
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default()
+        );
+        let unknown = || "unknown".to_string();
+        let _ = writeln!(
+            out,
+            "Signed in with: {} (app id {}, object id {})",
+            self.credential,
+            self.app_id.clone().unwrap_or_else(unknown),
+            self.object_id.clone().unwrap_or_else(unknown),
         );
         let _ = writeln!(
             out,
@@ -120,6 +133,7 @@ pub async fn test_connection(source: &SourceConfig) -> anyhow::Result<Connection
     let client = GraphClient::new(&spec)?;
     let token = client.tokens().token().await?;
     let (permissions, tid) = auth::token_claims(token.expose()).unwrap_or_default();
+    let (app_id, object_id) = auth::token_identity(token.expose());
     let traffic = Traffic::default();
     let tenant_name = client
         .get(
@@ -132,6 +146,9 @@ pub async fn test_connection(source: &SourceConfig) -> anyhow::Result<Connection
     let mut report = ConnectionReport {
         tenant_id: tid.unwrap_or_else(|| client.tenant_id().to_string()),
         tenant_name,
+        credential: client.tokens().describe(),
+        app_id,
+        object_id,
         permissions,
         tables: Vec::new(),
     };

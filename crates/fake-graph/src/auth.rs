@@ -215,7 +215,12 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
                 "Invalid JWT token. The client_assertion_type is not supported.",
             );
         }
-        if let Err(r) = verify_assertion(state, &app, &tid, &assertion) {
+        let verified = if crate::identity::is_federated(&assertion, &app) {
+            crate::identity::verify_federated(state, &app, &assertion)
+        } else {
+            verify_assertion(state, &app, &tid, &assertion)
+        };
+        if let Err(r) = verified {
             return r;
         }
         acr = "2";
@@ -239,6 +244,15 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         );
     }
+    let (token, lifetime) = issue_token(state, &app, acr);
+    Resp::json(200, &json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
+        .header("cache-control", "no-store, no-cache")
+}
+
+/// An access token for Graph as `app` (`acr`: 1 secret, 2 certificate or federated assertion),
+/// and its lifetime in seconds.
+pub fn issue_token(state: &State, app: &AppReg, acr: &str) -> (String, u64) {
+    let tid = state.tenant.read().unwrap().id.clone();
     let lifetime = state.token_lifetime().as_secs();
     let now = now_secs();
     let claims = Claims {
@@ -255,7 +269,7 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
         oid: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, app.client_id.as_bytes()).to_string(),
         roles: app.permissions.clone(),
         sub: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, app.client_id.as_bytes()).to_string(),
-        tid: tid.clone(),
+        tid,
         uti: URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes()),
         ver: "1.0".into(),
     };
@@ -263,8 +277,7 @@ pub fn token_endpoint(state: &State, tenant: &str, req: &Req) -> Resp {
     header.kid = Some("fake-graph".into());
     let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&state.key))
         .unwrap_or_default();
-    Resp::json(200, &json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
-        .header("cache-control", "no-store, no-cache")
+    (token, lifetime)
 }
 
 fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> Result<(), Resp> {

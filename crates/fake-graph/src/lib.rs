@@ -23,6 +23,7 @@ pub mod errors;
 pub mod faults;
 pub mod fill;
 pub mod graph;
+pub mod identity;
 pub mod mutate;
 pub mod odata;
 pub mod routes;

@@ -174,6 +174,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         delta_reset_version: AtomicU64::new(0),
         rng_counter: AtomicU64::new(0),
         token_cache: Mutex::new(HashMap::new()),
+        identity: Mutex::default(),
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state.clone(), info.clone(), rx));
@@ -265,7 +266,8 @@ async fn serve(
     };
     let st = state.clone();
     let resp = if is_admin {
-        admin::handle(&state, &info, &r)
+        crate::identity::admin(&state, &info, &r)
+            .unwrap_or_else(|| admin::handle(&state, &info, &r))
     } else if let Some(action) = decision.action.filter(|a| matches!(a, Action::Status(_))) {
         let Action::Status(s) = action else {
             unreachable!()
@@ -360,6 +362,9 @@ fn to_hyper(resp: Resp) -> hyper::Response<Body> {
 
 /// Token endpoint or Graph.
 fn dispatch(state: &State, r: &Req) -> Resp {
+    if let Some(resp) = crate::identity::route(state, r) {
+        return resp;
+    }
     let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
     if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token" {
         if r.method != "POST" {

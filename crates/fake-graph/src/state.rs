@@ -43,6 +43,8 @@ pub struct State {
     pub rng_counter: AtomicU64,
     /// Verified bearer tokens → (caller, exp): skips the JWT check on every page of a sync.
     pub token_cache: Mutex<HashMap<String, (crate::auth::Caller, u64)>>,
+    /// Managed identities and federated credentials.
+    pub identity: Mutex<crate::identity::Identity>,
 }
 
 impl State {

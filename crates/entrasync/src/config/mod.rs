@@ -11,7 +11,7 @@ pub(crate) use node::short as safe_text;
 
 pub use sinkspec::{MAX_BATCH_SIZE, MAX_BATCH_SIZE_BYTES};
 pub use spec::{
-    Cloud, DEFAULT_CONCURRENCY, DEFAULT_LOG_LOOKBACK_DAYS, DEFAULT_MAX_RETRIES,
+    AuthKind, Cloud, DEFAULT_CONCURRENCY, DEFAULT_LOG_LOOKBACK_DAYS, DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER_SECS, EntraSpec, MAX_CONCURRENCY, MAX_LOG_LOOKBACK_DAYS,
     MAX_MAX_RETRIES, MAX_MAX_RETRY_AFTER_SECS, Secret, SimulatorSpec,
 };
@@ -258,6 +258,7 @@ struct Lines {
     /// The source's own `spec:` key.
     spec: Option<u32>,
     certificate: Option<u32>,
+    auth: Option<u32>,
 }
 
 impl Lines {
@@ -274,6 +275,7 @@ impl Lines {
             backend_connection: backend.and_then(|b| b.key_line("connection")),
             spec: doc.key_line("spec"),
             certificate: spec.and_then(|s| s.key_line("client_certificate_path")),
+            auth: spec.and_then(|s| s.key_line("auth")),
         }
     }
 }
@@ -752,31 +754,29 @@ fn validate_credentials(spec: &EntraSpec, lines: &Lines) -> Result<(), (Option<u
     if spec.simulator.is_some() {
         return Ok(());
     }
-    for (what, value, env) in [
-        ("tenant_id", &spec.tenant_id, "AZURE_TENANT_ID"),
-        ("client_id", &spec.client_id, "AZURE_CLIENT_ID"),
-    ] {
-        if value.is_none() {
-            return Err((
-                lines.spec,
-                format!(
-                    "no {what}: set spec.{what} in the source spec or the {env} environment variable"
-                ),
-            ));
-        }
-    }
-    match (&spec.client_secret, &spec.client_certificate_path) {
-        (Some(_), _) => Ok(()),
-        (None, Some(path)) => crate::graph::Credential::from_certificate_file(path)
-            .map(|_| ())
-            .map_err(|e| (lines.certificate.or(lines.spec), e.to_string())),
-        (None, None) => Err((
+    if spec.tenant_id.is_none() {
+        return Err((
             lines.spec,
-            "no credential: set spec.client_secret (or AZURE_CLIENT_SECRET) or \
-             spec.client_certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)"
+            "no tenant_id: set spec.tenant_id in the source spec or the AZURE_TENANT_ID \
+             environment variable"
                 .into(),
-        )),
+        ));
     }
+    // The same choice the sync makes, without any request: a missing key or an unreadable
+    // certificate is found here.
+    crate::graph::Credential::from_spec(spec)
+        .map(|_| ())
+        .map_err(|e| {
+            let line = match spec.auth {
+                Some(crate::config::AuthKind::ClientCertificate) | None
+                    if spec.client_certificate_path.is_some() =>
+                {
+                    lines.certificate
+                }
+                _ => lines.auth,
+            };
+            (line.or(lines.spec), e.to_string())
+        })
 }
 
 #[cfg(test)]

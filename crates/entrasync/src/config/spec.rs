@@ -42,7 +42,7 @@ impl Cloud {
         match self {
             Cloud::Public => "https://login.microsoftonline.com",
             Cloud::Usgov | Cloud::UsgovDod => "https://login.microsoftonline.us",
-            Cloud::China => "https://login.partner.microsoftonline.cn",
+            Cloud::China => "https://login.chinacloudapi.cn",
         }
     }
     pub fn graph_url(self) -> &'static str {
@@ -53,6 +53,18 @@ impl Cloud {
             Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
         }
     }
+}
+
+/// How the source signs in (`auth`); without it, inferred as Azure's SDKs do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    ClientSecret,
+    ClientCertificate,
+    WorkloadIdentity,
+    ManagedIdentity,
+    AzureCli,
+    AccessToken,
 }
 
 /// The first sync of a log table reads a week: enough to be useful, bounded on large tenants.
@@ -196,6 +208,12 @@ pub(crate) struct RawSpec {
     client_id: Option<String>,
     client_secret: Option<String>,
     client_certificate_path: Option<String>,
+    client_certificate_password: Option<String>,
+    send_certificate_chain: Option<bool>,
+    auth: Option<AuthKind>,
+    federated_token_file: Option<String>,
+    access_token: Option<String>,
+    access_token_file: Option<String>,
     cloud: Option<Cloud>,
     #[serde(default, deserialize_with = "url")]
     graph_url: Option<Url>,
@@ -249,6 +267,14 @@ pub struct EntraSpec {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
     pub client_certificate_path: Option<String>,
+    pub client_certificate_password: Option<Secret>,
+    /// Send the certificate chain (`x5c`) for subject-name/issuer authentication.
+    pub send_certificate_chain: bool,
+    /// The credential named by `auth`; `None` infers it.
+    pub auth: Option<AuthKind>,
+    pub federated_token_file: Option<String>,
+    pub access_token: Option<Secret>,
+    pub access_token_file: Option<String>,
     pub cloud: Cloud,
     pub graph_url: Url,
     pub login_url: Url,
@@ -321,6 +347,18 @@ impl EntraSpec {
                 .map(Secret::new),
             client_certificate_path: given(raw.client_certificate_path)
                 .or_else(|| env("AZURE_CLIENT_CERTIFICATE_PATH")),
+            client_certificate_password: given(raw.client_certificate_password)
+                .or_else(|| env("AZURE_CLIENT_CERTIFICATE_PASSWORD"))
+                .map(Secret::new),
+            send_certificate_chain: raw.send_certificate_chain.unwrap_or_else(|| {
+                env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")
+                    .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+            }),
+            auth: raw.auth,
+            federated_token_file: given(raw.federated_token_file)
+                .or_else(|| env("AZURE_FEDERATED_TOKEN_FILE")),
+            access_token: given(raw.access_token).map(Secret::new),
+            access_token_file: given(raw.access_token_file),
             cloud,
             graph_url: url_of(
                 "graph_url",

@@ -68,7 +68,7 @@ fn unknown_key_names_key_and_line() {
 #[test]
 fn unknown_plugin_spec_key_names_key_and_line() {
     let text = GOOD.replace("    concurrency: 100", "    concurency: 100");
-    insta::assert_snapshot!(parse_err(&text), @"config.yml:12: spec: unknown key `concurency`, expected one of `concurrency`, `tenant_id`, `client_id`, `client_secret`, `client_certificate_path`, `cloud`, `graph_url`, `login_url`, `max_retries`, `log_lookback_days`, `max_retry_after`, `child_refresh_interval`, `log_overlap`, `max_pages`, `simulator`");
+    insta::assert_snapshot!(parse_err(&text), @"config.yml:12: spec: unknown key `concurency`, expected one of `concurrency`, `tenant_id`, `client_id`, `client_secret`, `client_certificate_path`, `client_certificate_password`, `send_certificate_chain`, `auth`, `federated_token_file`, `access_token`, `access_token_file`, `cloud`, `graph_url`, `login_url`, `max_retries`, `log_lookback_days`, `max_retry_after`, `child_refresh_interval`, `log_overlap`, `max_pages`, `simulator`");
 }
 
 #[test]
@@ -416,7 +416,7 @@ fn destination_specs_are_checked_at_load() {
         (
             "    connection_string: ./entraid.db",
             "    conection_string: ./entraid.db",
-            "spec: unknown key `conection_string`, expected one of `connection_string`, `batch_size`, `batch_size_bytes`, `batch_timeout`, `create_performance_indexes`",
+            "spec: unknown key `conection_string`, expected one of `connection_string`, `batch_size`, `batch_size_bytes`, `batch_timeout`",
         ),
         (
             "    connection_string: ./entraid.db",
@@ -544,7 +544,7 @@ fn missing_credentials_are_a_config_error() {
         return; // the environment would supply it
     }
     let text = GOOD.replace("    client_id: app\n", "");
-    insta::assert_snapshot!(parse_err(&text), @r#"config.yml:11: source "entraid": no client_id: set spec.client_id in the source spec or the AZURE_CLIENT_ID environment variable"#);
+    insta::assert_snapshot!(parse_err(&text), @r#"config.yml:11: source "entraid": no client_id: a client secret needs the app's client id; set spec.client_id in the source spec or the AZURE_CLIENT_ID environment variable"#);
     if std::env::var_os("AZURE_CLIENT_SECRET").is_none() {
         let dir = tempfile::tempdir().unwrap();
         let pem = dir.path().join("app.pem");

@@ -1,71 +1,14 @@
-//! Access tokens by the OAuth client-credentials flow: a client secret or a certificate assertion
-//! (RS256 JWT). Tokens are cached and refreshed before they expire, and on demand after a 401.
+//! Access tokens for Graph from any [`Credential`]: client credentials (secret, certificate
+//! assertion, federated assertion) by the OAuth token endpoint, the others by their own source.
+//! Tokens are cached and refreshed before they expire, and on demand after a 401.
 
+use super::credential::{Acquired, Certificate, Credential, Failed, azure_cli};
 use super::error::GraphError;
-use crate::config::Secret;
+use crate::config::{Cloud, Secret};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha1::{Digest, Sha1};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-
-/// How the app proves who it is.
-pub enum Credential {
-    Secret(Secret),
-    Certificate {
-        /// SHA-1 thumbprint of the DER certificate, base64url (`x5t`).
-        thumbprint: String,
-        key: jsonwebtoken::EncodingKey,
-    },
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credential::Secret(_) => f.write_str("Credential::Secret(<redacted>)"),
-            Credential::Certificate { thumbprint, .. } => {
-                write!(f, "Credential::Certificate(x5t={thumbprint})")
-            }
-        }
-    }
-}
-
-impl Credential {
-    /// Reads a PEM file holding the certificate and its RSA private key (as `az ad sp create-for-rbac
-    /// --create-cert` writes it).
-    pub fn from_certificate_file(path: &str) -> Result<Credential, GraphError> {
-        let pem = std::fs::read_to_string(path).map_err(|e| {
-            GraphError::Setup(format!("cannot read client_certificate_path {path}: {e}"))
-        })?;
-        Self::from_certificate_pem(&pem)
-            .map_err(|m| GraphError::Setup(format!("client_certificate_path {path}: {m}")))
-    }
-
-    pub fn from_certificate_pem(pem: &str) -> Result<Credential, String> {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
-        let cert = CertificateDer::from_pem_slice(pem.as_bytes())
-            .map_err(|_| "no CERTIFICATE block found; the file must hold the certificate and its private key in PEM".to_string())?;
-        let key_block = pem_block(pem, &["PRIVATE KEY", "RSA PRIVATE KEY"]).ok_or(
-            "no PRIVATE KEY block found; the file must hold the certificate and its private key in PEM",
-        )?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_block.as_bytes())
-            .map_err(|e| format!("the private key is not a usable RSA key ({e})"))?;
-        let thumbprint = URL_SAFE_NO_PAD.encode(Sha1::digest(cert.as_ref()));
-        Ok(Credential::Certificate { thumbprint, key })
-    }
-}
-
-/// The first PEM block with one of the given labels, armour included.
-fn pem_block<'a>(pem: &'a str, labels: &[&str]) -> Option<&'a str> {
-    labels.iter().find_map(|label| {
-        let begin = format!("-----BEGIN {label}-----");
-        let end = format!("-----END {label}-----");
-        let start = pem.find(&begin)?;
-        let stop = start + pem[start..].find(&end)? + end.len();
-        Some(&pem[start..stop])
-    })
-}
 
 struct Cached {
     token: Secret,
@@ -76,12 +19,20 @@ struct Cached {
 pub struct TokenProvider {
     http: reqwest::Client,
     token_url: String,
-    scope: String,
+    /// The cloud's Graph resource (`https://graph.microsoft.com`); the scope is `{resource}/.default`.
+    resource: String,
+    tenant_id: String,
     client_id: String,
+    cloud: Cloud,
     credential: Credential,
+    /// The member of a `Credential::Chain` that answered first, kept from then on.
+    chosen: std::sync::OnceLock<usize>,
     retry: super::RetryPolicy,
     cached: Mutex<Option<Cached>>,
 }
+
+/// How long each member of an inferred chain may take to answer its first request.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A token is never trusted for longer than this, whatever `expires_in` says.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -93,25 +44,38 @@ struct TokenResponse {
 }
 
 impl TokenProvider {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         http: reqwest::Client,
         login_url: &url::Url,
-        graph_url: &url::Url,
+        cloud: Cloud,
         tenant_id: &str,
-        client_id: &str,
+        client_id: Option<&str>,
         credential: Credential,
         retry: super::RetryPolicy,
     ) -> TokenProvider {
         let login = login_url.as_str().trim_end_matches('/');
-        let graph = graph_url.as_str().trim_end_matches('/');
         TokenProvider {
             http,
             token_url: format!("{login}/{tenant_id}/oauth2/v2.0/token"),
-            scope: format!("{graph}/.default"),
-            client_id: client_id.to_string(),
+            // The cloud's resource, not `graph_url`: a proxy in front of Graph changes where
+            // requests go, not which API the token is for.
+            resource: cloud.graph_url().to_string(),
+            tenant_id: tenant_id.to_string(),
+            client_id: client_id.unwrap_or_default().to_string(),
+            cloud,
             credential,
+            chosen: std::sync::OnceLock::new(),
             retry,
             cached: Mutex::new(None),
+        }
+    }
+
+    /// The credential in use: the chain member that answered, once one has.
+    pub fn describe(&self) -> String {
+        match (&self.credential, self.chosen.get()) {
+            (Credential::Chain(members), Some(&i)) => members[i].describe(),
+            (credential, _) => credential.describe(),
         }
     }
 
@@ -140,14 +104,25 @@ impl TokenProvider {
     /// Fetches a token, retrying throttling, server errors and lost connections as Graph
     /// requests are; a refusal of the credentials (4xx) is final.
     async fn fetch(&self) -> Result<Cached, GraphError> {
+        let credential = match (&self.credential, self.chosen.get()) {
+            (Credential::Chain(members), Some(&i)) => &members[i],
+            (Credential::Chain(members), None) => return self.probe(members).await,
+            (credential, _) => credential,
+        };
+        // IMDS also answers 404 while the identity is being assigned and 410 while it updates;
+        // Microsoft asks clients to retry both.
+        let managed = matches!(credential, Credential::ManagedIdentity(_));
         let mut attempt = 0;
         loop {
-            let (err, retry_after) = match self.fetch_once().await {
+            let (err, retry_after) = match self.fetch_once(credential).await {
                 Ok(cached) => return Ok(cached),
                 Err(e) => e,
             };
             let retryable = match &err {
-                GraphError::Auth { status, .. } => matches!(status, 429 | 500..=599),
+                GraphError::Auth { status, .. } => {
+                    matches!(status, 429 | 500..=599) || (managed && matches!(status, 404 | 410))
+                }
+                GraphError::Setup(_) => false,
                 other => other.is_retryable(),
             };
             if !retryable || attempt >= self.retry.max_retries {
@@ -164,27 +139,78 @@ impl TokenProvider {
         }
     }
 
+    /// Tries each member of an inferred chain once, as DefaultAzureCredential does, and keeps
+    /// the first that answers; the error names what each member said.
+    async fn probe(&self, members: &[Credential]) -> Result<Cached, GraphError> {
+        let mut reasons = Vec::new();
+        for (i, member) in members.iter().enumerate() {
+            // Off Azure, 169.254.169.254 may never answer: the probe gives it two seconds.
+            let attempt = tokio::time::timeout(PROBE_TIMEOUT, self.fetch_once(member));
+            let result = attempt.await.unwrap_or_else(|_| {
+                let e = GraphError::Transport(format!("no answer within {PROBE_TIMEOUT:?}"));
+                Err((e, None))
+            });
+            match result {
+                Ok(cached) => {
+                    let _ = self.chosen.set(i);
+                    tracing::info!("signed in with {}", member.describe());
+                    return Ok(cached);
+                }
+                Err((e, _)) => reasons.push(format!("{}: {e}", member.describe())),
+            }
+        }
+        Err(GraphError::Setup(format!(
+            "no credential found: spec.auth is not set and the environment holds no client \
+             secret, certificate, federated token or managed-identity endpoint; tried {}",
+            reasons.join("; ")
+        )))
+    }
+
     /// One token request; on failure, the error and the server's Retry-After.
-    async fn fetch_once(&self) -> Result<Cached, (GraphError, Option<Duration>)> {
+    async fn fetch_once(&self, credential: &Credential) -> Result<Cached, Failed> {
+        let started = Instant::now();
+        let acquired = match credential {
+            Credential::ManagedIdentity(mi) => mi.fetch(&self.http, &self.resource).await?,
+            Credential::AzureCli => azure_cli(&self.resource, &self.tenant_id).await?,
+            Credential::AccessToken(given) => given.fetch().await?,
+            Credential::Chain(_) => unreachable!("fetch() resolves the chain"),
+            client => self.client_credentials(client).await?,
+        };
+        let lifetime = acquired
+            .lifetime
+            .unwrap_or(Duration::from_secs(3599))
+            .min(MAX_TOKEN_LIFETIME);
+        // Refresh five minutes early, or at half-life for short-lived tokens.
+        let margin = Duration::from_secs(300).min(lifetime / 2);
+        Ok(Cached {
+            token: acquired.token,
+            refresh_at: started + lifetime - margin,
+        })
+    }
+
+    /// The OAuth client-credentials request with a secret or an assertion.
+    async fn client_credentials(&self, credential: &Credential) -> Result<Acquired, Failed> {
         let mut form = vec![
             ("grant_type", "client_credentials".to_string()),
             ("client_id", self.client_id.clone()),
-            ("scope", self.scope.clone()),
+            ("scope", format!("{}/.default", self.resource)),
         ];
-        match &self.credential {
+        let assertion = match credential {
             Credential::Secret(secret) => {
                 form.push(("client_secret", secret.expose().to_string()));
+                None
             }
-            Credential::Certificate { thumbprint, key } => {
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-                ));
-                let assertion = self.assertion(thumbprint, key).map_err(|e| (e, None))?;
-                form.push(("client_assertion", assertion));
-            }
+            Credential::Certificate(cert) => Some(self.assertion(cert).map_err(|e| (e, None))?),
+            Credential::Federated(source) => Some(source.fetch(&self.http, self.cloud).await?),
+            _ => unreachable!("only client credentials come here"),
+        };
+        if let Some(assertion) = assertion {
+            form.push((
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ));
+            form.push(("client_assertion", assertion));
         }
-        let started = Instant::now();
         let what = format!("token endpoint {}", self.token_url);
         let mut response = self
             .http
@@ -233,25 +259,19 @@ impl TokenProvider {
             .expires_in
             .as_u64()
             .or_else(|| parsed.expires_in.as_str().and_then(|s| s.parse().ok()))
-            .unwrap_or(3599);
-        let lifetime = Duration::from_secs(lifetime).min(MAX_TOKEN_LIFETIME);
-        // Refresh five minutes early, or at half-life for short-lived tokens.
-        let margin = Duration::from_secs(300).min(lifetime / 2);
-        Ok(Cached {
+            .map(Duration::from_secs);
+        Ok(Acquired {
             token: Secret::new(parsed.access_token),
-            refresh_at: started + lifetime - margin,
+            lifetime,
         })
     }
 
-    fn assertion(
-        &self,
-        thumbprint: &str,
-        key: &jsonwebtoken::EncodingKey,
-    ) -> Result<String, GraphError> {
+    fn assertion(&self, cert: &Certificate) -> Result<String, GraphError> {
         entrasync_crypto::install();
         let now = chrono::Utc::now().timestamp();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.x5t = Some(thumbprint.to_string());
+        header.x5t = Some(cert.thumbprint.clone());
+        header.x5c = cert.chain.clone();
         let claims = serde_json::json!({
             "aud": self.token_url,
             "iss": self.client_id,
@@ -261,17 +281,34 @@ impl TokenProvider {
             "iat": now,
             "exp": now + 600,
         });
-        jsonwebtoken::encode(&header, &claims, key)
+        jsonwebtoken::encode(&header, &claims, &cert.key)
             .map_err(|e| GraphError::Setup(format!("cannot sign the client assertion: {e}")))
     }
 }
 
-/// The application permissions (`roles`) and tenant (`tid`) a Graph access token carries.
-/// Reads the payload only; Graph, not us, validates the signature.
-pub fn token_claims(token: &str) -> Option<(Vec<String>, Option<String>)> {
+/// The payload of a JWT access token, unverified: Graph, not us, validates the signature.
+fn token_payload(token: &str) -> Option<serde_json::Value> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// One claim of a JWT access token.
+pub fn token_claim(token: &str, name: &str) -> Option<serde_json::Value> {
+    token_payload(token)?.get(name).cloned()
+}
+
+/// Who a token stands for: the app id (`appid`, or `azp` in v2 tokens) and the object id of
+/// its service principal or managed identity (`oid`).
+pub fn token_identity(token: &str) -> (Option<String>, Option<String>) {
+    let v = token_payload(token).unwrap_or_default();
+    let text = |k: &str| v[k].as_str().map(str::to_string);
+    (text("appid").or_else(|| text("azp")), text("oid"))
+}
+
+/// The application permissions (`roles`) and tenant (`tid`) a Graph access token carries.
+pub fn token_claims(token: &str) -> Option<(Vec<String>, Option<String>)> {
+    let v = token_payload(token)?;
     let roles = v["roles"]
         .as_array()
         .map(|a| {

@@ -3,10 +3,12 @@
 //! so a hostile link can never receive the token.
 
 pub mod auth;
+pub mod credential;
 pub mod error;
 mod throttle;
 
-pub use auth::{Credential, TokenProvider};
+pub use auth::TokenProvider;
+pub use credential::Credential;
 pub use error::{ApiError, GraphError};
 pub use throttle::{Scope, Throttle};
 
@@ -98,21 +100,7 @@ impl GraphClient {
             .tenant_id
             .clone()
             .ok_or_else(|| missing("tenant_id", "AZURE_TENANT_ID"))?;
-        let client_id = spec
-            .client_id
-            .clone()
-            .ok_or_else(|| missing("client_id", "AZURE_CLIENT_ID"))?;
-        let credential = match (&spec.client_secret, &spec.client_certificate_path) {
-            (Some(secret), _) => Credential::Secret(secret.clone()),
-            (None, Some(path)) => Credential::from_certificate_file(path)?,
-            (None, None) => {
-                return Err(GraphError::Setup(
-                    "no credential: set spec.client_secret (or AZURE_CLIENT_SECRET) or \
-                     spec.client_certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)"
-                        .into(),
-                ));
-            }
-        };
+        let credential = Credential::from_spec(spec)?;
         let http = http_client();
         let retry = RetryPolicy {
             max_retries: spec.max_retries,
@@ -121,9 +109,9 @@ impl GraphClient {
         let tokens = TokenProvider::new(
             http.clone(),
             &spec.login_url,
-            &spec.graph_url,
+            spec.cloud,
             &tenant_id,
-            &client_id,
+            spec.client_id.as_deref(),
             credential,
             retry,
         );

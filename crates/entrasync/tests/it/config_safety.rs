@@ -279,10 +279,11 @@ async fn late_mistakes_are_found_before_any_file_is_created() {
         line_of(&text, "connection: \"@@plugins"),
         &["backend_options.connection names destination \"postgresql\""],
     );
-    // No credentials at all.
+    // A client secret without the app's id. (No credential at all is not a config error: as
+    // with Azure's SDKs, the sync then tries managed identity and the Azure CLI.)
     let text = good
         .lines()
-        .filter(|l| !l.contains("client_id:") && !l.contains("client_secret:"))
+        .filter(|l| !l.contains("client_id:"))
         .collect::<Vec<_>>()
         .join("\n");
     refused(
@@ -291,7 +292,7 @@ async fn late_mistakes_are_found_before_any_file_is_created() {
         &text,
         // The source's own `spec:` key, the first one nested two spaces deep.
         line_of(&text, "  spec:"),
-        &["no client_id: set spec.client_id"],
+        &["no client_id: a client secret needs the app's client id; set spec.client_id"],
     );
     // A certificate file that is not a certificate.
     let pem = dir.path().join("app.pem");
