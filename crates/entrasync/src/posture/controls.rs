@@ -336,12 +336,12 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA, RD, USERS, SIGNIN_ACT],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, \
-              COALESCE(rd.display_name, ra.role_definition_id) || '; last sign-in ' || COALESCE(@jt(a.sign_in_activity, 'lastSignInDateTime'), 'never') AS detail \
+              COALESCE(rd.display_name, ra.role_definition_id) || '; last sign-in ' || COALESCE(@signin(a.sign_in_activity, 'lastSignInDateTime'), 'never') AS detail \
               FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
               JOIN entraid_user_signin_activity a ON a.id = u.id \
               LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
               WHERE ra.role_definition_id IN @list('priv_roles') AND u.account_enabled = TRUE \
-              AND (@jt(a.sign_in_activity, 'lastSignInDateTime') IS NULL OR @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(30))",
+              AND (@signin(a.sign_in_activity, 'lastSignInDateTime') IS NULL OR @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(30))",
     },
     Control {
         id: "ES-PRIV-12",
@@ -788,7 +788,7 @@ pub static CONTROLS: &[Control] = &[
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'invited ' || CAST(u.created_date_time AS TEXT) AS detail \
               FROM entraid_users u LEFT JOIN entraid_user_signin_activity a ON a.id = u.id \
               WHERE u.user_type = 'Guest' AND @ts(u.created_date_time) < @ago(30) \
-              AND @jt(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @jt(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
+              AND @signin(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @signin(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
     },
     Control {
         id: "ES-GST-02",
@@ -814,9 +814,9 @@ pub static CONTROLS: &[Control] = &[
         link: MS_STALE_USERS,
         tables: &[USERS, SIGNIN_ACT],
         may_be_empty: &[],
-        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @jt(a.sign_in_activity, 'lastSignInDateTime') AS detail \
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @signin(a.sign_in_activity, 'lastSignInDateTime') AS detail \
               FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
-              WHERE u.user_type = 'Guest' AND u.account_enabled = TRUE AND @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
+              WHERE u.user_type = 'Guest' AND u.account_enabled = TRUE AND @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
     },
     Control {
         id: "ES-GST-04",
@@ -1003,9 +1003,9 @@ pub static CONTROLS: &[Control] = &[
         link: MS_STALE_USERS,
         tables: &[USERS, SIGNIN_ACT],
         may_be_empty: &[],
-        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @jt(a.sign_in_activity, 'lastSignInDateTime') AS detail \
+        sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @signin(a.sign_in_activity, 'lastSignInDateTime') AS detail \
               FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
-              WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(@jt(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
+              WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
     },
     Control {
         id: "ES-HYG-02",
@@ -1046,7 +1046,7 @@ pub static CONTROLS: &[Control] = &[
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'created ' || CAST(u.created_date_time AS TEXT) AS detail \
               FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
               WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(u.created_date_time) < @ago(30) \
-              AND @jt(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @jt(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
+              AND @signin(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @signin(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
     },
     Control {
         id: "ES-HYG-05",

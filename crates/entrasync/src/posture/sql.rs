@@ -5,6 +5,7 @@
 //! | macro | meaning | SQLite | PostgreSQL |
 //! |---|---|---|---|
 //! | `@jt(expr, 'a.b')` | text at a JSON path | `json_extract(expr, '$.a.b')` | `(expr #>> '{a,b}')` |
+//! | `@signin(expr, 'a.b')` | a `signInActivity` time as text, NULL for Graph's "never" (`0001-01-01T00:00:00Z`) | `NULLIF(json_extract(..), ..)` | `NULLIF((expr #>> ..), ..)` |
 //! | `@jtrue(expr, 'a.b')` | the JSON value is `true` | `json_extract(..) = 1` | `(expr #>> '{a,b}') = 'true'` |
 //! | `@jeach(alias, expr, 'a.b')` | the array at the path as rows (`alias.value`); non-arrays give none | `json_each(..) AS alias` | `jsonb_array_elements(..) AS alias(value)` |
 //! | `@jv(alias)` | a row of `@jeach` as text | `alias.value` | `(alias.value #>> '{}')` |
@@ -19,6 +20,9 @@
 //!
 //! The path argument of `@jt`, `@jtrue`, `@jeach` and `@jlen` is a quoted literal; an empty path
 //! (`''`) is the value itself.
+
+/// The time Graph writes in `signInActivity` for "never signed in".
+pub const GRAPH_NEVER: &str = "0001-01-01T00:00:00Z";
 
 /// The two SQL dialects a destination can speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -130,6 +134,10 @@ fn apply(
     match (name, dialect) {
         ("jt", Sqlite) => format!("json_extract({}, {})", arg(0), sqlite_path(path(1))),
         ("jt", Postgres) => format!("({} #>> {})", arg(0), pg_path(path(1))),
+        ("signin", _) => format!(
+            "NULLIF({}, '{GRAPH_NEVER}')",
+            apply("jt", a, dialect, lists)
+        ),
         ("jtrue", Sqlite) => format!("(json_extract({}, {}) = 1)", arg(0), sqlite_path(path(1))),
         ("jtrue", Postgres) => format!("(({} #>> {}) = 'true')", arg(0), pg_path(path(1))),
         ("jeach", Sqlite) => format!(
@@ -217,6 +225,19 @@ mod tests {
         assert!(
             p.contains("CAST((e.value #>> '{end}') AS timestamptz)"),
             "{p}"
+        );
+    }
+
+    #[test]
+    fn signin_reads_graphs_never_as_null() {
+        let q = "SELECT @signin(a.x, 'lastSignInDateTime')";
+        assert_eq!(
+            expand(q, Dialect::Sqlite, &no_lists),
+            "SELECT NULLIF(json_extract(a.x, '$.lastSignInDateTime'), '0001-01-01T00:00:00Z')"
+        );
+        assert_eq!(
+            expand(q, Dialect::Postgres, &no_lists),
+            "SELECT NULLIF((a.x #>> '{lastSignInDateTime}'), '0001-01-01T00:00:00Z')"
         );
     }
 }

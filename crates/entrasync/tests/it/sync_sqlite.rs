@@ -236,3 +236,142 @@ fn quick_start_runs_without_credentials() {
     );
     assert!(db.count("entraid_group_members") > 0);
 }
+
+/// Every user's `signInActivity` as fake-graph serves it (null when Graph sends none).
+async fn graph_sign_in_activity(tenant: &Tenant) -> Vec<serde_json::Value> {
+    let info = tenant.info();
+    let token: serde_json::Value = tenant
+        .http
+        .post(&info.token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", info.client_id.as_str()),
+            ("client_secret", info.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let mut users = Vec::new();
+    let mut next = Some(format!(
+        "{}/v1.0/users?$select=id,userType,accountEnabled,createdDateTime,signInActivity",
+        info.graph_url
+    ));
+    while let Some(url) = next {
+        let page: serde_json::Value = tenant
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        users.extend(page["value"].as_array().unwrap().iter().cloned());
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    users
+}
+
+/// Graph writes `0001-01-01T00:00:00Z` for "never signed in": entrasync stores it as sent, and the
+/// posture controls read it as never, not as a sign-in 2,000 years ago.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_signed_in_sentinel_is_stored_as_sent_and_read_as_never() {
+    use entrasync::posture::{self, controls::CONTROLS};
+    use std::collections::BTreeSet;
+    const NEVER: &str = "0001-01-01T00:00:00Z";
+    let tenant = Tenant::start(Profile::Small, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("entraid.db");
+    let config = write_config(
+        dir.path(),
+        &tenant.sqlite_config(
+            &db_path,
+            r#"["entraid_users", "entraid_user_signin_activity"]"#,
+            "",
+        ),
+    );
+    assert_eq!(sync(&config).await.errors, 0);
+    let users = graph_sign_in_activity(&tenant).await;
+    let never = |u: &serde_json::Value, k: &str| {
+        let a = &u["signInActivity"];
+        a.is_null() || a[k].is_null() || a[k] == NEVER
+    };
+    let sentinel: BTreeSet<&str> = users
+        .iter()
+        .filter(|u| u["signInActivity"]["lastSignInDateTime"] == NEVER)
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !sentinel.is_empty(),
+        "the seed gives no never-signed-in user"
+    );
+    // stored as sent, sentinel included
+    let db = Db::open(&db_path);
+    let stored: std::collections::BTreeMap<String, serde_json::Value> = db
+        .strings(
+            "SELECT id || char(9) || COALESCE(sign_in_activity, 'null') FROM entraid_user_signin_activity",
+        )
+        .into_iter()
+        .map(|row| {
+            let (id, json) = row.split_once('\t').unwrap();
+            (id.to_string(), serde_json::from_str(json).unwrap())
+        })
+        .collect();
+    for u in &users {
+        let id = u["id"].as_str().unwrap();
+        if let Some(s) = stored.get(id) {
+            assert_eq!(s, &u["signInActivity"], "{id}");
+        }
+    }
+    assert!(sentinel.iter().all(|id| stored.contains_key(*id)));
+    // the controls: "never signed in" includes them, "inactive for 90 days" does not
+    let lite = posture::Db::sqlite(&db_path).unwrap();
+    let findings = |id: &str| {
+        let control = CONTROLS.iter().find(|c| c.id == id).unwrap();
+        let lite = &lite;
+        async move {
+            posture::evaluate(lite, control)
+                .await
+                .findings
+                .into_iter()
+                .map(|f| f.object_id)
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let month_ago = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339();
+    let enabled_members = || {
+        users.iter().filter(|u| {
+            u["userType"] == "Member"
+                && u["accountEnabled"] == true
+                && stored.contains_key(u["id"].as_str().unwrap())
+        })
+    };
+    let never_signed_in: BTreeSet<String> = enabled_members()
+        .filter(|u| u["createdDateTime"].as_str().unwrap() < month_ago.as_str())
+        .filter(|u| never(u, "lastSignInDateTime") && never(u, "lastNonInteractiveSignInDateTime"))
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        never_signed_in
+            .iter()
+            .any(|id| sentinel.contains(id.as_str())),
+        "no enabled member with the sentinel created a month ago"
+    );
+    assert_eq!(findings("ES-HYG-04").await, never_signed_in);
+    let three_months_ago = (chrono::Utc::now() - chrono::Duration::days(90)).to_rfc3339();
+    let inactive: BTreeSet<String> = enabled_members()
+        .filter(|u| {
+            !never(u, "lastSignInDateTime")
+                && u["signInActivity"]["lastSignInDateTime"].as_str().unwrap()
+                    < three_months_ago.as_str()
+        })
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(findings("ES-HYG-01").await, inactive);
+}
