@@ -3,8 +3,11 @@
 //!
 //! | `path`                  | nested `spec` keys                                                        |
 //! |-------------------------|---------------------------------------------------------------------------|
-//! | `cloudquery/sqlite`     | `connection_string` (file path, required); accepted and ignored: `batch_size`, `batch_size_bytes`, `batch_timeout` |
-//! | `cloudquery/postgresql` | `connection_string` (required), `batch_size`, `batch_size_bytes`; accepted and ignored: `batch_timeout`, `pgx_log_level`, `create_performance_indexes` |
+//! | `cloudquery/sqlite`     | `connection_string` (file path, required), `create_performance_indexes`; accepted and ignored: `batch_size`, `batch_size_bytes`, `batch_timeout` |
+//! | `cloudquery/postgresql` | `connection_string` (required), `batch_size`, `batch_size_bytes`, `create_performance_indexes`; accepted and ignored: `batch_timeout`, `pgx_log_level` |
+//!
+//! `create_performance_indexes` (a boolean, default false) indexes `(_cq_source_name,
+//! _cq_sync_time)` for `overwrite-delete-stale`, as CloudQuery's PostgreSQL destination does.
 //! | `cloudquery/file`       | `path` (required), `format` (`parquet`, `json`, `csv`; required), `compression` (`""`, `gzip`), `no_rotate` (a boolean; `true` refuses a path with `{{UUID}}`, as CloudQuery does; one file per table and sync is the behaviour either way); accepted and ignored: `format_spec`, `batch_size`, `batch_size_bytes`, `batch_timeout` |
 //!
 //! Any other key is an error naming it.
@@ -81,6 +84,17 @@ fn count(path: &str, spec: &serde_json::Map<String, Value>, key: &str) -> Result
     }
 }
 
+fn flag(path: &str, spec: &serde_json::Map<String, Value>, key: &str) -> Result<bool> {
+    match spec.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(err(
+            path,
+            format!("spec.{key} must be true or false, not {other}"),
+        )),
+    }
+}
+
 /// Opens the sink of destination `path` configured by its nested `spec` (null or an object).
 pub async fn open(
     path: &str,
@@ -104,11 +118,13 @@ pub async fn open(
                     "batch_size",
                     "batch_size_bytes",
                     "batch_timeout",
+                    "create_performance_indexes",
                 ],
             )?;
             let file = required(path, spec, "connection_string")?;
-            let sink =
-                SqliteSink::open(Path::new(file), write_mode)?.with_migrate_mode(migrate_mode);
+            let sink = SqliteSink::open(Path::new(file), write_mode)?
+                .with_migrate_mode(migrate_mode)
+                .with_performance_indexes(flag(path, spec, "create_performance_indexes")?);
             Ok(Box::new(sink))
         }
         "cloudquery/postgresql" => {
@@ -128,6 +144,7 @@ pub async fn open(
             let mut options = PostgresOptions {
                 write_mode,
                 migrate_mode,
+                performance_indexes: flag(path, spec, "create_performance_indexes")?,
                 ..PostgresOptions::default()
             };
             if let Some(n) = count(path, spec, "batch_size")? {
@@ -238,6 +255,40 @@ mod tests {
         )
         .await);
         assert!(msg.contains("spec.connection_string is required"), "{msg}");
+        // create_performance_indexes reaches the sink: the table gets the delete-stale index.
+        let mut sink = open(
+            "cloudquery/sqlite",
+            &json!({"connection_string": db.to_str().unwrap(), "create_performance_indexes": true}),
+            WriteMode::default(),
+            MigrateMode::default(),
+        )
+        .await
+        .unwrap();
+        let schema = crate::cq::with_sync_columns(&crate::cq::state_schema("perf"));
+        sink.migrate(std::sync::Arc::new(schema)).await.unwrap();
+        let index: String = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'perf_cqpi'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            index.contains("(\"_cq_source_name\", \"_cq_sync_time\")"),
+            "{index}"
+        );
+        let msg = e(open(
+            "cloudquery/postgresql",
+            &json!({"connection_string": "x", "create_performance_indexes": "yes"}),
+            WriteMode::default(),
+            MigrateMode::default(),
+        )
+        .await);
+        assert!(
+            msg.contains("spec.create_performance_indexes must be true or false"),
+            "{msg}"
+        );
         let msg = e(open(
             "cloudquery/file",
             &json!({"path": "x", "format": "xml"}),

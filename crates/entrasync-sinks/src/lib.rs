@@ -190,7 +190,8 @@ pub trait Sink: Send {
     }
 
     /// Reads every row of the table that `schema` describes (its columns, by name), as batches
-    /// of [`values::canonical_schema`] of at most 10000 rows: CloudQuery's destination `Read`.
+    /// of `schema` itself (see [`values::batch_as_sent`]) of at most 10000 rows: CloudQuery's
+    /// destination `Read`.
     async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
         let _ = schema;
         Err(unsupported("reading tables"))

@@ -14,8 +14,11 @@
 //! | uuid (extension)          | `uuid`              |
 //!
 //! Non-nullable fields are `NOT NULL` at creation; the primary key (constraint `<table>_cqpk`)
-//! is the set of `cq:extension:primary_key` fields (none in append mode). NUL characters, which
-//! PostgreSQL text cannot hold, are removed from text values.
+//! is the set of `cq:extension:primary_key` fields (none in append mode).
+//!
+//! A NUL character (U+0000), which PostgreSQL's `text` and `jsonb` cannot hold, is an error
+//! naming the table, column and row. CloudQuery's PostgreSQL destination deletes NULs silently;
+//! entrasync stores values exactly or not at all (SQLite and the file formats keep them).
 //!
 //! # Loading
 //!
@@ -500,7 +503,7 @@ fn encode_cell(
         return Ok(());
     }
     match col {
-        Column::Utf8(a) => put_text(buf, a.value(row).as_bytes()),
+        Column::Utf8(a) => put_text(buf, a.value(row).as_bytes())?,
         Column::Bool(a) => {
             buf.put_i32(1);
             buf.put_u8(a.value(row) as u8);
@@ -534,7 +537,7 @@ fn encode_cell(
                 buf.put_i32(1); // lower bound
                 for item in items {
                     match item {
-                        Some(s) => put_text(buf, s.as_bytes()),
+                        Some(s) => put_text(buf, s.as_bytes())?,
                         None => buf.put_i32(-1),
                     }
                 }
@@ -544,14 +547,7 @@ fn encode_cell(
         }
         Column::Json(a) => {
             let v = a.value(row);
-            // jsonb cannot hold U+0000: drop such escapes rather than fail the whole batch.
-            let cleaned;
-            let v = if v.windows(6).any(|w| w == b"\\u0000") {
-                cleaned = String::from_utf8_lossy(v).replace("\\u0000", "");
-                cleaned.as_bytes()
-            } else {
-                v
-            };
+            refuse_json_nul(v)?;
             buf.put_i32(v.len() as i32 + 1);
             buf.put_u8(1); // jsonb binary format version
             buf.put_slice(v);
@@ -640,6 +636,7 @@ fn encode_cell(
         }
         Column::Nested(_) => {
             let text = col.try_text(row)?.unwrap_or_default();
+            refuse_json_nul(text.as_bytes())?;
             buf.put_i32(text.len() as i32 + 1);
             buf.put_u8(1);
             buf.put_slice(text.as_bytes());
@@ -725,15 +722,37 @@ fn put_numeric(buf: &mut BytesMut, text: &str) -> std::result::Result<(), String
     Ok(())
 }
 
-fn put_text(buf: &mut BytesMut, bytes: &[u8]) {
-    if bytes.contains(&0) {
-        let cleaned: Vec<u8> = bytes.iter().copied().filter(|b| *b != 0).collect();
-        buf.put_i32(cleaned.len() as i32);
-        buf.put_slice(&cleaned);
-    } else {
-        buf.put_i32(bytes.len() as i32);
-        buf.put_slice(bytes);
+/// What a NUL in a value is (module doc: refused, never dropped).
+const NUL_REFUSED: &str = "PostgreSQL text and jsonb cannot hold the NUL character (U+0000); \
+     entrasync does not drop it as CloudQuery's PostgreSQL destination does, since the stored \
+     value would differ from the sent one: remove it at the source, or write this table to \
+     SQLite or files, which keep it";
+
+fn put_text(buf: &mut BytesMut, bytes: &[u8]) -> std::result::Result<(), String> {
+    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+        return Err(format!("NUL at byte {at}: {NUL_REFUSED}"));
     }
+    buf.put_i32(bytes.len() as i32);
+    buf.put_slice(bytes);
+    Ok(())
+}
+
+/// JSON text with an escaped NUL (`\u0000`, not `\\u0000`) is refused like a NUL in text.
+fn refuse_json_nul(json: &[u8]) -> std::result::Result<(), String> {
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'\\' if json[i + 1..].starts_with(b"u0000") => {
+                return Err(format!(
+                    "escaped NUL (\\u0000) in JSON at byte {i}: {NUL_REFUSED}"
+                ));
+            }
+            // Any other escape: skip the escaped character (`\\u0000` is a backslash, then text).
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    Ok(())
 }
 
 /// Cell `row` of `col` as a query parameter of the column's type.
@@ -1054,7 +1073,6 @@ impl Sink for PostgresSink {
     async fn read(&mut self, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
         let table = values::table_of(&schema)?;
         self.flush_table(&table).await?;
-        let out_schema = values::canonical_schema(&schema)?;
         let cols: Vec<String> = schema
             .fields()
             .iter()
@@ -1080,7 +1098,7 @@ impl Sink for PostgresSink {
                         .collect()
                 })
                 .collect();
-            out.push(values::batch_from_json_rows(&out_schema, &cells)?);
+            out.push(values::batch_as_sent(&schema, &cells)?);
         }
         Ok(out)
     }

@@ -521,7 +521,6 @@ impl Inner {
     fn read(&mut self, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
         use serde_json::Value;
         let table = values::table_of(schema)?;
-        let out_schema = values::canonical_schema(schema)?;
         let kinds: Vec<ColumnKind> = schema
             .fields()
             .iter()
@@ -560,12 +559,12 @@ impl Inner {
             }
             chunk.push(cells);
             if chunk.len() == 10_000 {
-                out.push(values::batch_from_json_rows(&out_schema, &chunk)?);
+                out.push(values::batch_as_sent(schema, &chunk)?);
                 chunk.clear();
             }
         }
         if !chunk.is_empty() {
-            out.push(values::batch_from_json_rows(&out_schema, &chunk)?);
+            out.push(values::batch_as_sent(schema, &chunk)?);
         }
         Ok(out)
     }

@@ -216,7 +216,8 @@ pub fn column_kind(table: &str, field: &Field) -> Result<ColumnKind> {
     k.core().ok_or_else(|| {
         SinkError::Schema(format!(
             "table {table}: column {:?} has Arrow type {}, which can be written but not read \
-             back (reading supports utf8, bool, int64, float64, timestamp, list<utf8>, json, uuid)",
+             back (reading supports strings, booleans, integers and floats of every width, \
+             timestamps of every unit, lists of strings, json and uuid)",
             field.name(),
             field.data_type()
         ))
@@ -834,6 +835,33 @@ pub fn canonical_schema(schema: &arrow_schema::Schema) -> Result<arrow_schema::S
     Ok(std::sync::Arc::new(
         arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone()),
     ))
+}
+
+/// Builds a batch typed exactly as `schema` says (every integer and float width, timestamp unit
+/// and zone, large strings and lists, as written) from rows of JSON cells: read as the canonical
+/// kinds ([`batch_from_json_rows`]), then cast exactly to each field's type, a value that does
+/// not fit being an error naming its row. The destination's `Read`.
+pub fn batch_as_sent(
+    schema: &arrow_schema::SchemaRef,
+    rows: &[Vec<serde_json::Value>],
+) -> Result<RecordBatch> {
+    let table = table_of(schema).unwrap_or_default();
+    let canonical = batch_from_json_rows(&canonical_schema(schema)?, rows)?;
+    let columns = canonical
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(a, f)| match a.data_type() == f.data_type() {
+            true => Ok(a.clone()),
+            false => exact_cast(&table, f.name(), a, f.data_type()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
+    .map_err(|e| SinkError::Other(format!("reading {table}: {e}")))
 }
 
 /// Builds a batch of `schema` (see [`canonical_schema`]) from rows of JSON cells, in the forms

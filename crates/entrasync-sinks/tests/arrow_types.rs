@@ -1238,3 +1238,160 @@ async fn nested_intervals_into_parquet() {
     );
     assert_eq!(parts(map.values().as_ref()), sent);
 }
+
+/// The columns `Read` gives back typed as written: every integer width, float32, timestamps of
+/// every unit and zone, large strings and large lists of strings (rows: typical, extreme, null).
+fn readable_columns() -> Vec<(Field, ArrayRef)> {
+    let mut large = arrow_array::builder::LargeListBuilder::new(
+        arrow_array::builder::LargeStringBuilder::new(),
+    );
+    large.values().append_value("a");
+    large.values().append_null();
+    large.append(true);
+    large.append(true);
+    large.append(false);
+    let arrays: Vec<(&str, ArrayRef)> = vec![
+        (
+            "i8",
+            Arc::new(Int8Array::from(vec![Some(1), Some(i8::MIN), None])),
+        ),
+        (
+            "i16",
+            Arc::new(Int16Array::from(vec![Some(1), Some(i16::MAX), None])),
+        ),
+        (
+            "i32",
+            Arc::new(Int32Array::from(vec![Some(-1), Some(i32::MIN), None])),
+        ),
+        (
+            "u8",
+            Arc::new(UInt8Array::from(vec![Some(1), Some(u8::MAX), None])),
+        ),
+        (
+            "u16",
+            Arc::new(UInt16Array::from(vec![Some(1), Some(u16::MAX), None])),
+        ),
+        (
+            "u32",
+            Arc::new(UInt32Array::from(vec![Some(1), Some(u32::MAX), None])),
+        ),
+        (
+            "u64",
+            Arc::new(UInt64Array::from(vec![
+                Some(1),
+                Some(i64::MAX as u64),
+                None,
+            ])),
+        ),
+        (
+            "f32",
+            Arc::new(Float32Array::from(vec![Some(1.5), Some(f32::MAX), None])),
+        ),
+        (
+            "ts_s",
+            Arc::new(TimestampSecondArray::from(vec![
+                Some(1_700_000_000),
+                Some(-1),
+                None,
+            ])),
+        ),
+        (
+            "ts_ms_zoned",
+            Arc::new(
+                TimestampMillisecondArray::from(vec![Some(1_700_000_000_123), Some(0), None])
+                    .with_timezone("+02:00"),
+            ),
+        ),
+        (
+            "ts_ns",
+            Arc::new(
+                TimestampNanosecondArray::from(vec![
+                    Some(1_700_000_000_123_456_000),
+                    Some(-1_000),
+                    None,
+                ])
+                .with_timezone("UTC"),
+            ),
+        ),
+        (
+            "large_utf8",
+            Arc::new(LargeStringArray::from(vec![Some("x"), Some(""), None])),
+        ),
+        ("large_list", Arc::new(large.finish())),
+    ];
+    arrays
+        .into_iter()
+        .map(|(name, a)| (Field::new(name, a.data_type().clone(), true), a))
+        .collect()
+}
+
+async fn read_returns_the_sent_types(path: &str, spec: Value, table: &str) {
+    let cols: Vec<Col> = readable_columns()
+        .into_iter()
+        .map(|(field, array)| Col {
+            field,
+            array,
+            sqlite: [rusqlite::types::Value::Null, rusqlite::types::Value::Null],
+            pg: [Value::Null, Value::Null],
+            json: [Value::Null, Value::Null],
+        })
+        .collect();
+    let sent = batch(table, &cols);
+    let mut sink = open(path, &spec, WriteMode::default(), MigrateMode::default())
+        .await
+        .unwrap();
+    send(&mut sink, &sent).await;
+    let got = sink.read(sent.schema()).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let mut got = got[0].clone();
+    // Rows in the order of their key, as sent.
+    let ids = got
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+    order.sort_by_key(|i| ids.value(*i as usize).to_string());
+    got = arrow_select::take::take_record_batch(&got, &UInt32Array::from(order)).unwrap();
+    assert_eq!(got.schema(), sent.schema());
+    for (j, f) in sent.schema().fields().iter().enumerate() {
+        assert_eq!(
+            got.column(j).to_data(),
+            sent.column(j).to_data(),
+            "{path}: column {}",
+            f.name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn read_returns_the_sent_types_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    read_returns_the_sent_types(
+        "cloudquery/sqlite",
+        json!({"connection_string": db.to_str().unwrap()}),
+        "typed_read",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn read_returns_the_sent_types_postgres() {
+    let table = format!("typed_read_{:08x}", rand::random::<u32>());
+    let url = pg_url();
+    read_returns_the_sent_types(
+        "cloudquery/postgresql",
+        json!({"connection_string": url}),
+        &table,
+    )
+    .await;
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP TABLE \"{table}\""))
+        .await
+        .unwrap();
+}

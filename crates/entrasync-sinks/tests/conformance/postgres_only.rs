@@ -156,20 +156,48 @@ async fn type_change_is_refused_with_the_column_named() {
     h.cleanup().await;
 }
 
+/// PostgreSQL cannot hold U+0000: a NUL in text, in a list item or escaped in JSON is an error
+/// naming the table, column and row, and nothing of the failed flush is stored; an escaped
+/// backslash before `u0000` is plain text and is stored as sent.
 #[tokio::test]
-async fn nul_characters_are_dropped_not_fatal() {
+async fn nul_characters_are_refused_naming_table_column_and_row() {
     let h = harness::postgres("nul").await;
     let t = h.table("nul");
     let schema = data::schema(&t, data::full_fields());
     let mut sink = h.sink(WriteMode::Overwrite, MigrateMode::Safe).await;
     sink.migrate(schema.clone()).await.unwrap();
-    let mut row = Row::full("a");
-    row.name = Some("nul\0here".into());
-    row.props = Some(r#"{"s":"x\u0000y"}"#);
-    sink.write(data::full_batch(&schema, &[row])).await.unwrap();
+    let mut in_name = Row::full("b");
+    in_name.name = Some("nul\0here".into());
+    let mut in_list = Row::full("b");
+    in_list.tags = Some(vec![Some("ok"), Some("x\0")]);
+    let mut in_json = Row::full("b");
+    in_json.props = Some(r#"{"s":"x\u0000y"}"#);
+    for (row, column, what) in [
+        (in_name, "name", "NUL at byte 3"),
+        (in_list, "tags", "NUL at byte 1"),
+        (in_json, "props", "escaped NUL (\\u0000) in JSON at byte 7"),
+    ] {
+        sink.write(data::full_batch(&schema, &[Row::full("a"), row]))
+            .await
+            .unwrap();
+        let err = sink.flush().await.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "table {t}: column {column:?} row 1 of the batch: {what}"
+            )) && err.contains("remove it at the source"),
+            "{err}"
+        );
+        assert_eq!(h.rows(&t, &schema).await, Vec::<harness::JsonRow>::new());
+    }
+    let mut escaped_backslash = Row::full("a");
+    escaped_backslash.props = Some(r#"{"s":"x\\u0000y"}"#);
+    sink.write(data::full_batch(&schema, &[escaped_backslash]))
+        .await
+        .unwrap();
     sink.flush().await.unwrap();
-    let rows = h.rows(&t, &schema).await;
-    assert_eq!(rows[0]["name"], serde_json::json!("nulhere"));
-    assert_eq!(rows[0]["props"], serde_json::json!({"s": "xy"}));
+    assert_eq!(
+        h.rows(&t, &schema).await[0]["props"],
+        serde_json::json!({"s": "x\\u0000y"})
+    );
     h.cleanup().await;
 }

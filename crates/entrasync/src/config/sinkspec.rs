@@ -40,6 +40,8 @@ struct SqliteSpec {
     batch_size_bytes: Option<u64>,
     #[serde(default)]
     batch_timeout: Option<IgnoredAny>,
+    #[serde(default)]
+    create_performance_indexes: Option<bool>,
 }
 
 #[allow(dead_code)]

@@ -416,7 +416,7 @@ fn destination_specs_are_checked_at_load() {
         (
             "    connection_string: ./entraid.db",
             "    conection_string: ./entraid.db",
-            "spec: unknown key `conection_string`, expected one of `connection_string`, `batch_size`, `batch_size_bytes`, `batch_timeout`",
+            "spec: unknown key `conection_string`, expected one of `connection_string`, `batch_size`, `batch_size_bytes`, `batch_timeout`, `create_performance_indexes`",
         ),
         (
             "    connection_string: ./entraid.db",
