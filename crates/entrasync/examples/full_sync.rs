@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if std::env::args().any(|a| a == "--signins") {
         let profile = arg("--profiles", "small");
-        let largest = profile.split(',').last().unwrap_or("small").to_string();
+        let largest = profile.split(',').next_back().unwrap_or("small").to_string();
         scenario(&binary, &largest, "sqlite", latency, true).await?;
     }
     Ok(())
@@ -275,9 +275,10 @@ async fn scenario(
         "wall_over_model": round(wall / model.seconds()),
     });
     if signins {
-        // Reports: 5 requests per 10 s. The fraction of that budget the sync used while it ran.
-        let budget = wall / 10.0 * 5.0;
-        line["log_budget_fraction"] = json!(round(requests as f64 / budget.max(1.0)));
+        // Reports: 5 requests per 10 s. The fraction of what that budget allowed while the sync
+        // ran (a window that began is a window's worth of requests).
+        let budget = 5.0 * (wall / 10.0).ceil();
+        line["log_budget_fraction"] = json!(round(requests as f64 / budget.max(5.0)));
     }
     println!("{line}");
     if status.code() != Some(0) {

@@ -503,11 +503,22 @@ impl Scheduler {
 
     fn plan(&self, table: &Table) -> Plan {
         if !self.incremental() {
-            return match table.incremental {
-                Incremental::Cursor { property } => Plan::Cursor {
+            return match (table.incremental, table.source) {
+                (Incremental::Cursor { property }, _) => Plan::Cursor {
                     property,
                     since: self.options.log_lookback.map(|d| Utc::now() - d),
                 },
+                // A first delta round lists every object like the plain listing, and carries
+                // the relationships a child table would otherwise read once per parent (group
+                // members and owners): a few thousand pages instead of one request per group.
+                (Incremental::Delta, Source::List { path })
+                    if self.delta_carries_children(table) =>
+                {
+                    Plan::Delta {
+                        url: self.client.url(&self.delta_query(table, path)),
+                        initial: true,
+                    }
+                }
                 _ => Plan::Full,
             };
         }
@@ -538,6 +549,13 @@ impl Scheduler {
             },
             _ => Plan::Full,
         }
+    }
+
+    /// Whether a selected child table of `table` is carried by its delta pages.
+    fn delta_carries_children(&self, table: &Table) -> bool {
+        self.children_of(table.name)
+            .iter()
+            .any(|c| c.table.parent_delta.is_some())
     }
 
     /// Whether `table` holds the parents of the computed table (groups).

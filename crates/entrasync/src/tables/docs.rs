@@ -25,8 +25,9 @@ fn incremental(table: &Table) -> String {
         (Incremental::None, Source::Child { parent, .. }) if table.parent_delta.is_some() => {
             let relationship = table.parent_delta.unwrap_or_default();
             format!(
-                "with `{parent}`: the parent's delta query carries `{relationship}@delta`, so \
-                 an incremental sync reads only what changed"
+                "with `{parent}`: the parent's delta query carries `{relationship}@delta`, in a \
+                 full sync too (no request per parent), so an incremental sync reads only what \
+                 changed"
             )
         }
         (Incremental::None, Source::Child { parent, .. }) if !table.audit_activities.is_empty() => {

@@ -723,15 +723,15 @@ async fn the_token_endpoint_is_retried_and_odd_lifetimes_are_survived() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_task_fails_its_table_and_deletes_nothing() {
     let setup = Setup::start(fake_graph::Profile::Tiny).await;
-    let tables = r#"["entraid_users", "entraid_groups", "entraid_group_owners"]"#;
+    let tables = r#"["entraid_users", "entraid_applications", "entraid_application_owners"]"#;
     let config = setup.config(tables, "", "");
     let (code, stderr) = setup.sync(&config, &[]);
     assert_eq!(code, 0, "{stderr}");
     let users = setup.ids("entraid_users");
-    let owners = Db::open(&setup.db_path()).count("entraid_group_owners");
-    assert!(owners > 1, "the tenant has group owners to lose");
+    let owners = Db::open(&setup.db_path()).count("entraid_application_owners");
+    assert!(owners > 1, "the tenant has application owners to lose");
 
-    for table in ["entraid_users", "entraid_group_owners"] {
+    for table in ["entraid_users", "entraid_application_owners"] {
         let (code, stderr) = setup.sync(&config, &[("ENTRASYNC_TEST_PANIC", table)]);
         assert_eq!(code, 1, "{table}: {stderr}");
         assert_eq!(status_of(&stderr, table), "failed", "{stderr}");
@@ -741,7 +741,7 @@ async fn a_panicking_task_fails_its_table_and_deletes_nothing() {
         );
         assert_eq!(setup.ids("entraid_users"), users, "{table}");
         assert_eq!(
-            Db::open(&setup.db_path()).count("entraid_group_owners"),
+            Db::open(&setup.db_path()).count("entraid_application_owners"),
             owners,
             "{table}"
         );
