@@ -354,6 +354,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = entrasync::config::load(&config)?;
             let result = entrasync::run_sync(&config, !no_progress).await?;
+            if !result.failed_tenants.is_empty() {
+                eprintln!(
+                    "error: {} tenant(s) failed and {} table(s) failed or could not be synced; \
+                     see the summary above",
+                    result.failed_tenants.len(),
+                    result.errors - result.failed_tenants.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
             if result.errors > 0 {
                 eprintln!(
                     "error: {} table(s) failed or could not be synced; see the summary above",

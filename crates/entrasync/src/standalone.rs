@@ -15,89 +15,198 @@ use arrow_schema::Schema;
 use chrono::{DateTime, SubsecRound, Utc};
 use entrasync_sinks::Sink;
 use entrasync_sinks::cq::{self, ColumnKind};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// How a finished sync went, for the exit code.
 #[derive(Debug, Default)]
 pub struct SyncResult {
-    /// Tables that failed, or that the user named explicitly and could not be synced.
+    /// Tables that failed, or that the user named explicitly and could not be synced, plus one
+    /// for each tenant whose sync failed as a whole.
     pub errors: usize,
     /// Tables matched only by a glob that were skipped for a missing permission or licence.
     pub warnings: usize,
+    /// Tenants whose sync failed as a whole (sign-in refused, a destination failing), each as
+    /// `tenant … (source …): why`.
+    pub failed_tenants: Vec<String>,
 }
 
 /// Pages buffered between Graph and the sinks; the bound on memory besides in-flight requests.
 const CHANNEL_PAGES: usize = 16;
 
+/// A destination shared by every source that names it: two sinks on one SQLite file would
+/// fight over its lock, so each destination is opened once and its writes are serialised.
+type Shared = Arc<tokio::sync::Mutex<Destination>>;
+
+/// A source whose tenant accepted the sign-in, ready to sync.
+struct Tenant<'a> {
+    source: &'a SourceConfig,
+    spec: crate::config::EntraSpec,
+    client: Arc<GraphClient>,
+    // Keeps a built-in simulator serving until the sync ends.
+    _simulator: simulator::Running,
+}
+
+/// Syncs every source (one per tenant) at once in this process. One tenant's failure does not
+/// stop the others; the result names it.
 pub async fn sync(config: &Config, progress: bool) -> anyhow::Result<SyncResult> {
-    let mut result = SyncResult::default();
+    let mut selected = Vec::new();
     for source in &config.sources {
-        let r = sync_source(config, source, progress).await?;
-        result.errors += r.errors;
-        result.warnings += r.warnings;
+        selected.push(
+            tables::select(
+                &tables::all(),
+                &source.tables,
+                &source.skip_tables,
+                source.skip_dependent_tables,
+            )
+            .map_err(|e| anyhow!("{}: source {:?}: {e}", source.file.display(), source.name))?,
+        );
+    }
+    // Database servers are reached first, then the tenants, and only then are local files
+    // created: a database that is down fails before any Graph traffic, and a refused sign-in
+    // leaves no file behind.
+    let used = |d: &&DestinationConfig| {
+        config
+            .sources
+            .iter()
+            .any(|s| s.destinations.contains(&d.name))
+    };
+    let local = |d: &DestinationConfig| d.kind != DestinationKind::Postgres;
+    let mut opened: HashMap<&str, Shared> = HashMap::new();
+    for dest in config
+        .destinations
+        .iter()
+        .filter(used)
+        .filter(|d| !local(d))
+    {
+        opened.insert(&dest.name, Arc::new(open_sink(dest).await?.into()));
+    }
+    let mut result = SyncResult::default();
+    let mut tenants = Vec::new();
+    let signed_in = futures::future::join_all(config.sources.iter().map(sign_in)).await;
+    for (source, signed_in) in config.sources.iter().zip(signed_in) {
+        match signed_in {
+            Ok(tenant) => tenants.push(tenant),
+            // One tenant: its refusal is the run's error, as it always was.
+            Err(e) if config.sources.len() == 1 => return Err(e),
+            Err(e) => fail_tenant(&mut result, source, &source.spec.tenant_id, &e),
+        }
+    }
+    if tenants.is_empty() {
+        anyhow::bail!(
+            "no tenant accepted the sign-in:\n  {}",
+            result.failed_tenants.join("\n  ")
+        );
+    }
+    for dest in config.destinations.iter().filter(|d| local(d)) {
+        if tenants
+            .iter()
+            .any(|t| t.source.destinations.contains(&dest.name))
+        {
+            opened.insert(&dest.name, Arc::new(open_sink(dest).await?.into()));
+        }
+    }
+    // Bars for several tenants at once would overwrite each other.
+    let progress = progress && tenants.len() == 1;
+    let several = config.sources.len() > 1;
+    let runs = tenants.iter().map(|tenant| {
+        let index = config
+            .sources
+            .iter()
+            .position(|s| std::ptr::eq(s, tenant.source))
+            .expect("a tenant is one of the sources");
+        let sinks: Vec<Shared> = tenant
+            .source
+            .destinations
+            .iter()
+            .map(|name| opened[name.as_str()].clone())
+            .collect();
+        sync_tenant(config, tenant, &selected[index], sinks, progress, several)
+    });
+    let outcomes = futures::future::join_all(runs).await;
+    for (tenant, outcome) in tenants.iter().zip(outcomes) {
+        match outcome {
+            Ok(r) => {
+                result.errors += r.errors;
+                result.warnings += r.warnings;
+            }
+            Err(e) if !several => return Err(e),
+            Err(e) => {
+                let id = Some(tenant.client.tenant_id().to_string());
+                fail_tenant(&mut result, tenant.source, &id, &e);
+            }
+        }
+    }
+    if !result.failed_tenants.is_empty() {
+        eprintln!(
+            "\n{} of {} tenants failed:\n  {}",
+            result.failed_tenants.len(),
+            config.sources.len(),
+            result.failed_tenants.join("\n  ")
+        );
     }
     Ok(result)
 }
 
-async fn sync_source(
-    config: &Config,
+fn fail_tenant(
+    result: &mut SyncResult,
     source: &SourceConfig,
-    progress: bool,
-) -> anyhow::Result<SyncResult> {
-    let selected = tables::select(
-        &tables::all(),
-        &source.tables,
-        &source.skip_tables,
-        source.skip_dependent_tables,
-    )
-    .map_err(|e| anyhow!("{}: source {:?}: {e}", source.file.display(), source.name))?;
-    // Database servers are reached first, then the tenant, and only then are local files
-    // created: a database that is down fails before any Graph traffic, and a refused sign-in
-    // leaves no file behind.
-    let dests: Vec<&DestinationConfig> = source
-        .destinations
-        .iter()
-        .map(|name| {
-            config
-                .destinations
-                .iter()
-                .find(|d| &d.name == name)
-                .expect("validated by config::load")
-        })
-        .collect();
-    let local = |d: &DestinationConfig| d.kind != DestinationKind::Postgres;
-    let mut opened: Vec<Option<Destination>> = dests.iter().map(|_| None).collect();
-    for (i, dest) in dests.iter().enumerate().filter(|(_, d)| !local(d)) {
-        opened[i] = Some(open_sink(dest).await?);
-    }
-    let (spec, _simulator) = simulator::resolve(&source.spec).await?;
+    tenant: &Option<String>,
+    error: &anyhow::Error,
+) {
+    let tenant = tenant.as_deref().unwrap_or("(no tenant_id)");
+    tracing::error!(source = %source.name, tenant, "tenant failed: {error:#}");
+    result.errors += 1;
+    result.failed_tenants.push(format!(
+        "tenant {tenant} (source {:?}): {error:#}",
+        source.name
+    ));
+}
+
+/// A client for the source's tenant, signed in: the credential works and the tenant's GUID is
+/// known.
+async fn sign_in(source: &SourceConfig) -> anyhow::Result<Tenant<'_>> {
+    let (spec, simulator) = simulator::resolve(&source.spec).await?;
     let client = GraphClient::new(&spec).map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
     client
-        .tokens()
-        .token()
+        .sign_in()
         .await
         .map_err(|e| anyhow!("source {:?}: {e}", source.name))?;
-    for (i, dest) in dests.iter().enumerate().filter(|(_, d)| local(d)) {
-        opened[i] = Some(open_sink(dest).await?);
-    }
-    let mut sinks: Vec<Destination> = opened.into_iter().flatten().collect();
+    Ok(Tenant {
+        source,
+        spec,
+        client,
+        _simulator: simulator,
+    })
+}
+
+async fn sync_tenant(
+    config: &Config,
+    tenant: &Tenant<'_>,
+    selected: &[tables::Selected],
+    sinks: Vec<Shared>,
+    progress: bool,
+    several: bool,
+) -> anyhow::Result<SyncResult> {
+    let (source, spec, client) = (tenant.source, &tenant.spec, tenant.client.clone());
     let backend = match &source.backend_options {
-        Some(options) => Some(open_backend(config, source, options, &mut sinks).await?),
+        Some(options) => Some(open_backend(config, source, options, &sinks).await?),
         None => None,
     };
 
     let sync_time = Utc::now().trunc_subsecs(6);
+    let tenant_id = client.tenant_id().to_string();
     tracing::info!(
         source = %source.name,
         tables = selected.len(),
-        tenant = client.tenant_id(),
+        tenant = %tenant_id,
         "sync started"
     );
     let (tx, rx) = mpsc::channel(CHANNEL_PAGES);
     let scheduler = Arc::new(Scheduler::new(
         client,
-        &selected,
+        selected,
         SyncOptions {
             deterministic_cq_id: source.deterministic_cq_id,
             state: backend.as_ref().map(|b| b.state.clone()),
@@ -114,15 +223,23 @@ async fn sync_source(
     let writer = tokio::spawn(write_all(
         rx,
         sinks,
-        source.name.clone(),
-        sync_time,
+        Scope {
+            source_name: source.name.clone(),
+            tenant_id: tenant_id.clone(),
+            sync_time,
+        },
         backend.map(|b| (b.destination, b.table_name)),
     ));
     scheduler.run().await;
     let written = writer.await.context("the writer task panicked")?;
     bars.finish().await;
     log_outcomes(&runs);
-    eprintln!("\n{}", report::summary(&runs));
+    let heading = if several {
+        format!("tenant {tenant_id} (source {:?}):\n", source.name)
+    } else {
+        String::new()
+    };
+    eprintln!("\n{heading}{}", report::summary(&runs));
     written?;
 
     let mut result = SyncResult::default();
@@ -165,7 +282,7 @@ async fn open_backend(
     config: &Config,
     source: &SourceConfig,
     options: &crate::config::BackendOptions,
-    sinks: &mut [Destination],
+    sinks: &[Shared],
 ) -> anyhow::Result<Backend> {
     let name = options
         .connection
@@ -193,6 +310,8 @@ async fn open_backend(
             )
         })?;
     let state = sinks[destination]
+        .lock()
+        .await
         .sink
         .read_state(&options.table_name)
         .await
@@ -255,16 +374,24 @@ async fn open_sink(dest: &DestinationConfig) -> anyhow::Result<Destination> {
     })
 }
 
+/// What one tenant's rows are marked with, and what its delete-stale is limited to.
+struct Scope {
+    source_name: String,
+    /// The tenant's GUID.
+    tenant_id: String,
+    sync_time: DateTime<Utc>,
+}
+
 /// Drains the scheduler's messages into every destination, then makes the writes durable.
 ///
 /// A state entry covers rows written to every destination, so it is stored (in the backend's
 /// destination) only after each destination that received rows since the last flush has
-/// flushed them.
+/// flushed them. Destinations are shared with other tenants' writers: each message holds a
+/// destination only while it is written.
 async fn write_all(
     mut rx: mpsc::Receiver<SyncMessage>,
-    mut dests: Vec<Destination>,
-    source_name: String,
-    sync_time: DateTime<Utc>,
+    dests: Vec<Shared>,
+    scope: Scope,
     // The destination (by index) and table that keep the incremental state.
     backend: Option<(usize, String)>,
 ) -> anyhow::Result<()> {
@@ -275,15 +402,16 @@ async fn write_all(
             let Some((index, state_table)) = &backend else {
                 continue;
             };
-            for (dest, unflushed) in dests.iter_mut().zip(&mut unflushed) {
+            for (dest, unflushed) in dests.iter().zip(&mut unflushed) {
                 if std::mem::take(unflushed) {
+                    let mut dest = dest.lock().await;
                     dest.sink
                         .flush()
                         .await
                         .with_context(|| format!("destination {:?}: flushing", dest.name))?;
                 }
             }
-            let dest = &mut dests[*index];
+            let mut dest = dests[*index].lock().await;
             let entry = std::collections::HashMap::from([(key.clone(), value.clone())]);
             dest.sink
                 .write_state(state_table, &entry)
@@ -296,7 +424,9 @@ async fn write_all(
                 })?;
             continue;
         }
-        for (dest, unflushed) in dests.iter_mut().zip(&mut unflushed) {
+        for (dest, unflushed) in dests.iter().zip(&mut unflushed) {
+            let mut dest = dest.lock().await;
+            let dest = &mut *dest;
             let ctx = |what: &str| format!("destination {:?}: {what}", dest.name);
             match &message {
                 SyncMessage::MigrateTable(schema) => {
@@ -307,7 +437,7 @@ async fn write_all(
                         .with_context(|| ctx(&format!("migrating {table}")))?;
                 }
                 SyncMessage::Insert(batch) => {
-                    let batch = cq::add_sync_columns(batch, &source_name, sync_time)?;
+                    let batch = cq::add_sync_columns(batch, &scope.source_name, scope.sync_time)?;
                     *unflushed = true;
                     dest.sink
                         .write(batch)
@@ -330,21 +460,28 @@ async fn write_all(
                         .with_context(|| ctx(&format!("finishing {table}")))?;
                     if *replaced && dest.write_mode == WriteMode::OverwriteDeleteStale {
                         // `delete_stale` writes this table's buffered rows before it deletes
-                        // what they replace.
+                        // what they replace; only this tenant's rows are candidates, as other
+                        // tenants of the same source may not have synced this table yet.
                         let deleted = dest
                             .sink
-                            .delete_stale(table, &source_name, None, sync_time)
+                            .delete_stale(
+                                table,
+                                &scope.source_name,
+                                Some(&scope.tenant_id),
+                                scope.sync_time,
+                            )
                             .await
                             .with_context(|| ctx(&format!("deleting stale rows of {table}")))?;
                         if deleted > 0 {
-                            tracing::info!(table, deleted, destination = %dest.name, "stale rows deleted");
+                            tracing::info!(table, deleted, destination = %dest.name, tenant = %scope.tenant_id, "stale rows deleted");
                         }
                     }
                 }
             }
         }
     }
-    for dest in &mut dests {
+    for dest in &dests {
+        let mut dest = dest.lock().await;
         dest.sink
             .flush()
             .await

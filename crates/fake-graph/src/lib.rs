@@ -105,6 +105,9 @@ pub struct Config {
     pub audit_delay: Duration,
     /// The same for `/auditLogs/signIns` and `createdDateTime`.
     pub signin_delay: Duration,
+    /// Tenants served by this one server (at least 1); tenant `i` is generated from
+    /// `seed + i`, so each has its own ids, domain, app, data and throttle budget.
+    pub tenants: usize,
 }
 
 impl Config {
@@ -125,7 +128,14 @@ impl Config {
             delta_token_lifetime: Duration::from_secs(7 * 86_400),
             audit_delay: Duration::ZERO,
             signin_delay: Duration::ZERO,
+            tenants: 1,
         }
+    }
+
+    /// Serve `n` tenants (see [`Config::tenants`]); [`Server::tenants`] lists them.
+    pub fn tenants(mut self, n: usize) -> Self {
+        self.tenants = n.max(1);
+        self
     }
 }
 

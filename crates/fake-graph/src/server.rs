@@ -31,10 +31,12 @@ type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A running simulator.
 pub struct Server {
+    /// The first tenant's (the only one unless [`Config::tenants`] asked for more).
     pub info: ServerInfo,
     pub state: Arc<State>,
-    /// Seconds spent generating the tenant.
+    /// Seconds spent generating the tenants.
     pub generation_secs: f64,
+    tenants: Arc<[Tenant]>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -43,6 +45,11 @@ impl Server {
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         self.info.graph_url.clone()
+    }
+    /// Every tenant served, the first being [`Server::info`]'s. Each has its own apps, data,
+    /// limits and operator API (`/_fake/tenants/{tenant id or domain}/...`).
+    pub fn tenants(&self) -> &[Tenant] {
+        &self.tenants
     }
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -99,13 +106,46 @@ impl Server {
     }
 }
 
-/// Generate the tenant and start serving on the current tokio runtime.
+/// One tenant of a server: what a client needs to reach it, and its state (the `admin`
+/// functions operate on it).
+#[derive(Clone)]
+pub struct Tenant {
+    pub info: ServerInfo,
+    pub state: Arc<State>,
+}
+
+/// Generate the tenants and start serving on the current tokio runtime.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     // Tokens are JWTs: jsonwebtoken needs its crypto provider (ring) installed.
     entrasync_crypto::install();
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).await?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
+    let mut tenants = Vec::new();
+    let mut generation_secs = 0.0;
+    for i in 0..config.tenants.max(1) {
+        let mut config = config.clone();
+        config.seed = config.seed.wrapping_add(i as u64);
+        let (tenant, secs) = generate(config, base_url.clone()).await?;
+        tenants.push(tenant);
+        generation_secs += secs;
+    }
+    let tenants: Arc<[Tenant]> = tenants.into();
+    let first = tenants[0].clone();
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, tenants.clone(), rx));
+    Ok(Server {
+        info: first.info,
+        state: first.state,
+        generation_secs,
+        tenants,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// One tenant generated from `config.seed`, with its default app.
+async fn generate(config: Config, base_url: String) -> anyhow::Result<(Tenant, f64)> {
     let now = config.now.unwrap_or_else(Utc::now);
     // The default app's id and secret derive from the seed, so scripts can rely on them.
     let mut seed_rng =
@@ -176,37 +216,26 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         token_cache: Mutex::new(HashMap::new()),
         identity: Mutex::default(),
     });
-    let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, state.clone(), info.clone(), rx));
-    Ok(Server {
-        info,
-        state,
-        generation_secs,
-        shutdown: tx,
-        task,
-    })
+    Ok((Tenant { info, state }, generation_secs))
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    state: Arc<State>,
-    info: ServerInfo,
+    tenants: Arc<[Tenant]>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let info = Arc::new(info);
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let info = info.clone();
+        let tenants = tenants.clone();
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let kill = Arc::new(Notify::new());
             let k2 = kill.clone();
-            let svc = service_fn(move |req| serve(state.clone(), info.clone(), k2.clone(), req));
+            let svc = service_fn(move |req| serve(tenants.clone(), k2.clone(), req));
             let conn = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), svc);
@@ -227,8 +256,7 @@ fn full(b: Bytes) -> Body {
 }
 
 async fn serve(
-    state: Arc<State>,
-    info: Arc<ServerInfo>,
+    tenants: Arc<[Tenant]>,
     kill: Arc<Notify>,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Body>, Infallible> {
@@ -252,7 +280,22 @@ async fn serve(
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let r = Req::parse(&method, &pq, headers, body);
+    let mut r = Req::parse(&method, &pq, headers, body);
+    let tenant = resolve(&tenants, &mut r);
+    let (state, info) = (tenant.state.clone(), tenant.info.clone());
+    if r.path.trim_end_matches('/') == "/_fake/tenants" {
+        let infos: Vec<&ServerInfo> = tenants.iter().map(|t| &t.info).collect();
+        return Ok(to_hyper(Resp::json(200, &serde_json::json!(infos))));
+    }
+    if let Some(name) = r.path.strip_prefix("/_fake/tenants/") {
+        let name = name.split('/').next().unwrap_or("");
+        let error =
+            format!("no tenant {name:?} here: use a tenant id or domain from GET /_fake/tenants");
+        return Ok(to_hyper(Resp::json(
+            404,
+            &serde_json::json!({ "error": error }),
+        )));
+    }
     let is_admin = r.path.starts_with("/_fake");
     // faults and latency apply to Graph and token calls, never to the operator API
     let decision = if is_admin {
@@ -358,6 +401,60 @@ fn to_hyper(resp: Resp) -> hyper::Response<Body> {
     }
     b.body(full(resp.body))
         .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())))
+}
+
+/// The tenant a request is for: named in the operator path (`/_fake/tenants/{tenant}/...`,
+/// which is rewritten to `/_fake/...`) or the token endpoint's path, or the `tid` of a Graph
+/// request's bearer token. Anything else goes to the first tenant, which answers as Graph does
+/// to an unknown tenant or token.
+fn resolve<'a>(tenants: &'a [Tenant], r: &mut Req) -> &'a Tenant {
+    let find = |name: &str| tenants.iter().find(|t| answers_to(&t.state, name));
+    if let Some(rest) = r.path.strip_prefix("/_fake/tenants/") {
+        let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        if let Some(t) = find(name) {
+            r.path = format!("/_fake/{rest}");
+            return t;
+        }
+    } else if r.path.ends_with("/oauth2/v2.0/token") {
+        let name = r
+            .path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if let Some(t) = find(name) {
+            return t;
+        }
+    } else if let Some(tid) = bearer_tid(r)
+        && let Some(t) = tenants.iter().find(|t| t.info.tenant_id == tid)
+    {
+        return t;
+    }
+    &tenants[0]
+}
+
+/// Whether `name` is the tenant's id, its `onmicrosoft.com` domain or one of its domains.
+fn answers_to(state: &State, name: &str) -> bool {
+    let t = state.tenant.read().unwrap();
+    name.eq_ignore_ascii_case(&t.id)
+        || name.eq_ignore_ascii_case(&t.domain)
+        || t.coll("domains")
+            .items
+            .values()
+            .any(|d| d.id.eq_ignore_ascii_case(name))
+}
+
+/// The `tid` claim of the bearer token, read without verification: it only picks the tenant,
+/// whose own key then verifies the token.
+fn bearer_tid(r: &Req) -> Option<String> {
+    use base64::Engine;
+    let token = r.header("authorization")?.split_whitespace().nth(1)?;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["tid"].as_str().map(str::to_string)
 }
 
 /// Token endpoint or Graph.

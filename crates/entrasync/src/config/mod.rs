@@ -6,8 +6,10 @@ mod expand;
 mod node;
 mod sinkspec;
 mod spec;
+mod tenants;
 
 pub(crate) use node::short as safe_text;
+pub use tenants::TenantSpec;
 
 pub use sinkspec::{MAX_BATCH_SIZE, MAX_BATCH_SIZE_BYTES};
 pub use spec::{
@@ -70,6 +72,9 @@ pub struct SourceConfig {
     pub backend_options: Option<BackendOptions>,
     pub deterministic_cq_id: bool,
     pub spec: EntraSpec,
+    /// `spec.tenants`: the tenants this source syncs, each with its own spec. Empty once
+    /// loaded: [`load`] expands such a source into one source per tenant.
+    pub tenants: Vec<TenantSpec>,
     pub file: PathBuf,
 }
 
@@ -364,7 +369,10 @@ fn parse_into(
         };
         match kind {
             "source" => {
-                let source = parse_source(spec, spec_line, file).map_err(located)?;
+                let mut source = parse_source(spec, spec_line, file).map_err(located)?;
+                for tenant in &mut source.tenants {
+                    tenant.line = original(tenant.line);
+                }
                 parsed
                     .sources
                     .push((source, remap(Lines::of(spec, spec_line))));
@@ -439,6 +447,8 @@ fn document(doc: &Node) -> Result<(&'static str, &Node, u32), LocError> {
 }
 
 fn parse_source(doc: &Node, doc_line: u32, file: &Path) -> Result<SourceConfig, LocError> {
+    let (doc, tenants) = tenants::take(doc);
+    let doc = &doc;
     let raw = RawSource::deserialize(De::new(doc, "", doc_line))?;
     let _ = (&raw.otel_endpoint, &raw.otel_endpoint_insecure);
     check_source_path(&raw.path, &raw.registry).map_err(|(key, message)| {
@@ -450,6 +460,10 @@ fn parse_source(doc: &Node, doc_line: u32, file: &Path) -> Result<SourceConfig, 
     })?;
     let spec_line = doc.key_line("spec").unwrap_or(doc_line);
     let spec = spec::EntraSpec::from_raw(raw.spec.unwrap_or_default(), "spec", spec_line)?;
+    let tenants = match &tenants {
+        Some(list) => tenants::parse(doc, list, &spec)?,
+        None => Vec::new(),
+    };
     Ok(SourceConfig {
         name: raw.name,
         path: raw.path,
@@ -462,6 +476,7 @@ fn parse_source(doc: &Node, doc_line: u32, file: &Path) -> Result<SourceConfig, 
         backend_options: raw.backend_options,
         deterministic_cq_id: raw.deterministic_cq_id,
         spec,
+        tenants,
         file: file.to_path_buf(),
     })
 }
@@ -634,7 +649,11 @@ fn validate(parsed: Parsed) -> Result<Config, ConfigError> {
         }
     }
     Ok(Config {
-        sources: parsed.sources.into_iter().map(|(s, _)| s).collect(),
+        sources: parsed
+            .sources
+            .into_iter()
+            .flat_map(|(s, _)| s.per_tenant())
+            .collect(),
         destinations: parsed.destinations.into_iter().map(|(d, _)| d).collect(),
     })
 }
@@ -694,7 +713,36 @@ fn validate_source(
     if let Some(backend) = &source.backend_options {
         validate_backend(backend, source, lines).map_err(|(line, m)| fail(line, m))?;
     }
-    validate_credentials(&source.spec, lines).map_err(|(line, m)| fail(line, m))
+    if source.tenants.is_empty() {
+        return validate_credentials(&source.spec, lines).map_err(|(line, m)| fail(line, m));
+    }
+    for (i, tenant) in source.tenants.iter().enumerate() {
+        validate_credentials(&tenant.spec, lines).map_err(|(_, m)| {
+            let id = tenant.spec.tenant_id.as_deref().unwrap_or_default();
+            fail(
+                Some(tenant.line),
+                format!("spec.tenants[{i}] (tenant {:?}): {m}", node::short(id, 80)),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+impl SourceConfig {
+    /// This source once per tenant of its `tenants` list (itself when it has none).
+    fn per_tenant(mut self) -> Vec<SourceConfig> {
+        let tenants = std::mem::take(&mut self.tenants);
+        if tenants.is_empty() {
+            return vec![self];
+        }
+        tenants
+            .into_iter()
+            .map(|t| SourceConfig {
+                spec: t.spec,
+                ..self.clone()
+            })
+            .collect()
+    }
 }
 
 fn validate_backend(

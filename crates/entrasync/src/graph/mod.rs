@@ -56,7 +56,10 @@ pub struct GraphClient {
     in_flight: Semaphore,
     retry: RetryPolicy,
     max_pages: u64,
+    /// The tenant as configured: a GUID or a domain.
     tenant_id: String,
+    /// The tenant's GUID (the token's `tid`), once [`GraphClient::sign_in`] has run.
+    tid: std::sync::OnceLock<String>,
 }
 
 /// One page of a Graph collection.
@@ -124,11 +127,23 @@ impl GraphClient {
             retry,
             max_pages: spec.max_pages,
             tenant_id,
+            tid: std::sync::OnceLock::new(),
         }))
     }
 
+    /// The tenant's GUID once signed in (what rows and state keys carry, however the config
+    /// names the tenant); before that, the tenant as configured.
     pub fn tenant_id(&self) -> &str {
-        &self.tenant_id
+        self.tid.get().unwrap_or(&self.tenant_id)
+    }
+
+    /// Gets a first token, which proves the credential, and learns the tenant's GUID from it.
+    pub async fn sign_in(&self) -> Result<(), GraphError> {
+        let token = self.tokens.token().await?;
+        if let Some((_, Some(tid))) = auth::token_claims(token.expose()) {
+            let _ = self.tid.set(tid);
+        }
+        Ok(())
     }
 
     pub fn tokens(&self) -> &TokenProvider {

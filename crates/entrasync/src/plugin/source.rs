@@ -153,7 +153,7 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
         .map_err(|e| internal(format!("{e:#}")))?;
     let client = GraphClient::new(&spec).map_err(internal)?;
     // Bad credentials fail the sync at once and clearly, not table by table.
-    client.tokens().token().await.map_err(|e| {
+    client.sign_in().await.map_err(|e| {
         internal(format!(
             "cannot sign in to tenant {}: {e}",
             client.tenant_id()
@@ -405,6 +405,7 @@ pub async fn test_connection(spec_bytes: &[u8]) -> pb::test_connection::Response
         backend_options: None,
         deterministic_cq_id: false,
         spec,
+        tenants: Vec::new(),
         file: "spec".into(),
     };
     match crate::check::test_connection(&source).await {

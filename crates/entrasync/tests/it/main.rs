@@ -10,6 +10,7 @@ mod harness;
 mod hostile;
 mod incremental;
 mod init;
+mod multi_tenant;
 mod plugin;
 mod postgres;
 mod posture;

@@ -1,0 +1,318 @@
+//! Several tenants in one run: one source with a `tenants:` list against one fake-graph server
+//! serving three tenants. A tenant with a wrong secret fails alone and is named; the others'
+//! rows equal their own tenant's truth, under the tenant's GUID even when the config names it by
+//! domain; a later run where another tenant fails leaves that tenant's rows exactly as they were.
+
+use crate::harness::{Db, run_cli, write_config};
+use crate::postgres::{PgDb, connect};
+use fake_graph::Profile;
+use std::collections::BTreeSet;
+
+const TABLES: &str =
+    r#"["entraid_users", "entraid_groups", "entraid_group_members", "entraid_domains"]"#;
+
+/// Where the rows go: a SQLite file or a PostgreSQL database, read back with the same SQL.
+enum Store {
+    Sqlite(std::path::PathBuf),
+    Postgres(PgDb),
+}
+
+impl Store {
+    fn destination(&self) -> String {
+        let (path, connection) = match self {
+            Store::Sqlite(db) => ("cloudquery/sqlite", db.display().to_string()),
+            Store::Postgres(pg) => ("cloudquery/postgresql", pg.url.clone()),
+        };
+        format!(
+            "kind: destination\nspec:\n  name: store\n  path: {path}\n  registry: cloudquery\n  \
+             version: \"v1.0.0\"\n  spec:\n    connection_string: \"{connection}\"\n"
+        )
+    }
+
+    /// The first column of every row `sql` returns, as text, sorted.
+    async fn strings(&self, sql: &str) -> Vec<String> {
+        let mut out: Vec<String> = match self {
+            Store::Sqlite(db) => Db::open(db).strings(sql),
+            Store::Postgres(pg) => connect(&pg.url)
+                .await
+                .query(sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect(),
+        };
+        out.sort();
+        out
+    }
+
+    async fn set(&self, sql: &str) -> BTreeSet<String> {
+        self.strings(sql).await.into_iter().collect()
+    }
+
+    /// Every row of `table` for `tenant`, with its `_cq_id` and `_cq_sync_time`: equal only if
+    /// no row was written or deleted.
+    async fn rows_of(&self, table: &str, tenant: &str) -> Vec<String> {
+        self.strings(&format!(
+            "SELECT CAST(_cq_id AS TEXT) || '|' || CAST(_cq_sync_time AS TEXT) || '|' || id \
+             FROM \"{table}\" WHERE tenant_id = '{tenant}'"
+        ))
+        .await
+    }
+}
+
+/// A `tenants:` entry; `by_domain` names the tenant by its `onmicrosoft.com` domain.
+fn entry(t: &fake_graph::server::Tenant, by_domain: bool, secret: &str) -> String {
+    let id = if by_domain {
+        &t.info.tenant_domain
+    } else {
+        &t.info.tenant_id
+    };
+    format!(
+        "      - tenant_id: {id}\n        client_id: {}\n        client_secret: \"{secret}\"\n",
+        t.info.client_id
+    )
+}
+
+fn config(server: &fake_graph::Server, store: &Store, entries: &str) -> String {
+    format!(
+        r#"kind: source
+spec:
+  name: entraid
+  path: cloudquery/entraid
+  registry: cloudquery
+  version: "v1.4.1"
+  tables: {TABLES}
+  destinations: ["store"]
+  backend_options:
+    table_name: cq_state_entraid
+    connection: "@@plugins.store.connection"
+  spec:
+    graph_url: {graph}
+    login_url: {login}
+    max_retries: 2
+    tenants:
+{entries}---
+{dest}"#,
+        graph = server.info.graph_url,
+        login = server.info.login_url,
+        dest = store.destination(),
+    )
+}
+
+async fn truth(http: &reqwest::Client, t: &fake_graph::server::Tenant) -> serde_json::Value {
+    let url = format!(
+        "{}/_fake/tenants/{}/truth",
+        t.info.graph_url, t.info.tenant_id
+    );
+    http.get(&url).send().await.unwrap().json().await.unwrap()
+}
+
+/// The tenant's rows equal its own truth: users, groups, domains by id, memberships by pair.
+async fn assert_matches_truth(
+    store: &Store,
+    http: &reqwest::Client,
+    t: &fake_graph::server::Tenant,
+) {
+    let truth = truth(http, t).await;
+    let tid = &t.info.tenant_id;
+    let ids = |coll: &str| -> BTreeSet<String> {
+        truth[coll]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    for (table, coll) in [
+        ("entraid_users", "users"),
+        ("entraid_groups", "groups"),
+        ("entraid_domains", "domains"),
+    ] {
+        let got = store
+            .set(&format!(
+                "SELECT id FROM \"{table}\" WHERE tenant_id = '{tid}'"
+            ))
+            .await;
+        assert_eq!(got, ids(coll), "{table} of tenant {tid}");
+        assert!(!got.is_empty(), "{table} of tenant {tid} has rows");
+    }
+    let members: BTreeSet<String> = truth["groups"]["rels"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}|{}", p[0].as_str().unwrap(), p[1].as_str().unwrap()))
+        .collect();
+    let got = store
+        .set(&format!(
+            "SELECT group_id || '|' || id FROM entraid_group_members WHERE tenant_id = '{tid}'"
+        ))
+        .await;
+    assert_eq!(got, members, "group members of tenant {tid}");
+}
+
+async fn three_tenants_one_failing(store: Store) {
+    let server = fake_graph::start(fake_graph::Config::new(Profile::Tiny, 61).tenants(3))
+        .await
+        .expect("fake-graph starts");
+    let http = reqwest::Client::new();
+    let t = server.tenants().to_vec();
+    assert_eq!(t.len(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = |i: usize| t[i].info.client_secret.clone();
+
+    // Run 1: tenant 2's secret is wrong; tenant 1 is named by its domain.
+    let entries = entry(&t[0], false, &secret(0))
+        + &entry(&t[1], true, &secret(1))
+        + &entry(&t[2], false, "wrong-secret");
+    let path = write_config(dir.path(), &config(&server, &store, &entries));
+    let (code, _, err) = run_cli(&["sync", "--no-progress", path.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "a failed tenant fails the run: {err}");
+    assert!(err.contains("1 of 3 tenants failed"), "{err}");
+    let failed_line = err
+        .lines()
+        .find(|l| l.contains(&format!("tenant {}", t[2].info.tenant_id)))
+        .unwrap_or_else(|| panic!("the failing tenant is named: {err}"));
+    assert!(failed_line.contains("7000215"), "says why: {failed_line}");
+    assert!(
+        !err.contains("wrong-secret"),
+        "never prints the secret: {err}"
+    );
+    for good in &t[..2] {
+        assert!(
+            !err.contains(&format!("tenant {} (source", good.info.tenant_domain))
+                && err.contains(&format!("tenant {} (source", good.info.tenant_id)),
+            "each tenant's summary is headed by its GUID: {err}"
+        );
+        assert_matches_truth(&store, &http, good).await;
+    }
+    // Rows carry GUIDs only: the domain a tenant was named by never reaches a row.
+    let tenants_seen = store
+        .set("SELECT DISTINCT tenant_id FROM entraid_users")
+        .await;
+    let expected: BTreeSet<String> = t[..2].iter().map(|t| t.info.tenant_id.clone()).collect();
+    assert_eq!(tenants_seen, expected);
+    let keys = store.strings("SELECT key FROM cq_state_entraid").await;
+    assert!(!keys.is_empty());
+    for key in &keys {
+        let tenant = key.split('|').nth(1).unwrap_or_default();
+        assert!(
+            expected.contains(tenant),
+            "state key {key} is scoped by a GUID"
+        );
+    }
+
+    // Run 2: tenant 0 changed, tenant 1 now fails, tenant 2 is fixed. Tenant 1's rows must stay
+    // exactly as they were, although every table of tenant 0 and 2 deletes its stale rows.
+    let before: Vec<Vec<String>> = futures::future::join_all(
+        [
+            "entraid_users",
+            "entraid_groups",
+            "entraid_group_members",
+            "entraid_domains",
+        ]
+        .map(|table| store.rows_of(table, &t[1].info.tenant_id)),
+    )
+    .await;
+    let state_of_1 = store
+        .strings(&format!(
+            "SELECT key || '=' || value FROM cq_state_entraid WHERE key LIKE '%|{}%'",
+            t[1].info.tenant_id
+        ))
+        .await;
+    let summary = fake_graph::admin::mutate(&t[0].state, 7, 25);
+    assert!(summary.applied > 0, "the mutation changed tenant 0");
+    let entries = entry(&t[0], false, &secret(0))
+        + &entry(&t[1], true, "now-wrong")
+        + &entry(&t[2], false, &secret(2));
+    let path = write_config(dir.path(), &config(&server, &store, &entries));
+    let (code, _, err) = run_cli(&["sync", "--no-progress", path.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("tenant {}", t[1].info.tenant_domain)),
+        "the failing tenant is named as configured: {err}"
+    );
+    assert_matches_truth(&store, &http, &t[0]).await;
+    assert_matches_truth(&store, &http, &t[2]).await;
+    let after: Vec<Vec<String>> = futures::future::join_all(
+        [
+            "entraid_users",
+            "entraid_groups",
+            "entraid_group_members",
+            "entraid_domains",
+        ]
+        .map(|table| store.rows_of(table, &t[1].info.tenant_id)),
+    )
+    .await;
+    assert_eq!(before, after, "tenant 1's rows are untouched");
+    let state_after = store
+        .strings(&format!(
+            "SELECT key || '=' || value FROM cq_state_entraid WHERE key LIKE '%|{}%'",
+            t[1].info.tenant_id
+        ))
+        .await;
+    assert_eq!(state_of_1, state_after, "tenant 1's state is untouched");
+    server.shutdown().await;
+    if let Store::Postgres(pg) = store {
+        pg.drop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_tenants_in_one_run_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    three_tenants_one_failing(Store::Sqlite(dir.path().join("tenants.db"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_tenants_in_one_run_postgres() {
+    three_tenants_one_failing(Store::Postgres(PgDb::create().await)).await;
+}
+
+/// `tenants:` mistakes are found at load, at the entry's line.
+#[test]
+fn tenants_list_errors_name_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |tenants: &str| {
+        let text = format!(
+            "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  registry: cloudquery\n  \
+             tables: [\"entraid_users\"]\n  destinations: [\"db\"]\n  spec:\n    client_id: app\n{tenants}---\n\
+             kind: destination\nspec:\n  name: db\n  path: cloudquery/sqlite\n  registry: cloudquery\n  \
+             spec:\n    connection_string: x.db\n"
+        );
+        let path = write_config(dir.path(), &text);
+        entrasync::config::load(&[path]).map(|c| c.sources.len())
+    };
+    let err = load(
+        "    tenants:\n      - tenant_id: contoso.onmicrosoft.com\n        client_secret: a\n      \
+         - tenant_id: CONTOSO.onmicrosoft.com\n        client_secret: b\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, Some(13), "{err}");
+    assert!(
+        err.to_string().contains("listed twice (first at line 11)"),
+        "{err}"
+    );
+    let err = load(
+        "    tenants:\n      - tenant_id: t1\n        client_secret: a\n      - tenant_id: t2\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, Some(13), "{err}");
+    assert!(err.to_string().contains("spec.tenants[1]"), "{err}");
+    assert!(err.to_string().contains("credential"), "{err}");
+    let err = load("    tenants:\n      - client_secret: a\n").unwrap_err();
+    assert_eq!(err.line, Some(11), "{err}");
+    assert!(err.to_string().contains("no tenant_id"), "{err}");
+    let err = load("    tenant_id: t0\n    tenants:\n      - tenant_id: t1\n").unwrap_err();
+    assert_eq!(err.line, Some(10), "{err}");
+    let err = load("    tenants: []\n").unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let err = load("    tenants:\n      - tenant_id: t1\n        clientsecret: a\n").unwrap_err();
+    assert!(err.to_string().contains("clientsecret"), "{err}");
+    // Two tenants, one inheriting the spec's secret: two sources.
+    let ok = load(
+        "    client_secret: shared\n    tenants:\n      - tenant_id: t1\n      - tenant_id: t2\n        \
+         client_secret: own\n",
+    );
+    assert_eq!(ok, Ok(2));
+}
