@@ -353,6 +353,13 @@ pub fn handle(state: &State, info: &crate::ServerInfo, req: &Req) -> Resp {
             Err(e) => err(400, &e),
         },
         ("GET", "/mutate/ops") => ok(json!(mutate::op_names())),
+        ("POST", "/edit") => {
+            let edits = parse!(Vec<mutate::Edit>);
+            match mutate::edit(&mut state.tenant.write().unwrap(), &edits) {
+                Ok(done) => ok(json!({"changes": done})),
+                Err(e) => err(400, &e),
+            }
+        }
         ("POST", "/log_delay") => {
             let d = parse!(LogDelayReq);
             let cur = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);

@@ -909,3 +909,254 @@ pub fn apply_with(t: &mut Tenant, opts: &Options) -> Result<Summary, String> {
     s.audit_events = w.written;
     Ok(s)
 }
+
+/// One precise edit of the operator API (`POST /_fake/edit`, a JSON list of them): what a test
+/// plants before a sync and fixes before the next, where `/_fake/mutate` changes at random. Each
+/// edit is change-logged (delta sees it) and audited like the random operations.
+///
+/// `collection` is a collection key of [`crate::tenant::COLLECTIONS`] or, for `set` without `id`
+/// and `where`, a singleton (`authorizationPolicy`, `identitySecurityDefaultsEnforcementPolicy`,
+/// ...). `where` selects every object whose properties equal the given values (`{}`: all).
+/// `set`'s `append` adds items to array properties (an app role to a resource's `appRoles`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Edit {
+    Set {
+        collection: String,
+        id: Option<String>,
+        #[serde(rename = "where")]
+        filter: Option<crate::fill::Obj>,
+        #[serde(default)]
+        props: crate::fill::Obj,
+        #[serde(default)]
+        append: crate::fill::Obj,
+    },
+    /// A new object; `parent` for child collections (app role assignments of a principal,
+    /// federated credentials of an application).
+    Create {
+        collection: String,
+        id: String,
+        parent: Option<String>,
+        #[serde(default)]
+        props: crate::fill::Obj,
+    },
+    /// Hard delete.
+    Delete {
+        collection: String,
+        id: Option<String>,
+        #[serde(rename = "where")]
+        filter: Option<crate::fill::Obj>,
+    },
+    Link {
+        collection: String,
+        id: String,
+        rel: String,
+        member: String,
+    },
+    Unlink {
+        collection: String,
+        id: String,
+        rel: String,
+        member: String,
+    },
+    /// A sign-in log entry written now (`props` needs an `id`), e.g. a legacy-authentication or
+    /// risky sign-in; a log is history, so there is no edit or delete of it.
+    SignIn { props: crate::fill::Obj },
+}
+
+/// The collection key as the tenant stores it (a `&'static str`), or an error naming the known ones.
+fn coll_key(t: &Tenant, name: &str) -> Result<&'static str, String> {
+    t.colls.keys().copied().find(|k| *k == name).ok_or_else(|| {
+        let mut known: Vec<&str> = t.colls.keys().copied().collect();
+        known.sort_unstable();
+        format!("unknown collection '{name}'; known: {}", known.join(", "))
+    })
+}
+
+/// Ids an edit applies to: `id`, or every object matching `where`; neither is an error.
+fn targets(
+    t: &Tenant,
+    coll: &str,
+    id: &Option<String>,
+    filter: &Option<crate::fill::Obj>,
+) -> Result<Vec<String>, String> {
+    match (id, filter) {
+        (Some(id), None) => match t.coll(coll).get(id) {
+            Some(_) => Ok(vec![id.clone()]),
+            None => Err(format!("{coll}/{id}: no such object")),
+        },
+        (None, Some(w)) => Ok(t
+            .coll(coll)
+            .items
+            .values()
+            .filter(|i| {
+                w.iter()
+                    .all(|(k, v)| i.data.get(k).unwrap_or(&Value::Null) == v)
+            })
+            .map(|i| i.id.clone())
+            .collect()),
+        _ => Err(format!("{coll}: give exactly one of `id` and `where`")),
+    }
+}
+
+/// `props` plus, for each array property of `append`, the object's current items and the new ones.
+fn appended(
+    data: &crate::fill::Obj,
+    props: &crate::fill::Obj,
+    append: &crate::fill::Obj,
+) -> Result<crate::fill::Obj, String> {
+    let mut out = props.clone();
+    for (k, more) in append {
+        let mut items = match data.get(k) {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => return Err(format!("append: '{k}' is not an array")),
+        };
+        let Value::Array(more) = more else {
+            return Err(format!("append: give '{k}' an array of items to add"));
+        };
+        items.extend(more.iter().cloned());
+        out.insert(k.clone(), Value::Array(items));
+    }
+    Ok(out)
+}
+
+/// Apply edits in order; the first invalid one stops the batch with an error saying which.
+/// Returns (collection, id, operation) of each change.
+pub fn edit(t: &mut Tenant, edits: &[Edit]) -> Result<Vec<(String, String, String)>, String> {
+    let mut w = Writer::new(t.seed ^ t.version, &t.domain);
+    let mut gone = HashSet::new();
+    let mut done = Vec::new();
+    for (n, e) in edits.iter().enumerate() {
+        let at = |m: String| format!("edit {n}: {m}");
+        match e {
+            Edit::Set {
+                collection,
+                id: None,
+                filter: None,
+                props,
+                append,
+            } if t.singletons.contains_key(collection.as_str()) => {
+                let s = t.singletons.get_mut(collection.as_str()).unwrap();
+                let props = appended(s, props, append).map_err(at)?;
+                s.extend(props);
+                done.push((collection.clone(), String::new(), "set".into()));
+            }
+            Edit::Set {
+                collection,
+                id,
+                filter,
+                props,
+                append,
+            } => {
+                let key = coll_key(t, collection).map_err(at)?;
+                for id in targets(t, key, id, filter).map_err(at)? {
+                    let data = &t.coll(key).get(&id).expect("a target exists").data;
+                    let props = appended(data, props, append).map_err(at)?;
+                    let props = props.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                    update(t, &mut w, key, &id, props);
+                    done.push((collection.clone(), id, "set".into()));
+                }
+            }
+            Edit::Create {
+                collection,
+                id,
+                parent,
+                props,
+            } => {
+                let key = coll_key(t, collection).map_err(at)?;
+                if t.coll(key).get(id).is_some() {
+                    return Err(at(format!("{collection}/{id} exists already")));
+                }
+                let mut data = props.clone();
+                data.insert("id".into(), json!(id));
+                match parent {
+                    None => create(t, &mut w, key, id.clone(), data),
+                    Some(p) => {
+                        let mut item = Item::new(id.clone(), data);
+                        item.parent = Some(p.clone());
+                        let before = fic_data(t, p);
+                        let v = t.bump();
+                        let c = t.coll_mut(key);
+                        c.push(item.clone());
+                        c.log(Change {
+                            version: v,
+                            id: id.clone(),
+                            created: true,
+                            ..Change::empty()
+                        });
+                        // the audit events Entra writes, as the random operations do
+                        match key {
+                            "appRoleAssignments" => w.app_role(t, &item, true),
+                            "federatedIdentityCredentials" => {
+                                let after = fic_data(t, p);
+                                w.federated_credentials(t, p, &before, &after);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                done.push((collection.clone(), id.clone(), "create".into()));
+            }
+            Edit::Delete {
+                collection,
+                id,
+                filter,
+            } => {
+                let key = coll_key(t, collection).map_err(at)?;
+                for id in targets(t, key, id, filter).map_err(at)? {
+                    if key == "appRoleAssignments" {
+                        let v = t.bump();
+                        if let Some(item) = t.coll_mut(key).remove(&id, RemovedReason::Deleted, v) {
+                            w.app_role(t, &item, false);
+                        }
+                    } else {
+                        remove(t, &mut w, &mut gone, key, &id, RemovedReason::Deleted);
+                    }
+                    done.push((collection.clone(), id, "delete".into()));
+                }
+            }
+            Edit::Link {
+                collection,
+                id,
+                rel,
+                member,
+            }
+            | Edit::Unlink {
+                collection,
+                id,
+                rel,
+                member,
+            } => {
+                let key = coll_key(t, collection).map_err(at)?;
+                let rel = t
+                    .coll(key)
+                    .get(id)
+                    .ok_or_else(|| at(format!("{collection}/{id}: no such object")))?
+                    .rels
+                    .keys()
+                    .copied()
+                    .find(|r| r == rel)
+                    .ok_or_else(|| at(format!("{collection}/{id} has no relationship '{rel}'")))?;
+                let add = matches!(e, Edit::Link { .. });
+                if link_audited(t, &mut w, key, id, rel, member, add) {
+                    let op = if add { "link" } else { "unlink" };
+                    done.push((collection.clone(), id.clone(), op.into()));
+                }
+            }
+            Edit::SignIn { props } => {
+                let Some(id) = props.get("id").and_then(Value::as_str).map(str::to_string) else {
+                    return Err(at("sign_in: props need an \"id\"".into()));
+                };
+                let ts = t.signins.next_ts_ms(Utc::now().timestamp_millis());
+                let at_ts = chrono::DateTime::from_timestamp_millis(ts).unwrap_or_else(Utc::now);
+                let mut entry = props.clone();
+                entry.insert("createdDateTime".into(), json!(crate::fill::ts(at_ts)));
+                t.signins.push(ts, entry);
+                done.push(("signIns".into(), id, "sign_in".into()));
+            }
+        }
+    }
+    unlink_everywhere(t, &gone);
+    Ok(done)
+}
