@@ -316,3 +316,103 @@ fn tenants_list_errors_name_the_entry() {
     );
     assert_eq!(ok, Ok(2));
 }
+
+/// fake-graph's tenants are apart: each answers by GUID and domain, lists in `/_fake/tenants`,
+/// and refuses another tenant's app; an unknown tenant in the operator path is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_graph_tenants_are_separate() {
+    let server = fake_graph::start(fake_graph::Config::new(Profile::Tiny, 71).tenants(2))
+        .await
+        .expect("fake-graph starts");
+    let http = reqwest::Client::new();
+    let [a, b] = [&server.tenants()[0].info, &server.tenants()[1].info];
+    assert_ne!(a.tenant_id, b.tenant_id);
+    assert_ne!(a.tenant_domain, b.tenant_domain);
+    let listed: Vec<serde_json::Value> = http
+        .get(format!("{}/_fake/tenants", a.graph_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|t| t["tenant_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [a.tenant_id.as_str(), b.tenant_id.as_str()]);
+    let token = |tenant: String, client_id: String, secret: String| {
+        let http = http.clone();
+        let url = format!("{}/{tenant}/oauth2/v2.0/token", a.login_url);
+        async move {
+            let r = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &client_id),
+                    ("client_secret", &secret),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // B's own app by B's domain: a token whose tid is B's GUID, which reads B's users.
+    let (status, body) = token(
+        b.tenant_domain.clone(),
+        b.client_id.clone(),
+        b.client_secret.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (_, tid) =
+        entrasync::graph::auth::token_claims(access["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(tid.as_deref(), Some(b.tenant_id.as_str()));
+    let users: serde_json::Value = http
+        .get(format!("{}/v1.0/users?$select=id", b.graph_url))
+        .bearer_auth(access["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let truth_b = truth(&http, &server.tenants()[1]).await;
+    let mut got: Vec<&str> = users["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    got.sort_unstable();
+    let want: Vec<&str> = truth_b["users"]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(got, want, "B's token reads B's users");
+    // A's app is not registered in B.
+    let (status, body) = token(
+        b.tenant_id.clone(),
+        a.client_id.clone(),
+        a.client_secret.clone(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("AADSTS700016"), "{body}");
+    let status = http
+        .get(format!(
+            "{}/_fake/tenants/nowhere.onmicrosoft.com/stats",
+            a.graph_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    server.shutdown().await;
+}
