@@ -46,7 +46,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if std::env::args().any(|a| a == "--signins") {
         let profile = arg("--profiles", "small");
-        let largest = profile.split(',').next_back().unwrap_or("small").to_string();
+        let largest = profile
+            .split(',')
+            .next_back()
+            .unwrap_or("small")
+            .to_string();
         scenario(&binary, &largest, "sqlite", latency, true).await?;
     }
     Ok(())
@@ -410,9 +414,8 @@ fn least_time(
                     _ => continue,
                 };
                 let parents = tenant.coll(collection).items.values().filter(|p| {
-                    table
-                        .parent_condition
-                        .is_none_or(|flag| p.data.get(flag).and_then(Value::as_bool) == Some(true))
+                    let parent = Value::Object(p.data.clone());
+                    table.parent_condition.is_none_or(|c| c.holds(&parent))
                 });
                 let mut requests = 0.0;
                 for p in parents {

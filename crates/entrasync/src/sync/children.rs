@@ -108,10 +108,7 @@ fn bucket(id: &str) -> u32 {
 /// Whether a child table reads this parent row at all (e.g. PIM group tables only for
 /// role-assignable groups).
 pub(super) fn applies_to(table: &Table, parent: &Value) -> bool {
-    match table.parent_condition {
-        Some(flag) => parent.get(flag).and_then(Value::as_bool) == Some(true),
-        None => true,
-    }
+    table.parent_condition.is_none_or(|c| c.holds(parent))
 }
 
 impl Scheduler {
@@ -260,8 +257,8 @@ impl Scheduler {
             .chain(sliced.iter().map(|(c, _)| c))
             .filter_map(|c| c.table.parent_condition);
         for condition in conditions {
-            if !select.contains(&condition) {
-                select.push(condition);
+            if !select.contains(&condition.property()) {
+                select.push(condition.property());
             }
         }
         let mut url = self.client.url(&format!(

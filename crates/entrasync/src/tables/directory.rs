@@ -1,7 +1,9 @@
 //! Directory objects: users, groups, applications, service principals, directory roles, devices,
 //! administrative units, contacts, and the tenant's own objects.
 
-use super::{ApiVersion, DEFAULT, Incremental, Licence, Prop, Source, Table, key, p};
+use super::{
+    ApiVersion, DEFAULT, Incremental, Licence, ParentCondition, Prop, Source, Table, key, p,
+};
 use entrasync_sinks::cq::ColumnKind::{Bool, Int64, Json, Timestamp, Utf8, Utf8List};
 
 /// What a row of a directoryObject relationship (members, owners, ...) stores: the related
@@ -282,6 +284,8 @@ pub static GROUP_LIFECYCLEPOLICIES: Table = Table {
     },
     version: ApiVersion::V1,
     permissions: &["Policy.Read.All", "Directory.Read.All"],
+    // Expiration policies govern Microsoft 365 groups only: other groups have none to read.
+    parent_condition: Some(ParentCondition::Holds("groupTypes", "Unified")),
     props: &[
         p("id", Utf8),
         p("alternateNotificationEmails", Utf8),

@@ -70,7 +70,7 @@ fn endpoint(table: &Table) -> String {
             if let Source::Child { parent, .. } = source {
                 let _ = write!(text, ", once per row of `{parent}` (`{{id}}` is its `id`)");
                 if let Some(condition) = table.parent_condition {
-                    let _ = write!(text, " where `{condition}` is true");
+                    let _ = write!(text, " where {condition}");
                 }
             }
             text

@@ -134,6 +134,48 @@ pub const fn key(graph: &'static str, column: &'static str, kind: ColumnKind) ->
     }
 }
 
+/// Which parent rows a child table is read for: those that can have children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentCondition {
+    /// A boolean property of the parent is true: PIM for groups covers only role-assignable
+    /// groups (`isAssignableToRole`).
+    Flag(&'static str),
+    /// A string collection of the parent holds a value: lifecycle (expiration) policies apply
+    /// to Microsoft 365 groups only (`groupTypes` holds `Unified`).
+    Holds(&'static str, &'static str),
+}
+
+impl ParentCondition {
+    /// The parent property the condition reads.
+    pub fn property(self) -> &'static str {
+        match self {
+            ParentCondition::Flag(property) | ParentCondition::Holds(property, _) => property,
+        }
+    }
+
+    /// Whether a parent object (as Graph returned it) meets the condition.
+    pub fn holds(self, parent: &serde_json::Value) -> bool {
+        match self {
+            ParentCondition::Flag(flag) => {
+                parent.get(flag).and_then(serde_json::Value::as_bool) == Some(true)
+            }
+            ParentCondition::Holds(property, value) => parent
+                .get(property)
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|items| items.iter().any(|v| v == value)),
+        }
+    }
+}
+
+impl std::fmt::Display for ParentCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParentCondition::Flag(flag) => write!(f, "`{flag}` is true"),
+            ParentCondition::Holds(property, value) => write!(f, "`{property}` holds `{value}`"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
     pub name: &'static str,
@@ -155,9 +197,9 @@ pub struct Table {
     /// maximum is not documented: Graph's default page size is then used).
     pub max_page_size: Option<u32>,
     pub incremental: Incremental,
-    /// For a child table: fetch only for parent rows whose boolean property of this name is true,
-    /// e.g. `isAssignableToRole` (PIM for groups covers only role-assignable groups).
-    pub parent_condition: Option<&'static str>,
+    /// For a child table: fetch only for the parent rows that can have children, as Graph
+    /// documents it (see `ParentCondition`).
+    pub parent_condition: Option<ParentCondition>,
     /// For a child of a delta table: the parent's relationship (`members`) whose `members@delta`
     /// annotation in the parent's delta pages carries this table's rows, so that a delta sync of
     /// the parent needs no request per parent row (graph-api.md §3).
@@ -406,12 +448,17 @@ mod tests {
                     );
                     let parent = by_name(parent).expect("parent exists");
                     if let Some(condition) = t.parent_condition {
+                        let property = condition.property();
+                        let kind = match condition {
+                            ParentCondition::Flag(_) => ColumnKind::Bool,
+                            ParentCondition::Holds(..) => ColumnKind::Utf8List,
+                        };
                         assert!(
                             parent
                                 .props
                                 .iter()
-                                .any(|p| p.graph == condition && p.kind == ColumnKind::Bool),
-                            "{name}: parent_condition {condition} is not a bool of {}",
+                                .any(|p| p.graph == property && p.kind == kind),
+                            "{name}: parent_condition {property} is not a {kind:?} of {}",
                             parent.name
                         );
                     }

@@ -1,7 +1,7 @@
 //! Role management (Entra role definitions and assignments) and Privileged Identity Management:
 //! role assignment and eligibility schedules, and PIM for groups.
 
-use super::{ApiVersion, DEFAULT, Licence, Source, Table, p};
+use super::{ApiVersion, DEFAULT, Licence, ParentCondition, Source, Table, p};
 use entrasync_sinks::cq::ColumnKind::{Bool, Json, Timestamp, Utf8, Utf8List};
 
 pub static ROLEDEFINITIONS: Table = Table {
@@ -263,7 +263,7 @@ pub static PRIVILEGEDACCESS_GROUP_ASSIGNMENTSCHEDULEINSTANCES: Table = Table {
         "PrivilegedAccess.Read.AzureADGroup",
     ],
     licence: Some(Licence::EntraP2),
-    parent_condition: Some("isAssignableToRole"),
+    parent_condition: Some(ParentCondition::Flag("isAssignableToRole")),
     props: &[
         p("id", Utf8),
         p("accessId", Utf8),
@@ -294,7 +294,7 @@ pub static PRIVILEGEDACCESS_GROUP_ELIGIBILITYSCHEDULEINSTANCES: Table = Table {
         "PrivilegedAccess.Read.AzureADGroup",
     ],
     licence: Some(Licence::EntraP2),
-    parent_condition: Some("isAssignableToRole"),
+    parent_condition: Some(ParentCondition::Flag("isAssignableToRole")),
     props: &[
         p("id", Utf8),
         p("accessId", Utf8),
