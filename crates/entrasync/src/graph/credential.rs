@@ -680,3 +680,40 @@ impl GivenToken {
         Ok(Acquired { token, lifetime })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arc_challenge_outside_the_agent_key_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("stolen.key");
+        std::fs::write(&key, "secret-of-another-program").unwrap();
+        for challenge in [
+            format!("Basic realm={}", key.display()),
+            "Basic realm=/etc/shadow".to_string(),
+            format!("Basic realm={ARC_KEY_DIR}/../../../etc/passwd.key"),
+            "Basic".to_string(),
+        ] {
+            let err = arc_key(&challenge).map(|_| ()).unwrap_err();
+            assert!(!err.contains("secret-of-another-program"), "{err}");
+            assert!(err.contains("Arc"), "{challenge}: {err}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_read_as_managed_identity_and_the_cli_state_them() {
+        let now = chrono::Utc::now().timestamp();
+        let in_secs = |v: serde_json::Value| lifetime_of(&v).map(|d| d.as_secs());
+        assert_eq!(
+            in_secs(serde_json::json!({"expires_in": "3599"})),
+            Some(3599)
+        );
+        assert_eq!(in_secs(serde_json::json!({"expires_in": 120})), Some(120));
+        let on = in_secs(serde_json::json!({"expires_on": (now + 600).to_string()})).unwrap();
+        assert!((598..=600).contains(&on), "{on}");
+        assert_eq!(in_secs(serde_json::json!({"expires_on": now - 5})), Some(0));
+        assert_eq!(in_secs(serde_json::json!({})), None);
+    }
+}
