@@ -216,7 +216,8 @@ enum Command {
         /// Accepted for the CLI; entrasync needs no licence.
         #[arg(long)]
         license: Option<String>,
-        /// Accepted for the CLI; metrics are not exported.
+        /// Where the source posts per-table metrics (OTLP/HTTP `host:port`), as `cloudquery
+        /// sync --tables-metrics-location` passes it.
         #[arg(long)]
         otel_endpoint: Option<String>,
         /// A bare flag, as the CLI passes it.
@@ -468,9 +469,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve {
-            network, address, ..
+            network,
+            address,
+            otel_endpoint,
+            otel_endpoint_insecure,
+            ..
         } => {
-            entrasync::plugin::serve(entrasync::plugin::ServeOptions { network, address }).await?;
+            entrasync::plugin::serve(entrasync::plugin::ServeOptions {
+                network,
+                address,
+                otel_endpoint,
+                otel_endpoint_insecure,
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Doc { directory, format } => {

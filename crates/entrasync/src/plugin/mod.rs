@@ -6,6 +6,7 @@ pub mod destination;
 pub mod docs;
 pub mod ipc;
 pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod source;
 pub mod stale;

@@ -4,6 +4,7 @@
 //! `path` and `format`), the entraid spec has neither.
 
 use super::destination::{self, Destination};
+use super::metrics::Exporter;
 use super::{ipc, source};
 use crate::config::EntraSpec;
 use entrasync_proto::discovery::{v0, v1};
@@ -16,11 +17,15 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-/// The serve flags of CloudQuery's SDK; sentry, license and OpenTelemetry are accepted and ignored.
+/// The serve flags of CloudQuery's SDK; sentry and license are accepted and ignored.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub network: String,
     pub address: String,
+    /// `--otel-endpoint`: where a source posts its per-table metrics.
+    pub otel_endpoint: Option<String>,
+    /// `--otel-endpoint-insecure`: plain HTTP to the endpoint.
+    pub otel_endpoint_insecure: bool,
 }
 
 enum Role {
@@ -31,6 +36,7 @@ enum Role {
 #[derive(Default)]
 pub struct PluginService {
     role: RwLock<Option<Role>>,
+    metrics: Option<Arc<Exporter>>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -147,7 +153,7 @@ impl Plugin for PluginService {
         request: Request<pb::sync::Request>,
     ) -> Result<Response<Self::SyncStream>, Status> {
         let spec = self.source_spec().await?;
-        let rx = source::sync(spec, request.into_inner()).await?;
+        let rx = source::sync(spec, request.into_inner(), self.metrics.clone()).await?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -289,7 +295,14 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// Serves until SIGINT/SIGTERM.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let plugin = PluginServer::new(PluginService::default())
+    let service = PluginService {
+        metrics: options
+            .otel_endpoint
+            .as_deref()
+            .map(|endpoint| Arc::new(Exporter::new(endpoint, options.otel_endpoint_insecure))),
+        ..PluginService::default()
+    };
+    let plugin = PluginServer::new(service)
         .max_decoding_message_size(entrasync_proto::MAX_MESSAGE_SIZE)
         .max_encoding_message_size(entrasync_proto::MAX_MESSAGE_SIZE);
     let router = tonic::transport::Server::builder()

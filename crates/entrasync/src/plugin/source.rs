@@ -2,6 +2,7 @@
 //! `TestConnection`.
 
 use super::ipc;
+use super::metrics::Exporter;
 use super::state_client::StateClient;
 use crate::config::{EntraSpec, SourceConfig};
 use crate::graph::GraphClient;
@@ -114,8 +115,14 @@ fn internal(e: impl std::fmt::Display) -> Status {
 }
 
 /// `Sync`: sets everything up (state backend, sign-in) before answering, so setup failures are
-/// the RPC's error; then streams the scheduler's messages.
-pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Responses, Status> {
+/// the RPC's error; then streams the scheduler's messages. With `metrics`, the per-table
+/// metrics are posted when the scheduler ends, before the stream ends: the CLI closes its
+/// receiver once the stream is over.
+pub async fn sync(
+    spec: EntraSpec,
+    request: pb::sync::Request,
+    metrics: Option<Arc<Exporter>>,
+) -> Result<Responses, Status> {
     let selected = select(
         &request.tables,
         &request.skip_tables,
@@ -179,6 +186,7 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
         child_refresh: chrono::Duration::from_std(spec.child_refresh_interval)
             .unwrap_or_else(|_| chrono::Duration::hours(24)),
     };
+    let tenant = client.tenant_id().to_string();
     let scheduler = Arc::new(Scheduler::new(client, &selected, options, tx));
     let runs = scheduler.runs();
     let deterministic = request.deterministic_cq_id;
@@ -257,6 +265,9 @@ pub async fn sync(spec: EntraSpec, request: pb::sync::Request) -> Result<Respons
         }
         let _ = scheduler.await;
         log_outcomes(&runs);
+        if let Some(metrics) = &metrics {
+            metrics.export(&runs, &tenant).await;
+        }
         if let Some(state) = &mut state {
             // Written after every row of the sync was handed to the CLI.
             match state.flush().await {

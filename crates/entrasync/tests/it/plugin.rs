@@ -1486,3 +1486,104 @@ async fn plugin_cli_python_sdk_source_of_every_arrow_type_into_every_destination
         assert!(status.success(), "parquet {table} holds what was sent");
     }
 }
+
+/// `--tables-metrics-location`: the CLI hosts an OTLP/HTTP receiver, entrasync posts its
+/// per-table counters to it, and the CLI's table in the file holds the real numbers: rows equal
+/// what reached the destination (users equal fake-graph's truth), no errors, start and end times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_cli_tables_metrics_location_holds_real_per_table_rows() {
+    let tenant = Tenant::start(Profile::Tiny, 31).await;
+    let dir = tempfile::Builder::new()
+        .disable_cleanup(std::env::var_os("ENTRASYNC_TEST_KEEP").is_some())
+        .tempdir()
+        .unwrap();
+    eprintln!("plugin test directory: {}", dir.path().display());
+    let bin = plugin_binary(dir.path());
+    let db = dir.path().join("cli.db");
+    let config = dir.path().join("cq.yml");
+    let secret = tenant.info().client_secret.clone();
+    std::fs::write(
+        &config,
+        source_doc(&bin, &tenant, &secret, "sqlite", "")
+            + &destination_doc("sqlite", &bin, &db.display().to_string()),
+    )
+    .unwrap();
+    let metrics = dir.path().join("metrics.txt");
+    let (code, out) = cq(
+        dir.path(),
+        "sync",
+        &config,
+        &["--tables-metrics-location", metrics.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "cloudquery sync succeeds:\n{out}");
+    assert!(!out.contains("table metrics not exported"), "{out}");
+    // The CLI renders a text table: | TABLE | CLIENT ID | START TIME | END TIME | DURATION | ...
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    let header = &rows[0];
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("column {name} in:\n{text}"))
+    };
+    let (table, client, start, end, resources, errors, panics) = (
+        col("TABLE"),
+        col("CLIENT ID"),
+        col("START TIME"),
+        col("END TIME"),
+        col("RESOURCES"),
+        col("ERRORS"),
+        col("PANICS"),
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut reported = std::collections::BTreeMap::new();
+    for row in &rows[1..] {
+        let name = row[table].clone();
+        assert_eq!(row[client], tenant.info().tenant_id, "{name}:\n{text}");
+        assert_eq!(
+            (&*row[errors], &*row[panics]),
+            ("0", "0"),
+            "{name}:\n{text}"
+        );
+        assert!(
+            row[start] != "<nil>" && row[end] != "N/A",
+            "{name}:\n{text}"
+        );
+        let stored: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(row[resources], stored.to_string(), "{name}:\n{text}");
+        reported.insert(name, stored);
+    }
+    // Every synced table is in the file, once.
+    assert_eq!(rows.len() - 1, reported.len(), "one row per table:\n{text}");
+    let names: Vec<&String> = reported.keys().collect();
+    assert_eq!(names, sqlite_tables(&conn).iter().collect::<Vec<_>>());
+    let truth: serde_json::Value = tenant
+        .http
+        .get(format!("{}/_fake/truth", tenant.server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users = truth["users"]["ids"].as_array().unwrap().len() as i64;
+    assert!(users > 0);
+    assert_eq!(
+        reported["entraid_users"], users,
+        "users equal fake-graph's truth"
+    );
+}
