@@ -9,18 +9,25 @@
 
 use crate::sync::{Outcome, TableRun};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// OTLP `AggregationTemporality`: every value is the total since the table started, so the
 /// receiver can simply keep the last one it got.
 const CUMULATIVE: i32 = 2;
 
+/// How often a running sync posts its metrics: the CLI rewrites FILE every 20 s.
+const EVERY: Duration = Duration::from_secs(10);
+
 /// Where the CLI's receiver is, as `serve --otel-endpoint` gave it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Exporter {
     url: String,
     http: reqwest::Client,
+    /// A receiver that cannot be reached is reported once, not every few seconds.
+    warned: AtomicBool,
 }
 
 impl Exporter {
@@ -37,7 +44,28 @@ impl Exporter {
         Exporter {
             url: format!("{base}/v1/metrics"),
             http: crate::graph::http_client(),
+            warned: AtomicBool::new(false),
         }
+    }
+
+    /// Posts the metrics of `runs` every few seconds until [`Progress::finish`] posts the final
+    /// ones. Dropping the `Progress` (a sync that ends early) stops it too.
+    pub fn start(self: &Arc<Self>, runs: Vec<Arc<TableRun>>, client_id: String) -> Progress {
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let exporter = self.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EVERY);
+            tick.tick().await;
+            loop {
+                // An export under way completes before the stop is seen, so that it cannot
+                // reach the receiver after the final one.
+                tokio::select! {
+                    _ = &mut stopped => return (exporter, runs, client_id),
+                    _ = tick.tick() => exporter.export(&runs, &client_id).await,
+                }
+            }
+        });
+        Progress { stop, task }
     }
 
     /// Posts the metrics of `runs`. A failure is a warning: metrics never fail a sync.
@@ -63,15 +91,36 @@ impl Exporter {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
                 let text: String = text.chars().take(300).collect();
-                tracing::warn!(
-                    url = self.url,
-                    "table metrics not exported: the receiver answered {status}: {text}"
-                )
+                self.warn(format!("the receiver answered {status}: {text}"));
             }
-            Err(e) => tracing::warn!(
+            Err(e) => self.warn(e.to_string()),
+        }
+    }
+
+    fn warn(&self, why: String) {
+        if self.warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!(url = self.url, "table metrics not exported: {why}");
+        } else {
+            tracing::warn!(
                 url = self.url,
-                "table metrics not exported: {e}; the sync goes on without them"
-            ),
+                "table metrics not exported: {why}; the sync goes on without them"
+            );
+        }
+    }
+}
+
+/// A running sync's periodic export.
+pub struct Progress {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<(Arc<Exporter>, Vec<Arc<TableRun>>, String)>,
+}
+
+impl Progress {
+    /// Stops the periodic export and posts the final metrics.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        if let Ok((exporter, runs, client_id)) = self.task.await {
+            exporter.export(&runs, &client_id).await;
         }
     }
 }

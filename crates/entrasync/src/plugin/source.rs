@@ -116,8 +116,8 @@ fn internal(e: impl std::fmt::Display) -> Status {
 
 /// `Sync`: sets everything up (state backend, sign-in) before answering, so setup failures are
 /// the RPC's error; then streams the scheduler's messages. With `metrics`, the per-table
-/// metrics are posted when the scheduler ends, before the stream ends: the CLI closes its
-/// receiver once the stream is over.
+/// metrics are posted while the sync runs and when the scheduler ends, before the stream ends:
+/// the CLI closes its receiver once the stream is over.
 pub async fn sync(
     spec: EntraSpec,
     request: pb::sync::Request,
@@ -189,6 +189,7 @@ pub async fn sync(
     let tenant = client.tenant_id().to_string();
     let scheduler = Arc::new(Scheduler::new(client, &selected, options, tx));
     let runs = scheduler.runs();
+    let progress = metrics.map(|m| m.start(runs.clone(), tenant));
     let deterministic = request.deterministic_cq_id;
     let with_errors = request.with_error_messages;
     tokio::spawn(async move {
@@ -265,8 +266,8 @@ pub async fn sync(
         }
         let _ = scheduler.await;
         log_outcomes(&runs);
-        if let Some(metrics) = &metrics {
-            metrics.export(&runs, &tenant).await;
+        if let Some(progress) = progress {
+            progress.finish().await;
         }
         if let Some(state) = &mut state {
             // Written after every row of the sync was handed to the CLI.
