@@ -93,7 +93,17 @@ impl Exporter {
                 let text: String = text.chars().take(300).collect();
                 self.warn(format!("the receiver answered {status}: {text}"));
             }
-            Err(e) => self.warn(e.to_string()),
+            Err(e) => {
+                // reqwest's own message names only the URL; the cause (refused, timed out) is
+                // in its sources.
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    why = format!("{why}: {cause}");
+                    source = cause.source();
+                }
+                self.warn(why)
+            }
         }
     }
 
