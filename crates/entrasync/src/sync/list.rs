@@ -14,7 +14,13 @@ impl Scheduler {
     ) -> Result<(), GraphError> {
         match run.table.source {
             Source::List { path } => {
-                let mut url = self.client.url(&list_query(run.table, path, None));
+                let mut query = list_query(run.table, path, None);
+                if let Some(child) = expanded_child(children) {
+                    let relationship = child.table.expand.expect("expanded_child checks it");
+                    query.push_str(if query.contains('?') { "&" } else { "?" });
+                    query.push_str(&format!("$expand={relationship}"));
+                }
+                let mut url = self.client.url(&query);
                 let mut chain = self.client.chain();
                 loop {
                     let (objects, next) = self.page(&url, &run.traffic).await?;
@@ -40,4 +46,12 @@ impl Scheduler {
             Source::Child { .. } | Source::Computed { .. } => Ok(()),
         }
     }
+}
+
+/// The child table a listing of its parents reads with `$expand` (Graph expands one
+/// relationship a request): the first selected one that allows it.
+pub(super) fn expanded_child(children: &[Arc<TableRun>]) -> Option<&Arc<TableRun>> {
+    children
+        .iter()
+        .find(|c| c.table.expand.is_some() && !c.stopped.load(std::sync::atomic::Ordering::Relaxed))
 }

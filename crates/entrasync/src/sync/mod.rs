@@ -23,7 +23,7 @@ pub mod report;
 mod transitive;
 
 use crate::graph::{GraphClient, GraphError, Traffic};
-use crate::tables::{Incremental, Selected, Source, Table};
+use crate::tables::{self, Incremental, Selected, Source, Table};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use children::{ChildPlan, Refresh};
@@ -798,6 +798,11 @@ impl Scheduler {
                 }
             }
         }
+        // A listing's objects carry one child table's rows (`$expand`) when not too many.
+        let expanded = match read {
+            Read::Listing => list::expanded_child(children),
+            Read::Delta { .. } => None,
+        };
         // The children read per parent row for objects read this way (decided once a page).
         let fetched: Vec<&Arc<TableRun>> = children
             .iter()
@@ -822,8 +827,18 @@ impl Scheduler {
                     self.emit_related(child, id, cq_id, related).await?;
                 }
             }
+            let mut carried = None;
+            if let Some(child) = expanded
+                && let Some(relationship) = child.table.expand
+                && let Some(Value::Array(related)) = object.get(relationship)
+                && related.len() < tables::EXPAND_LIMIT
+            {
+                self.emit_expanded(child, id, cq_id, related).await?;
+                carried = Some(child.table.name);
+            }
             let wanted: Vec<Arc<TableRun>> = fetched
                 .iter()
+                .filter(|c| Some(c.table.name) != carried)
                 .filter(|c| !c.stopped.load(Relaxed) && children::applies_to(c.table, object))
                 .map(|c| Arc::clone(c))
                 .collect();
@@ -843,6 +858,30 @@ impl Scheduler {
             self.spawn_children(wanted, id, cq_id, replace, jobs).await;
         }
         Ok(())
+    }
+}
+
+impl Scheduler {
+    /// Rows of a child table that came with their parent (`$expand`): all of the parent's.
+    async fn emit_expanded(
+        &self,
+        child: &Arc<TableRun>,
+        parent_id: &str,
+        parent_cq_id: uuid::Uuid,
+        related: &[Value],
+    ) -> Result<(), GraphError> {
+        if related.is_empty() {
+            return Ok(());
+        }
+        injected_panic(child.table.name);
+        let ctx = convert::RowContext {
+            tenant_id: self.client.tenant_id(),
+            parent: Some((parent_id, parent_cq_id)),
+        };
+        child
+            .insert_batched(&self.tx, related, &ctx, self.options.deterministic(), true)
+            .await
+            .map(|_| ())
     }
 }
 

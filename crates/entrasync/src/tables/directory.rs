@@ -389,6 +389,7 @@ pub static APPLICATION_OWNERS: Table = Table {
     max_page_size: Some(999),
     props: MEMBER_REF,
     audit_activities: &["Add owner to application", "Remove owner from application"],
+    expand: Some("owners"),
     ..DEFAULT
 };
 
@@ -490,6 +491,7 @@ pub static SERVICEPRINCIPAL_OWNERS: Table = Table {
         "Add owner to service principal",
         "Remove owner from service principal",
     ],
+    expand: Some("owners"),
     ..DEFAULT
 };
 
@@ -730,6 +732,7 @@ pub static DEVICE_REGISTEREDOWNERS: Table = Table {
         "Add registered owner to device",
         "Remove registered owner from device",
     ],
+    expand: Some("registeredOwners"),
     ..DEFAULT
 };
 

@@ -72,6 +72,15 @@ fn endpoint(table: &Table) -> String {
                 if let Some(condition) = table.parent_condition {
                     let _ = write!(text, " where {condition}");
                 }
+                if let Some(relationship) = table.expand {
+                    let _ = write!(
+                        text,
+                        "; when `{parent}` is listed in full, its listing carries them \
+                         (`$expand={relationship}`) and only parents with {} or more are read \
+                         one by one",
+                        super::EXPAND_LIMIT
+                    );
+                }
             }
             text
         }

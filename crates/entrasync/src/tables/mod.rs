@@ -134,6 +134,9 @@ pub const fn key(graph: &'static str, column: &'static str, kind: ColumnKind) ->
     }
 }
 
+/// The most entries Graph returns for an `$expand`ed directory relationship.
+pub const EXPAND_LIMIT: usize = 20;
+
 /// Which parent rows a child table is read for: those that can have children.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParentCondition {
@@ -204,6 +207,11 @@ pub struct Table {
     /// annotation in the parent's delta pages carries this table's rows, so that a delta sync of
     /// the parent needs no request per parent row (graph-api.md §3).
     pub parent_delta: Option<&'static str>,
+    /// For a child table: the parent's relationship (`owners`) that a listing of the parents
+    /// returns with `$expand`, at most `EXPAND_LIMIT` entries a parent (graph-api.md §2). A
+    /// parent whose expanded list is shorter has all its rows there; only the others are read
+    /// one request per parent.
+    pub expand: Option<&'static str>,
     /// For a child table that the parent's delta does not carry: the directory audit activities
     /// (`activityDisplayName`, as Microsoft's audit activity reference spells them) that name a
     /// parent whose rows of this table changed. An incremental sync re-reads those parents only.
@@ -230,6 +238,7 @@ pub(crate) const DEFAULT: Table = Table {
     incremental: Incremental::None,
     parent_condition: None,
     parent_delta: None,
+    expand: None,
     audit_activities: &[],
     use_select: true,
     props: &[],

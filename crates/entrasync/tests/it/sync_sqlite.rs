@@ -375,3 +375,112 @@ async fn never_signed_in_sentinel_is_stored_as_sent_and_read_as_never() {
         .collect();
     assert_eq!(findings("ES-HYG-01").await, inactive);
 }
+
+/// Owners come with their applications, service principals and devices (`$expand`, at most 20
+/// a parent): a full sync reads them one request per parent only for a parent with 20 or more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_come_with_their_parents_and_long_lists_are_read_in_full() {
+    let tenant = Tenant::start(Profile::Tiny, 4).await;
+    let url = tenant.info().graph_url.clone();
+    let http = reqwest::Client::new();
+    let truth: serde_json::Value = http
+        .get(format!("{url}/_fake/truth"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // One application gets every user as owner: 20, as many as an expanded list holds, so the
+    // list may be cut short and is read in full.
+    let app = truth["applications"]["ids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let users: Vec<&str> = truth["users"]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(users.len(), 20, "tiny has 20 users to make owners");
+    let links: Vec<serde_json::Value> = users
+        .iter()
+        .map(|u| json!({"link": {"collection": "applications", "id": app, "rel": "owners", "member": u}}))
+        .collect();
+    tenant.admin("edit", json!(links)).await;
+    let truth: serde_json::Value = http
+        .get(format!("{url}/_fake/truth"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("entraid.db");
+    let tables = r#"["entraid_applications", "entraid_application_owners", "entraid_serviceprincipals", "entraid_serviceprincipal_owners", "entraid_devices", "entraid_device_registeredowners"]"#;
+    let config = write_config(dir.path(), &tenant.sqlite_config(&db_path, tables, ""));
+    let before = tenant.stats().await;
+    assert_eq!(sync(&config).await.errors, 0);
+    let after = tenant.stats().await;
+    let db = Db::open(&db_path);
+    for (table, parent_key, collection, rel) in [
+        (
+            "entraid_application_owners",
+            "application_id",
+            "applications",
+            "owners",
+        ),
+        (
+            "entraid_serviceprincipal_owners",
+            "service_principal_id",
+            "servicePrincipals",
+            "owners",
+        ),
+        (
+            "entraid_device_registeredowners",
+            "device_id",
+            "devices",
+            "registeredOwners",
+        ),
+    ] {
+        let mut got = db.strings(&format!("SELECT {parent_key} || ' ' || id FROM {table}"));
+        got.sort();
+        let mut want: Vec<String> = truth[collection]["rels"][rel]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{} {}", p[0].as_str().unwrap(), p[1].as_str().unwrap()))
+            .collect();
+        want.sort();
+        // As sets: a relationship lists an object once.
+        want.dedup();
+        assert!(!want.is_empty(), "{table}: the tenant has some");
+        assert_eq!(got, want, "{table} equals fake-graph's relationships");
+        let orphans = db.count_where(
+            table,
+            &format!("_cq_parent_id IS NULL OR {parent_key} IS NULL"),
+        );
+        assert_eq!(orphans, 0, "{table}: every row points at its parent");
+    }
+    // Per-parent reads: only the application with 20 owners.
+    let reads = |stats: &serde_json::Value, endpoint: &str| -> u64 {
+        stats["by_endpoint"][endpoint]
+            .as_object()
+            .map(|m| m.values().filter_map(|n| n.as_u64()).sum())
+            .unwrap_or(0)
+    };
+    for (endpoint, expected) in [
+        ("GET /v1.0/applications/{id}/owners", 1),
+        ("GET /v1.0/servicePrincipals/{id}/owners", 0),
+        ("GET /v1.0/devices/{id}/registeredOwners", 0),
+    ] {
+        assert_eq!(
+            reads(&after, endpoint) - reads(&before, endpoint),
+            expected,
+            "{endpoint}: {after}"
+        );
+    }
+}
