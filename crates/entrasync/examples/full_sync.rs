@@ -1,5 +1,7 @@
 //! What a first sync costs (issue 11), against fake-graph with latency and Graph's published
-//! throttling on: all tables except the log and report families, state in the destination.
+//! throttling on: all tables except the log and report families, without state (a full sync, as
+//! CloudQuery runs a source without `backend_options`), or with `--with-state` state in the
+//! destination (the first sync of an incremental setup: parents read by delta queries).
 //! For each scenario it prints one JSON line: wall time, Graph requests, resource units, 429s,
 //! entrasync's peak RSS and CPU (from the OS: entrasync runs as its own process), fake-graph's
 //! CPU, and the ratio of the wall time to a least-time model. With `--signins`, a last scenario
@@ -18,7 +20,7 @@
 //! - the model's time is the largest of the families' times and the longest chain.
 //!
 //! `cargo build --release -p entrasync && cargo run --release -p entrasync --example full_sync
-//! [-- --profiles small,large --backends sqlite,postgres --latency-ms 100 --signins]`;
+//! [-- --profiles small,large --backends sqlite,postgres --latency-ms 100 --with-state --signins]`;
 //! PostgreSQL from `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a
 //! database is created per scenario and dropped).
 
@@ -204,13 +206,20 @@ async fn scenario(
         _ => ("cloudquery/postgresql", "postgresql"),
     };
     let names: Vec<String> = selected.iter().map(|t| format!("\"{}\"", t.name)).collect();
+    let with_state = std::env::args().any(|a| a == "--with-state");
+    let backend_options = match with_state {
+        true => format!(
+            "  backend_options:\n    table_name: cq_state_entraid\n    \
+             connection: \"@@plugins.{name}.connection\"\n"
+        ),
+        false => String::new(),
+    };
     let config_path = dir.path().join("bench.yml");
     std::fs::write(
         &config_path,
         format!(
             "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  tables: [{}]\n  \
-             destinations: [{name}]\n  backend_options:\n    table_name: cq_state_entraid\n    \
-             connection: \"@@plugins.{name}.connection\"\n  spec:\n    tenant_id: {}\n    \
+             destinations: [{name}]\n{backend_options}  spec:\n    tenant_id: {}\n    \
              client_id: {}\n    client_secret: {}\n    graph_url: {}\n    login_url: {}\n    \
              log_lookback_days: 1\n---\n\
              kind: destination\nspec:\n  name: {name}\n  path: {path}\n  spec:\n    \
@@ -264,6 +273,7 @@ async fn scenario(
     let mut line = json!({
         "profile": profile,
         "backend": backend,
+        "state": with_state,
         "latency_ms": latency.as_millis() as u64,
         "tables": selected.len(),
         "exit_code": status.code(),
