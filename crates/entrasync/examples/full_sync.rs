@@ -30,12 +30,8 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: &str) -> String {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .unwrap_or_else(|| default.to_string())
-}
+mod bench_support;
+use bench_support::{arg, database, graph_traffic};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -74,30 +70,6 @@ fn entrasync_binary() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-/// Graph traffic fake-graph has served so far: (requests, resource units, 429s). Token
-/// requests and its admin API are not Graph requests.
-async fn served(http: &reqwest::Client, url: &str) -> anyhow::Result<(u64, u64, u64)> {
-    let stats: Value = http
-        .get(format!("{url}/_fake/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let requests = stats["by_endpoint"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.starts_with("GET /v1.0") || k.starts_with("GET /beta"))
-        .flat_map(|(_, v)| v.as_object().into_iter().flatten())
-        .filter_map(|(_, n)| n.as_u64())
-        .sum();
-    Ok((
-        requests,
-        stats["resource_units"].as_u64().unwrap_or(0),
-        stats["throttled_429"].as_u64().unwrap_or(0),
-    ))
-}
-
 /// User plus system CPU seconds of a process, from `/proc/<pid>/stat`.
 fn cpu_seconds(pid: &str) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -130,33 +102,6 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
-}
-
-struct Database {
-    connection: String,
-    drop: Option<(String, String)>,
-}
-
-async fn database(backend: &str, dir: &Path) -> anyhow::Result<Database> {
-    if backend == "sqlite" {
-        return Ok(Database {
-            connection: dir.join("bench.db").display().to_string(),
-            drop: None,
-        });
-    }
-    let admin = std::env::var("ENTRASYNC_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("es_bench_{}", uuid::Uuid::new_v4().simple());
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let base = &admin[..admin.rfind('/').unwrap_or(admin.len())];
-    Ok(Database {
-        connection: format!("{base}/{name}"),
-        drop: Some((admin, name)),
-    })
 }
 
 /// The tables a scenario syncs: every table but the log and report family's, or only the
@@ -235,7 +180,7 @@ async fn scenario(
     )?;
     let http = reqwest::Client::new();
     let url = server.url();
-    let before = served(&http, &url).await?;
+    let before = graph_traffic(&http, &url).await?;
     let me = std::process::id().to_string();
     let simulator_cpu = cpu_seconds(&me);
     let started = Instant::now();
@@ -267,7 +212,7 @@ async fn scenario(
     };
     let wall = started.elapsed().as_secs_f64();
     let simulator_cpu = cpu_seconds(&me) - simulator_cpu;
-    let after = served(&http, &url).await?;
+    let after = graph_traffic(&http, &url).await?;
     let stderr = stderr.await?;
     let (requests, units, throttled) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
     let mut line = json!({
@@ -299,14 +244,7 @@ async fn scenario(
         eprintln!("{stderr}");
     }
     server.shutdown().await;
-    if let Some((admin, name)) = db.drop {
-        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-    }
-    Ok(())
+    db.remove().await
 }
 
 fn round(x: f64) -> f64 {

@@ -12,12 +12,8 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: &str) -> String {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .unwrap_or_else(|| default.to_string())
-}
+mod bench_support;
+use bench_support::{arg, database, graph_traffic};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -28,51 +24,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Graph requests fake-graph has served so far (token requests and its admin API excluded).
-async fn graph_requests(http: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
-    let stats: Value = http
-        .get(format!("{url}/_fake/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(stats["by_endpoint"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.starts_with("GET /v1.0") || k.starts_with("GET /beta"))
-        .flat_map(|(_, v)| v.as_object().into_iter().flatten())
-        .filter_map(|(_, n)| n.as_u64())
-        .sum())
-}
-
-struct Database {
-    connection: String,
-    drop: Option<(String, String)>,
-}
-
-async fn database(backend: &str, dir: &std::path::Path) -> anyhow::Result<Database> {
-    if backend == "sqlite" {
-        return Ok(Database {
-            connection: dir.join("bench.db").display().to_string(),
-            drop: None,
-        });
-    }
-    let admin = std::env::var("ENTRASYNC_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("es_bench_{}", uuid::Uuid::new_v4().simple());
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let base = &admin[..admin.rfind('/').unwrap_or(admin.len())];
-    Ok(Database {
-        connection: format!("{base}/{name}"),
-        drop: Some((admin, name)),
-    })
 }
 
 async fn scenario(profile: &str, backend: &str, latency: Duration) -> anyhow::Result<()> {
@@ -121,10 +72,10 @@ async fn scenario(profile: &str, backend: &str, latency: Duration) -> anyhow::Re
     let http = reqwest::Client::new();
     let url = server.url();
     let sync = async || -> anyhow::Result<(u64, f64, usize)> {
-        let before = graph_requests(&http, &url).await?;
+        let before = graph_traffic(&http, &url).await?.0;
         let started = Instant::now();
         let result = entrasync::run_sync(&config, false).await?;
-        let requests = graph_requests(&http, &url).await? - before;
+        let requests = graph_traffic(&http, &url).await?.0 - before;
         Ok((requests, started.elapsed().as_secs_f64(), result.errors))
     };
     let (first, first_s, first_errors) = sync().await?;
@@ -153,12 +104,5 @@ async fn scenario(profile: &str, backend: &str, latency: Duration) -> anyhow::Re
         })
     );
     server.shutdown().await;
-    if let Some((admin, name)) = db.drop {
-        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-    }
-    Ok(())
+    db.remove().await
 }

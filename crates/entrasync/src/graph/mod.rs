@@ -201,9 +201,8 @@ impl GraphClient {
         // Before anything else, and before a token is fetched: a link to another origin gets
         // nothing from us.
         self.check_origin(url)?;
-        let path = path_of(url);
+        let (path, units) = path_and_units(url);
         let scope = Scope::of(&path);
-        let units = throttle::estimated_units(&path_and_query(url));
         let mut attempt = 0u32;
         let mut refreshed = false;
         loop {
@@ -453,22 +452,19 @@ fn backoff(attempt: u32) -> Duration {
     capped.mul_f64(jitter)
 }
 
-/// The path of a URL without scheme, host and query: safe to print (no tokens live there).
-/// The path and decoded query of a URL, for the documented cost of a request.
-fn path_and_query(url: &str) -> String {
+/// The path of a URL without scheme, host and query, safe to print (no tokens live there), and the resource units Graph documents for a GET of it (which
+/// depend on the query's `$select`, `$expand` and `$top`): one parse for both.
+fn path_and_units(url: &str) -> (String, u32) {
     match Url::parse(url) {
         Ok(u) => {
             let query: Vec<String> = u.query_pairs().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{}?{}", u.path(), query.join("&"))
+            let units = throttle::estimated_units(&format!("{}?{}", u.path(), query.join("&")));
+            (u.path().to_string(), units)
         }
-        Err(_) => url.to_string(),
-    }
-}
-
-fn path_of(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(u) => u.path().to_string(),
-        Err(_) => url.split('?').next().unwrap_or(url).to_string(),
+        Err(_) => {
+            let path = url.split('?').next().unwrap_or(url);
+            (path.to_string(), throttle::estimated_units(url))
+        }
     }
 }
 
@@ -504,7 +500,7 @@ mod tests {
     #[test]
     fn path_of_drops_host_and_query() {
         assert_eq!(
-            path_of("https://graph.microsoft.com/v1.0/users?$skiptoken=secretish"),
+            path_and_units("https://graph.microsoft.com/v1.0/users?$skiptoken=secretish").0,
             "/v1.0/users"
         );
     }
