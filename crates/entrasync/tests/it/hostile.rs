@@ -765,3 +765,31 @@ async fn refused_credentials_create_no_database() {
         setup.db_path().display()
     );
 }
+
+/// A `x-ms-resource-unit` far beyond any documented cost is not believed: the request counts at
+/// most 100 units, so one hostile header cannot stall the identity family for a window, and the
+/// rows of the page still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_resource_unit_header_is_capped() {
+    let setup = Setup::start(fake_graph::Profile::Tiny).await;
+    setup.proxy.rule(
+        "/v1.0/domains",
+        1,
+        Action::Respond {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("x-ms-resource-unit", "4000000000".into()),
+            ],
+            body: br#"{"value":[{"id":"hostile.example","isDefault":false}]}"#.to_vec(),
+        },
+    );
+    let config = setup.config(r#"["entraid_users", "entraid_domains"]"#, "", "");
+    let (code, stderr) = setup.sync(&config, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let row = crate::harness::summary_row(&stderr, "entraid_domains");
+    // table, rows, requests, RU, retries, time, status
+    assert_eq!(row[1], "1", "the page's one domain is stored: {stderr}");
+    assert_eq!(row[3], "100", "the units are capped: {stderr}");
+    assert_eq!(setup.ids("entraid_users"), setup.truth_ids("users").await);
+}
