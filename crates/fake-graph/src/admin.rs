@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::auth::{AppReg, CertInfo};
+use crate::auth::{AppReg, CertInfo, TrustedSubject};
 use crate::faults::{FaultRates, FaultRule};
 use crate::state::{Req, Resp, State};
 use crate::{Latency, Licences, mutate};
@@ -18,6 +18,15 @@ pub struct NewApp {
     pub permissions: Vec<String>,
     pub certificate_pem: Option<String>,
     pub display_name: Option<String>,
+    /// Subject name + issuer authentication (see [`TrustedSubject`]).
+    pub trusted_subject: Option<NewTrustedSubject>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewTrustedSubject {
+    /// e.g. `CN=app.contoso.com`, as X.509 prints the certificate's subject.
+    pub subject: String,
+    pub issuer_certificate_pem: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -29,6 +38,10 @@ pub struct AppCredentials {
 pub fn register_app(state: &State, app: NewApp) -> anyhow::Result<AppCredentials> {
     let cert = match &app.certificate_pem {
         Some(p) => Some(CertInfo::from_pem(p)?),
+        None => None,
+    };
+    let trusted_subject = match &app.trusted_subject {
+        Some(t) => Some(TrustedSubject::new(&t.subject, &t.issuer_certificate_pem)?),
         None => None,
     };
     let r = state.next_rand();
@@ -51,6 +64,7 @@ pub fn register_app(state: &State, app: NewApp) -> anyhow::Result<AppCredentials
             .unwrap_or_else(|| format!("test-app-{}", &client_id[..8])),
         permissions: app.permissions,
         cert,
+        trusted_subject,
     };
     state.apps.write().unwrap().insert(client_id.clone(), reg);
     Ok(AppCredentials {

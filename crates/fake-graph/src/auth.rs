@@ -25,6 +25,67 @@ pub struct AppReg {
     /// Granted application permissions (app roles of Microsoft Graph).
     pub permissions: Vec<String>,
     pub cert: Option<CertInfo>,
+    /// Subject name + issuer authentication: any certificate of this subject issued by this CA
+    /// signs for the app, presented in the assertion's `x5c`.
+    pub trusted_subject: Option<TrustedSubject>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrustedSubject {
+    /// The leaf's subject as X.509 prints it (`CN=app.contoso.com, O=Contoso`).
+    pub subject: String,
+    /// The issuing CA's certificate (DER): its subject must be the leaf's issuer, and its key
+    /// must have signed the leaf.
+    pub issuer_der: Vec<u8>,
+}
+
+impl TrustedSubject {
+    pub fn new(subject: &str, issuer_pem: &str) -> anyhow::Result<TrustedSubject> {
+        let der = CertificateDer::from_pem_slice(issuer_pem.as_bytes()).map_err(|e| {
+            anyhow::anyhow!(
+                "trusted_subject.issuer_certificate_pem is not a PEM certificate: {e:?}"
+            )
+        })?;
+        x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| {
+            anyhow::anyhow!("trusted_subject.issuer_certificate_pem does not parse: {e}")
+        })?;
+        Ok(TrustedSubject {
+            subject: subject.trim().to_string(),
+            issuer_der: der.as_ref().to_vec(),
+        })
+    }
+
+    /// Checks that `leaf` (DER) is this subject's, issued and signed by this CA.
+    fn admits(&self, leaf: &[u8]) -> Result<(), String> {
+        fn parse(der: &[u8]) -> Result<x509_parser::certificate::X509Certificate<'_>, String> {
+            x509_parser::parse_x509_certificate(der)
+                .map(|(_, c)| c)
+                .map_err(|e| format!("the x5c certificate does not parse ({e})"))
+        }
+        let (leaf, ca) = (parse(leaf)?, parse(&self.issuer_der)?);
+        let subject = leaf.subject().to_string();
+        if !subject.eq_ignore_ascii_case(&self.subject) {
+            return Err(format!(
+                "subject '{subject}' is not the trusted subject '{}'",
+                self.subject
+            ));
+        }
+        // By name, as Entra trusts issuers; the signature check below proves it.
+        if leaf.issuer().to_string() != ca.subject().to_string() {
+            return Err(format!(
+                "issuer '{}' is not the trusted issuer '{}'",
+                leaf.issuer(),
+                ca.subject()
+            ));
+        }
+        leaf.verify_signature(Some(ca.public_key()))
+            .map_err(|_| "the certificate is not signed by the trusted issuer".to_string())?;
+        let now = x509_parser::time::ASN1Time::now();
+        if !leaf.validity().is_valid_at(now) {
+            return Err("the certificate is expired or not yet valid".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -282,12 +343,6 @@ pub fn issue_token(state: &State, app: &AppReg, acr: &str) -> (String, u64) {
 
 fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> Result<(), Resp> {
     let bad = |code: u32, text: &str| Err(errors::aadsts(401, "invalid_client", code, text));
-    let Some(cert) = &app.cert else {
-        return bad(
-            700027,
-            "Client assertion failed signature validation. The certificate used to sign the client assertion is not registered on application.",
-        );
-    };
     let Ok(header) = jsonwebtoken::decode_header(assertion) else {
         return Err(errors::aadsts(
             400,
@@ -310,22 +365,56 @@ fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> 
             .or_else(|_| STANDARD_NO_PAD.decode(s))
             .ok()
     };
-    let x5t_ok = header
-        .x5t
-        .as_deref()
-        .and_then(decode_b64)
-        .is_some_and(|t| t == cert.sha1);
-    let s256_ok = header
-        .x5t_s256
-        .as_deref()
-        .and_then(decode_b64)
-        .is_some_and(|t| t == cert.sha256);
-    if !x5t_ok && !s256_ok {
-        return bad(
-            700027,
-            "Client assertion failed signature validation. The certificate with the thumbprint in the assertion header (x5t) is not registered on application.",
-        );
-    }
+    let x5t = header.x5t.as_deref().and_then(decode_b64);
+    let x5t_s256 = header.x5t_s256.as_deref().and_then(decode_b64);
+    // The certificate named by the header: the registered one, or one of a trusted subject and
+    // issuer carried in `x5c` (Entra checks a registered thumbprint first).
+    let registered = app.cert.as_ref().filter(|c| {
+        x5t.as_deref() == Some(c.sha1.as_slice())
+            || x5t_s256.as_deref() == Some(c.sha256.as_slice())
+    });
+    let rsa_pkcs1 = match (registered, &app.trusted_subject) {
+        (Some(cert), _) => cert.rsa_pkcs1.clone(),
+        (None, Some(trusted)) if header.x5c.as_ref().is_some_and(|c| !c.is_empty()) => {
+            let chain = header.x5c.as_deref().unwrap_or_default();
+            let refused = |reason: &str| {
+                bad(
+                    700027,
+                    &format!(
+                        "Client assertion failed signature validation. [Reason - The certificate in the x5c header is not trusted for application '{}': {reason}.]",
+                        app.client_id
+                    ),
+                )
+            };
+            let Some(leaf) = STANDARD.decode(&chain[0]).ok() else {
+                return refused("the x5c entry is not base64 DER");
+            };
+            let named = x5t.as_deref() == Some(Sha1::digest(&leaf).as_slice())
+                || x5t_s256.as_deref() == Some(Sha256::digest(&leaf).as_slice());
+            if !named {
+                return refused("the first x5c certificate does not match the x5t thumbprint");
+            }
+            if let Err(reason) = trusted.admits(&leaf) {
+                return refused(&reason);
+            }
+            match spki_bitstring(&leaf) {
+                Some(key) => key,
+                None => return refused("cannot find the public key in the certificate"),
+            }
+        }
+        _ => {
+            let thumbprint = x5t
+                .map(|t| t.iter().map(|b| format!("{b:02X}")).collect::<String>())
+                .unwrap_or_default();
+            return bad(
+                700027,
+                &format!(
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments if you are not using a national cloud.]",
+                    app.client_id
+                ),
+            );
+        }
+    };
     let mut v = Validation::new(header.alg);
     v.leeway = 60;
     let auds = [
@@ -339,7 +428,7 @@ fn verify_assertion(state: &State, app: &AppReg, tid: &str, assertion: &str) -> 
     ];
     v.set_audience(&auds);
     v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    let key = DecodingKey::from_rsa_der(&cert.rsa_pkcs1);
+    let key = DecodingKey::from_rsa_der(&rsa_pkcs1);
     match jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &v) {
         Ok(data) => {
             let c = data.claims;

@@ -5,7 +5,8 @@
 //! Operator API (under `/_fake/identity`):
 //! - `POST /_fake/identity/managed` `{"client_id"?, "user_assigned"?: [..], "fail_first"?: [410, 503]}`
 //!   makes an app the VM's system-assigned identity (default: the default app) and others
-//!   user-assigned ones; answers `{"imds_host", "identity_endpoint", "identity_header"}`.
+//!   user-assigned ones; answers `{"imds_host", "identity_endpoint", "identity_header"}`, on the
+//!   tenant's own host (`/_tenant/{tenant id}`), so each tenant of a server has its own.
 //! - `POST /_fake/identity/federated` `{"client_id", "issuer"?, "subject", "audience"?}` adds a
 //!   federated identity credential to an app (issuer default: the local issuer).
 //! - `POST /_fake/identity/issue` `{"subject", "audience"?, "lifetime_secs"?, "issuer"?}` mints a
@@ -196,6 +197,15 @@ pub fn route(state: &State, req: &Req) -> Option<Resp> {
             state,
             p.trim_start_matches('/').split('/').next().unwrap_or(""),
         )?,
+        // Graph's access tokens are for Graph alone, and fake-graph signs them with a secret key:
+        // there is no public key to publish, but libraries that fetch `jwks_uri` get a valid set.
+        ("GET", p) if p.ends_with("/discovery/v2.0/keys") => {
+            let tenant = p.trim_start_matches('/').split('/').next().unwrap_or("");
+            if !is_this_tenant(state, tenant) {
+                return None;
+            }
+            Resp::json(200, &json!({"keys": []}))
+        }
         _ => return None,
     };
     Some(resp)
@@ -204,10 +214,10 @@ pub fn route(state: &State, req: &Req) -> Option<Resp> {
 /// `/{tenant}/v2.0/.well-known/openid-configuration`, as MSAL and azure-identity read it for a
 /// custom authority; `None` (so Graph's 404) for a tenant this server does not hold.
 fn discovery(state: &State, tenant: &str) -> Option<Resp> {
-    let t = state.tenant.read().unwrap();
-    if !(tenant.eq_ignore_ascii_case(&t.id) || tenant.eq_ignore_ascii_case(&t.domain)) {
+    if !is_this_tenant(state, tenant) {
         return None;
     }
+    let t = state.tenant.read().unwrap();
     let base = &state.base_url;
     let tid = &t.id;
     Some(Resp::json(
@@ -226,6 +236,22 @@ fn discovery(state: &State, tenant: &str) -> Option<Resp> {
             "cloud_instance_name": "microsoftonline.com",
         }),
     ))
+}
+
+fn is_this_tenant(state: &State, name: &str) -> bool {
+    let t = state.tenant.read().unwrap();
+    name.eq_ignore_ascii_case(&t.id) || name.eq_ignore_ascii_case(&t.domain)
+}
+
+/// Where this tenant's machines reach their identity endpoints: a host of their own on the
+/// shared server, so that each tenant of a multi-tenant server has its managed identity and
+/// GitHub token service.
+fn machine_host(state: &State) -> String {
+    format!(
+        "{}/_tenant/{}",
+        state.base_url,
+        state.tenant.read().unwrap().id
+    )
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -444,8 +470,8 @@ pub fn admin(state: &State, info: &crate::ServerInfo, req: &Req) -> Option<Resp>
                 Resp::json(
                     200,
                     &json!({
-                        "imds_host": state.base_url,
-                        "identity_endpoint": format!("{}/msi/token", state.base_url),
+                        "imds_host": machine_host(state),
+                        "identity_endpoint": format!("{}/msi/token", machine_host(state)),
                         "identity_header": id.header,
                     }),
                 )
@@ -490,7 +516,7 @@ pub fn admin(state: &State, info: &crate::ServerInfo, req: &Req) -> Option<Resp>
                 Resp::json(
                     200,
                     &json!({
-                        "request_url": format!("{}/_identity/github?api-version=2.0", state.base_url),
+                        "request_url": format!("{}/_identity/github?api-version=2.0", machine_host(state)),
                         "request_token": id.github_request_token,
                     }),
                 )

@@ -67,6 +67,7 @@ impl Server {
                 permissions: permissions.iter().map(|s| s.to_string()).collect(),
                 certificate_pem: certificate_pem.map(str::to_string),
                 display_name: None,
+                trusted_subject: None,
             },
         )
     }
@@ -189,6 +190,7 @@ async fn generate(config: Config, base_url: String) -> anyhow::Result<(Tenant, f
             display_name: "entrasync".into(),
             permissions: routes::all_permissions(),
             cert: None,
+            trusted_subject: None,
         },
     );
     let state = Arc::new(State {
@@ -404,28 +406,38 @@ fn to_hyper(resp: Resp) -> hyper::Response<Body> {
 }
 
 /// The tenant a request is for: named in the operator path (`/_fake/tenants/{tenant}/...`,
-/// which is rewritten to `/_fake/...`) or the token endpoint's path, or the `tid` of a Graph
-/// request's bearer token. Anything else goes to the first tenant, which answers as Graph does
-/// to an unknown tenant or token.
+/// which is rewritten to `/_fake/...`), in a tenant's own host for its machines' identity
+/// endpoints (`/_tenant/{tenant}/...`, rewritten to `/...`: the IMDS, App Service and GitHub
+/// endpoints its operator API hands out), as the first segment of a login path (token
+/// endpoint, OIDC discovery, keys), or as the `tid` of a Graph request's bearer token. Anything
+/// else goes to the first tenant, which answers as Graph does to an unknown tenant or token.
 fn resolve<'a>(tenants: &'a [Tenant], r: &mut Req) -> &'a Tenant {
     let find = |name: &str| tenants.iter().find(|t| answers_to(&t.state, name));
-    if let Some(rest) = r.path.strip_prefix("/_fake/tenants/") {
-        let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-        if let Some(t) = find(name) {
-            r.path = format!("/_fake/{rest}");
-            return t;
+    for (prefix, rewrite) in [("/_fake/tenants/", "/_fake/"), ("/_tenant/", "/")] {
+        if let Some(rest) = r.path.strip_prefix(prefix) {
+            let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+            if let Some(t) = find(name) {
+                r.path = format!("{rewrite}{rest}");
+                return t;
+            }
+            return &tenants[0];
         }
-    } else if r.path.ends_with("/oauth2/v2.0/token") {
-        let name = r
-            .path
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or("");
-        if let Some(t) = find(name) {
-            return t;
-        }
-    } else if let Some(tid) = bearer_tid(r)
+    }
+    let graph = ["/v1.0/", "/beta/", "/_"]
+        .iter()
+        .any(|p| r.path.starts_with(p));
+    if !graph
+        && let Some(t) = find(
+            r.path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or(""),
+        )
+    {
+        return t;
+    }
+    if let Some(tid) = bearer_tid(r)
         && let Some(t) = tenants.iter().find(|t| t.info.tenant_id == tid)
     {
         return t;
