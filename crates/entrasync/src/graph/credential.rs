@@ -278,8 +278,9 @@ impl ManagedIdentity {
 }
 
 impl Certificate {
-    /// Reads a PEM file holding the certificate and its RSA private key (as `az ad sp
-    /// create-for-rbac --create-cert` writes it).
+    /// Reads the certificate and its RSA private key from a PEM file (as `az ad sp
+    /// create-for-rbac --create-cert` writes it) or a PKCS#12/PFX bundle (as Azure Key Vault and
+    /// Windows export it), decrypted with `password` (none: the empty password).
     pub fn from_file(
         path: &str,
         password: Option<&Secret>,
@@ -289,19 +290,97 @@ impl Certificate {
             GraphError::Setup(format!("cannot read client_certificate_path {path}: {e}"))
         })?;
         let located = |m: String| GraphError::Setup(format!("client_certificate_path {path}: {m}"));
-        // A DER SEQUENCE: a PKCS#12/PFX bundle is the binary form Azure hands out.
+        // A DER SEQUENCE: a PKCS#12/PFX bundle; PEM is text.
         if bytes.first() == Some(&0x30) {
-            let _ = password;
-            return Err(located(
-                "this looks like a PKCS#12/PFX file, which entrasync cannot read yet; convert it \
-                 with `openssl pkcs12 -in cert.pfx -out cert.pem -nodes` and point \
-                 client_certificate_path at the PEM"
-                    .into(),
-            ));
+            return Certificate::from_pfx(&bytes, password, send_chain).map_err(located);
         }
         let pem =
             String::from_utf8(bytes).map_err(|_| located("the PEM file is not text".into()))?;
         Certificate::from_pem(&pem, send_chain).map_err(located)
+    }
+
+    #[cfg(not(feature = "pfx"))]
+    fn from_pfx(_: &[u8], _: Option<&Secret>, _: bool) -> Result<Certificate, String> {
+        Err(
+            "this looks like a PKCS#12/PFX file, and this build of entrasync was made without \
+             the `pfx` feature; rebuild with it, or convert the file with `openssl pkcs12 -in \
+             cert.pfx -out cert.pem -nodes` and point client_certificate_path at the PEM"
+                .into(),
+        )
+    }
+
+    /// The first private key of a PKCS#12/PFX bundle and its certificate chain, leaf first.
+    #[cfg(feature = "pfx")]
+    fn from_pfx(
+        bytes: &[u8],
+        password: Option<&Secret>,
+        send_chain: bool,
+    ) -> Result<Certificate, String> {
+        use p12_keystore::error::Error as P12;
+        let given = password.is_some();
+        let password = password.map(Secret::expose).unwrap_or("");
+        let convert = "or convert it with `openssl pkcs12 -in cert.pfx -out cert.pem -nodes` and \
+                       point client_certificate_path at the PEM";
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            bytes,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Strict,
+        )
+        .map_err(|e| match e {
+            // The MAC, or the padding of what the password decrypted, does not check out.
+            P12::MacError(_) | P12::UnpadError if given => {
+                "the PKCS#12/PFX password is wrong; set client_certificate_password (or \
+                 AZURE_CLIENT_CERTIFICATE_PASSWORD) to the password the file was exported with"
+                    .to_string()
+            }
+            P12::MacError(_) | P12::UnpadError => "the PKCS#12/PFX file is password-protected; \
+                 set client_certificate_password (or AZURE_CLIENT_CERTIFICATE_PASSWORD)"
+                .to_string(),
+            P12::UnsupportedContentType
+            | P12::UnsupportedEncryptionScheme
+            | P12::UnsupportedMacAlgorithm => format!(
+                "the PKCS#12/PFX file uses a scheme entrasync cannot read ({e}; MD5-based ones \
+                 are not supported); export it again with AES-256 or 3DES, {convert}"
+            ),
+            // Never the password: none of these errors carries it.
+            other => format!("not a readable PKCS#12/PFX file ({other}); {convert}"),
+        })?;
+        let (_, chain) = store.private_key_chain().ok_or(
+            "the PKCS#12/PFX file holds no private key with its certificate; export the \
+             certificate together with its private key",
+        )?;
+        const RSA: &str = "1.2.840.113549.1.1.1";
+        let algorithm = chain.key().oid().to_string();
+        if algorithm != RSA {
+            let name = match algorithm.as_str() {
+                "1.2.840.10045.2.1" => "an EC",
+                "1.3.101.112" => "an Ed25519",
+                _ => "a non-RSA",
+            };
+            return Err(format!(
+                "the private key is {name} key (algorithm {algorithm}); Entra app certificates \
+                 for client assertions must be RSA (2048 bits or more)"
+            ));
+        }
+        let leaf = chain
+            .certs()
+            .first()
+            .ok_or("the PKCS#12/PFX file holds no certificate for its private key")?;
+        let key_pem = pem_armour("PRIVATE KEY", chain.key().as_der());
+        // jsonwebtoken reads an RSA key from PEM as PKCS#8 or PKCS#1; PFX keys are PKCS#8.
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes())
+            .map_err(|e| format!("the private key is not a usable RSA key ({e})"))?;
+        Ok(Certificate {
+            thumbprint: URL_SAFE_NO_PAD.encode(Sha1::digest(leaf.as_der())),
+            key,
+            chain: send_chain.then(|| {
+                chain
+                    .certs()
+                    .iter()
+                    .map(|c| STANDARD.encode(c.as_der()))
+                    .collect()
+            }),
+        })
     }
 
     pub fn from_pem(pem: &str, send_chain: bool) -> Result<Certificate, String> {
@@ -326,6 +405,21 @@ impl Certificate {
             chain,
         })
     }
+}
+
+/// DER in PEM armour, 64 base64 characters a line.
+#[cfg(feature = "pfx")]
+fn pem_armour(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 /// The first PEM block with one of the given labels, armour included.

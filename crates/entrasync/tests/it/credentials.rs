@@ -54,6 +54,208 @@ async fn syncs_with_a_certificate_credential() {
     );
 }
 
+/// A PKCS#12/PFX fixture of tests/data/pfx (see its README for how they were made).
+fn pfx(name: &str) -> String {
+    format!("{}/tests/data/pfx/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+const PFX_PASSWORD: &str = "entrasync-test";
+
+/// An app of `tenant` that trusts the fixtures' certificate `crt`; its client id.
+async fn app_with_fixture_cert(tenant: &Tenant, crt: &str) -> String {
+    let cert = std::fs::read_to_string(pfx(crt)).unwrap();
+    let app = tenant
+        .admin(
+            "apps",
+            json!({"permissions": ["User.Read.All"], "certificate_pem": cert}),
+        )
+        .await;
+    app["client_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pfx_certificates_sign_in_modern_legacy_and_without_password() {
+    let tenant = Tenant::start(Profile::Tiny, 63).await;
+    let client_id = app_with_fixture_cert(&tenant, "app.crt").await;
+    // AES-256 (PBES2), 3DES and OpenSSL's -legacy RC2-40, the password in the spec.
+    for file in ["app-aes.pfx", "app-3des.pfx", "app-rc2.pfx"] {
+        let err = sync_users(
+            &tenant,
+            &format!(
+                "    client_id: {client_id}\n    client_certificate_path: {}\n    \
+                 client_certificate_password: {PFX_PASSWORD}\n",
+                pfx(file)
+            ),
+            &[],
+        )
+        .await;
+        assert!(!err.contains(PFX_PASSWORD), "{file}: {err}");
+    }
+    // Azure's environment variables, as azure-identity reads them.
+    sync_users(
+        &tenant,
+        &format!("    client_id: {client_id}\n"),
+        &[
+            ("AZURE_CLIENT_CERTIFICATE_PATH", &pfx("app-aes.pfx")),
+            ("AZURE_CLIENT_CERTIFICATE_PASSWORD", PFX_PASSWORD),
+        ],
+    )
+    .await;
+    // Exported without a password (the empty one), and not encrypted at all.
+    for file in ["app-empty-password.pfx", "app-unencrypted.pfx"] {
+        sync_users(
+            &tenant,
+            &format!(
+                "    client_id: {client_id}\n    client_certificate_path: {}\n",
+                pfx(file)
+            ),
+            &[],
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_pfx_files_are_refused_naming_the_file_and_the_fix() {
+    let tenant = Tenant::start(Profile::Tiny, 64).await;
+    let client_id = app_with_fixture_cert(&tenant, "app.crt").await;
+    let cases = [
+        ("app-aes.pfx", Some("not-the-password"), "password is wrong"),
+        ("app-aes.pfx", None, "set client_certificate_password"),
+        ("cert-only.pfx", Some(PFX_PASSWORD), "holds no private key"),
+        ("ec.pfx", Some(PFX_PASSWORD), "must be RSA"),
+        (
+            "app-md5-des.pfx",
+            Some(PFX_PASSWORD),
+            "export it again with AES-256 or 3DES",
+        ),
+        ("truncated.pfx", None, "not a readable PKCS#12/PFX file"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated.pfx");
+    std::fs::write(
+        &truncated,
+        &std::fs::read(pfx("app-aes.pfx")).unwrap()[..200],
+    )
+    .unwrap();
+    let pfx = |file: &str| match file {
+        "truncated.pfx" => truncated.display().to_string(),
+        _ => pfx(file),
+    };
+    for (file, password, expected) in cases {
+        let mut spec = format!(
+            "    client_id: {client_id}\n    client_certificate_path: {}\n",
+            pfx(file)
+        );
+        if let Some(p) = password {
+            spec.push_str(&format!("    client_certificate_password: {p}\n"));
+        }
+        let (code, out) = test_connection(&tenant, &spec, &[]);
+        assert_ne!(code, 0, "{file}: {out}");
+        assert!(out.contains(&pfx(file)), "{file}: names the file: {out}");
+        assert!(out.contains(expected), "{file}: {expected:?} in {out}");
+        if let Some(p) = password {
+            assert!(!out.contains(p), "{file}: the password never shows: {out}");
+        }
+    }
+}
+
+/// Subject name + issuer authentication: the app trusts `CN=sni.entrasync.test` issued by the
+/// test CA, and registers no certificate; only an assertion carrying the chain (`x5c`) signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_name_and_issuer_sign_in_needs_the_certificate_chain() {
+    let tenant = Tenant::start(Profile::Tiny, 65).await;
+    let ca = std::fs::read_to_string(pfx("ca.crt")).unwrap();
+    let app = tenant
+        .admin(
+            "apps",
+            json!({
+                "permissions": ["User.Read.All"],
+                "trusted_subject": {"subject": "CN=sni.entrasync.test", "issuer_certificate_pem": ca},
+            }),
+        )
+        .await;
+    let client_id = app["client_id"].as_str().unwrap();
+    let spec = |file: &str| {
+        format!(
+            "    client_id: {client_id}\n    client_certificate_path: {}\n    \
+             client_certificate_password: {PFX_PASSWORD}\n",
+            pfx(file)
+        )
+    };
+    sync_users(
+        &tenant,
+        &format!("{}    send_certificate_chain: true\n", spec("chain.pfx")),
+        &[],
+    )
+    .await;
+    // Azure's variable turns it on as well.
+    let (code, out) = test_connection(
+        &tenant,
+        &spec("chain.pfx"),
+        &[("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "true")],
+    );
+    assert_eq!(code, 0, "{out}");
+    // Without the chain Entra looks the thumbprint up among the app's keys and fails.
+    let (code, out) = test_connection(&tenant, &spec("chain.pfx"), &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("AADSTS700027") && out.contains("The key was not found"),
+        "{out}"
+    );
+    // A chain of another subject (the self-signed app certificate) is not trusted.
+    let (code, out) = test_connection(
+        &tenant,
+        &format!("{}    send_certificate_chain: true\n", spec("app-aes.pfx")),
+        &[],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("AADSTS700027") && out.contains("is not the trusted subject"),
+        "{out}"
+    );
+    // The trusted subject under a CA that only borrows the trusted CA's name: refused.
+    let forged = forged_chain_pem("sni.entrasync.test", "Entrasync Test CA", "Entrasync Tests");
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("forged.pem");
+    std::fs::write(&pem, forged).unwrap();
+    let (code, out) = test_connection(
+        &tenant,
+        &format!(
+            "    client_id: {client_id}\n    client_certificate_path: {}\n    \
+             send_certificate_chain: true\n",
+            pem.display()
+        ),
+        &[],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not signed by the trusted issuer"), "{out}");
+}
+
+/// Key, leaf `CN={cn}` and a CA `CN={ca_cn}, O={ca_o}` that signed it, in one PEM, leaf first.
+fn forged_chain_pem(cn: &str, ca_cn: &str, ca_o: &str) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, PKCS_RSA_SHA256};
+    let rsa = || KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
+    let (ca_key, leaf_key) = (rsa(), rsa());
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name = rcgen::DistinguishedName::new();
+    ca.distinguished_name.push(DnType::CommonName, ca_cn);
+    ca.distinguished_name.push(DnType::OrganizationName, ca_o);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name = rcgen::DistinguishedName::new();
+    leaf.distinguished_name.push(DnType::CommonName, cn);
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    format!(
+        "{}{}{}",
+        leaf_key.serialize_pem(),
+        leaf_cert.pem(),
+        ca_cert.pem()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_parquet_and_json_files() {
     let tenant = Tenant::start(Profile::Tiny, 62).await;
