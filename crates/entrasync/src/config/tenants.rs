@@ -3,7 +3,7 @@
 //! source per tenant, all with the source's name (so `_cq_source_name` stays the user's).
 
 use super::node::{De, LocError, Node, Value};
-use super::spec::{EntraSpec, Secret};
+use super::spec::{AuthKind, EntraSpec, Secret};
 use serde::Deserialize;
 
 /// The keys a `tenants:` entry may set; everything else comes from the spec.
@@ -14,6 +14,9 @@ struct RawTenant {
     client_id: Option<String>,
     client_secret: Option<String>,
     client_certificate_path: Option<String>,
+    client_certificate_password: Option<String>,
+    federated_token_file: Option<String>,
+    auth: Option<AuthKind>,
 }
 
 /// One tenant of a `tenants:` list, with the line of its entry for error messages.
@@ -104,19 +107,23 @@ pub(crate) fn parse(
         // never falls back to the spec's secret.
         let secret = given(raw.client_secret).map(Secret::new);
         let certificate = given(raw.client_certificate_path);
-        if secret.is_some() || certificate.is_some() {
+        let federated = given(raw.federated_token_file);
+        if secret.is_some() || certificate.is_some() || federated.is_some() {
             spec.client_secret = secret;
             spec.client_certificate_path = certificate;
+            spec.client_certificate_password =
+                given(raw.client_certificate_password).map(Secret::new);
+            spec.federated_token_file = federated;
+            spec.auth = raw.auth;
+        } else if let Some(auth) = raw.auth {
+            spec.auth = Some(auth);
         }
-        // Several tenants cannot share what the environment infers (a managed identity lives
-        // in one tenant): each names its credential, here or in the spec.
-        if spec.client_secret.is_none() && spec.client_certificate_path.is_none() {
+        if let Err(why) = check_credential(&spec) {
             return Err(LocError::new(
                 Some(entry.line),
                 path,
                 format!(
-                    "no credential for tenant {:?}: set client_secret or client_certificate_path \
-                     in this entry, or in the spec for every tenant",
+                    "{why} for tenant {:?}; {CREDENTIAL_CHOICES}",
                     super::node::short(spec.tenant_id.as_deref().unwrap_or_default(), 80)
                 ),
             ));
@@ -127,6 +134,43 @@ pub(crate) fn parse(
         });
     }
     Ok(out)
+}
+
+const CREDENTIAL_CHOICES: &str = "in this entry, or in the spec for every tenant, write \
+    `client_secret: ...`, or `client_certificate_path: /path/app.pem` (or a .pfx, with \
+    `client_certificate_password: ...`), or `federated_token_file: /path/token` (workload \
+    identity), or `auth: workload_identity` (GitHub Actions) or `auth: azure_cli`";
+
+/// Whether `spec` names a credential that can sign in to any tenant. The environment's managed
+/// identity cannot (it lives in one tenant), nor a given access token (issued for one tenant).
+fn check_credential(spec: &EntraSpec) -> Result<(), String> {
+    let one_tenant = |what: &str| {
+        Err(format!(
+            "{what} belongs to a single tenant and cannot serve a `tenants:` list (sync that \
+             tenant with a source of its own, `tenant_id:` instead of `tenants:`)"
+        ))
+    };
+    match spec.auth {
+        Some(AuthKind::ManagedIdentity) => one_tenant("a managed identity"),
+        Some(AuthKind::AccessToken) => one_tenant("an access token"),
+        Some(AuthKind::ClientSecret) if spec.client_secret.is_none() => {
+            Err("`auth: client_secret` without a client_secret".into())
+        }
+        Some(AuthKind::ClientCertificate) if spec.client_certificate_path.is_none() => {
+            Err("`auth: client_certificate` without a client_certificate_path".into())
+        }
+        Some(_) => Ok(()),
+        None if spec.access_token.is_some() || spec.access_token_file.is_some() => {
+            one_tenant("an access token")
+        }
+        None if spec.client_secret.is_some()
+            || spec.client_certificate_path.is_some()
+            || spec.federated_token_file.is_some() =>
+        {
+            Ok(())
+        }
+        None => Err("no credential".into()),
+    }
 }
 
 /// Tenant ids are GUIDs or domains, both case-insensitive.

@@ -299,7 +299,38 @@ fn tenants_list_errors_name_the_entry() {
     .unwrap_err();
     assert_eq!(err.line, Some(13), "{err}");
     assert!(err.to_string().contains("spec.tenants[1]"), "{err}");
-    assert!(err.to_string().contains("credential"), "{err}");
+    // The message says exactly what to write.
+    for key in [
+        "client_secret: ...",
+        "client_certificate_path: /path/app.pem",
+        "client_certificate_password: ...",
+        "federated_token_file: /path/token",
+        "auth: azure_cli",
+    ] {
+        assert!(err.to_string().contains(key), "{key}: {err}");
+    }
+    // A managed identity (like a given token) lives in one tenant: refused, with the way out.
+    let err = load(
+        "    auth: managed_identity\n    tenants:\n      - tenant_id: t1\n      - tenant_id: t2\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, Some(12), "{err}");
+    assert!(
+        err.to_string()
+            .contains("a managed identity belongs to a single tenant")
+            && err
+                .to_string()
+                .contains("`tenant_id:` instead of `tenants:`"),
+        "{err}"
+    );
+    // Workload identity and a PFX per tenant; a shared token file from the spec.
+    let ok = load(&format!(
+        "    federated_token_file: /var/run/token\n    tenants:\n      - tenant_id: t1\n      \
+         - tenant_id: t2\n        client_certificate_path: {}/tests/data/pfx/app-aes.pfx\n        \
+         client_certificate_password: entrasync-test\n      - tenant_id: t3\n        auth: azure_cli\n",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    assert_eq!(ok, Ok(3));
     let err = load("    tenants:\n      - client_secret: a\n").unwrap_err();
     assert_eq!(err.line, Some(11), "{err}");
     assert!(err.to_string().contains("no tenant_id"), "{err}");
@@ -414,5 +445,184 @@ async fn fake_graph_tenants_are_separate() {
         .unwrap()
         .status();
     assert_eq!(status, 404);
+    server.shutdown().await;
+}
+
+/// Every tenant of one fake-graph server has its own identity endpoints: OIDC discovery and keys,
+/// certificate and workload-identity sign-in at its token endpoint, a managed identity and a
+/// GitHub token service; entrasync signs in to two tenants of one server both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_endpoints_serve_every_tenant() {
+    let server = fake_graph::start(fake_graph::Config::new(Profile::Tiny, 81).tenants(2))
+        .await
+        .expect("fake-graph starts");
+    let http = reqwest::Client::new();
+    let tenants = server.tenants().to_vec();
+    let get = |url: String, headers: Vec<(&'static str, String)>| {
+        let mut req = http.get(&url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            assert_eq!(status, 200, "GET {url}: {body}");
+            body
+        }
+    };
+    let admin = |t: &fake_graph::server::Tenant, path: &str, body: serde_json::Value| {
+        let url = format!(
+            "{}/_fake/tenants/{}/{path}",
+            t.info.graph_url, t.info.tenant_id
+        );
+        let req = http.post(url).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let tid_of = |token: &str| {
+        entrasync::graph::auth::token_claims(token)
+            .unwrap()
+            .1
+            .unwrap()
+    };
+    for t in &tenants {
+        let info = &t.info;
+        // Discovery by GUID and by domain; its jwks_uri answers.
+        for name in [&info.tenant_id, &info.tenant_domain] {
+            let doc = get(
+                format!(
+                    "{}/{name}/v2.0/.well-known/openid-configuration",
+                    info.login_url
+                ),
+                vec![],
+            )
+            .await;
+            assert!(
+                doc["issuer"].as_str().unwrap().contains(&info.tenant_id),
+                "{doc}"
+            );
+            assert_eq!(
+                doc["token_endpoint"].as_str(),
+                Some(info.token_url.as_str())
+            );
+            let keys = get(doc["jwks_uri"].as_str().unwrap().to_string(), vec![]).await;
+            assert!(keys["keys"].is_array(), "{keys}");
+        }
+        // The tenant's managed identity, at the host its operator API names.
+        let mi = admin(t, "identity/managed", serde_json::json!({})).await;
+        let token = get(
+            format!(
+                "{}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://graph.microsoft.com",
+                mi["imds_host"].as_str().unwrap()
+            ),
+            vec![("Metadata", "true".into())],
+        )
+        .await;
+        assert_eq!(
+            tid_of(token["access_token"].as_str().unwrap()),
+            info.tenant_id
+        );
+        let token = get(
+            format!(
+                "{}?api-version=2019-08-01&resource=https://graph.microsoft.com",
+                mi["identity_endpoint"].as_str().unwrap()
+            ),
+            vec![(
+                "X-IDENTITY-HEADER",
+                mi["identity_header"].as_str().unwrap().into(),
+            )],
+        )
+        .await;
+        assert_eq!(
+            tid_of(token["access_token"].as_str().unwrap()),
+            info.tenant_id
+        );
+        // The tenant's GitHub token service.
+        let gh = admin(
+            t,
+            "identity/github",
+            serde_json::json!({"subject": "repo:o/r:ref:refs/heads/main"}),
+        )
+        .await;
+        let oidc = get(
+            format!(
+                "{}&audience=api://AzureADTokenExchange",
+                gh["request_url"].as_str().unwrap()
+            ),
+            vec![(
+                "Authorization",
+                format!("Bearer {}", gh["request_token"].as_str().unwrap()),
+            )],
+        )
+        .await;
+        assert!(oidc["value"].is_string(), "{oidc}");
+    }
+
+    // entrasync into both tenants: first with one certificate registered on each tenant's app,
+    // then with one Kubernetes token file trusted by both.
+    let fixtures = format!("{}/tests/data/pfx", env!("CARGO_MANIFEST_DIR"));
+    let cert = std::fs::read_to_string(format!("{fixtures}/app.crt")).unwrap();
+    let subject = "system:serviceaccount:sync:entrasync";
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    let mut by_cert = String::new();
+    let mut by_token = String::new();
+    for t in &tenants {
+        let app = admin(
+            t,
+            "apps",
+            serde_json::json!({"permissions": ["User.Read.All", "Group.Read.All", "GroupMember.Read.All", "Domain.Read.All"], "certificate_pem": cert}),
+        )
+        .await;
+        by_cert.push_str(&format!(
+            "      - tenant_id: {}\n        client_id: {}\n        client_certificate_path: {fixtures}/app-aes.pfx\n        client_certificate_password: entrasync-test\n",
+            t.info.tenant_domain,
+            app["client_id"].as_str().unwrap()
+        ));
+        admin(
+            t,
+            "identity/federated",
+            serde_json::json!({"client_id": t.info.client_id, "subject": subject}),
+        )
+        .await;
+        by_token.push_str(&format!(
+            "      - tenant_id: {}\n        client_id: {}\n        federated_token_file: {}\n",
+            t.info.tenant_id,
+            t.info.client_id,
+            token_file.display()
+        ));
+    }
+    let issued = admin(
+        &tenants[0],
+        "identity/issue",
+        serde_json::json!({"subject": subject}),
+    )
+    .await;
+    std::fs::write(&token_file, issued["token"].as_str().unwrap()).unwrap();
+    for (how, entries) in [("certificate", &by_cert), ("workload identity", &by_token)] {
+        let store = Store::Sqlite(dir.path().join(format!("{}.db", how.replace(' ', "_"))));
+        let cfg = write_config(dir.path(), &config(&server, &store, entries));
+        let (code, out, err) = run_cli(&["sync", "--no-progress", cfg.to_str().unwrap()], &[]);
+        assert_eq!(code, 0, "{how}: {out}\n{err}");
+        for t in &tenants {
+            let want: BTreeSet<String> = truth(&http, t).await["users"]["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            let got = store
+                .set(&format!(
+                    "SELECT id FROM entraid_users WHERE tenant_id = '{}'",
+                    t.info.tenant_id
+                ))
+                .await;
+            assert_eq!(got, want, "{how}: tenant {}", t.info.tenant_id);
+        }
+    }
     server.shutdown().await;
 }
