@@ -348,7 +348,8 @@ pub fn render_config(plan: &Plan) -> String {
     out.push_str(
         "    # Credentials: each unset key falls back to its environment variable, so nothing secret\n    \
          # needs to be in this file: AZURE_TENANT_ID, AZURE_CLIENT_ID, and AZURE_CLIENT_SECRET or\n    \
-         # AZURE_CLIENT_CERTIFICATE_PATH (a PEM file with the certificate and its RSA private key).\n",
+         # AZURE_CLIENT_CERTIFICATE_PATH (a PEM file with the certificate and its RSA private key,\n    \
+         # or a PFX file, with AZURE_CLIENT_CERTIFICATE_PASSWORD if it has a password).\n",
     );
     match &plan.settings.tenant_id {
         Some(t) => {
