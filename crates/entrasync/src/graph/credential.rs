@@ -386,6 +386,15 @@ impl Certificate {
     pub fn from_pem(pem: &str, send_chain: bool) -> Result<Certificate, String> {
         use rustls_pki_types::CertificateDer;
         use rustls_pki_types::pem::PemObject;
+        if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || pem.contains("4,ENCRYPTED") {
+            return Err(
+                "the private key is encrypted, which entrasync does not read in PEM; \
+                 export certificate and key as a PFX with that password (`openssl pkcs12 -export \
+                 -in app.pem -out app.pfx`) and set client_certificate_password, or decrypt the \
+                 key (`openssl pkey -in app.pem`) into a file only entrasync can read"
+                    .into(),
+            );
+        }
         let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(pem.as_bytes())
             .filter_map(Result::ok)
             .collect();
@@ -793,6 +802,21 @@ mod tests {
             let err = arc_key(&challenge).map(|_| ()).unwrap_err();
             assert!(!err.contains("secret-of-another-program"), "{err}");
             assert!(err.contains("Arc"), "{challenge}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_encrypted_pem_key_is_refused_with_the_way_out() {
+        for key in [
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nMIIB\n\
+             -----END RSA PRIVATE KEY-----\n",
+        ] {
+            let err = Certificate::from_pem(key, false).map(|_| ()).unwrap_err();
+            assert!(
+                err.contains("encrypted") && err.contains("openssl pkcs12 -export"),
+                "{err}"
+            );
         }
     }
 
