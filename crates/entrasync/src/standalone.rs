@@ -220,6 +220,7 @@ async fn sync_tenant(
     ));
     let runs = scheduler.runs();
     let bars = report::Progress::start(runs.clone(), progress);
+    let watched = sinks.clone();
     let writer = tokio::spawn(write_all(
         rx,
         sinks,
@@ -251,7 +252,83 @@ async fn sync_tenant(
             _ => {}
         }
     }
+    result.warnings += record_changes(config, source, &tenant_id, sync_time, &runs, &watched).await;
     Ok(result)
+}
+
+/// Appends the changes of the watched facts (`posture::watch`) to the change log of each
+/// SQLite or PostgreSQL destination of the tenant, from the tables this run synced completely.
+/// A failure is a warning, not an error: the snapshot stays as it was, so the next sync reports
+/// the change, later.
+async fn record_changes(
+    config: &Config,
+    source: &SourceConfig,
+    tenant_id: &str,
+    sync_time: DateTime<Utc>,
+    runs: &[Arc<TableRun>],
+    dests: &[Shared],
+) -> usize {
+    let complete: std::collections::HashSet<&str> = runs
+        .iter()
+        .filter(|r| matches!(r.outcome(), Some(Outcome::Complete)))
+        .map(|r| r.table.name)
+        .collect();
+    let complete = |t: &str| complete.contains(t);
+    if !crate::posture::controls::WATCHED
+        .iter()
+        .any(|w| w.tables.iter().all(|t| complete(t)))
+    {
+        return 0;
+    }
+    let mut warnings = 0;
+    for (name, shared) in source.destinations.iter().zip(dests) {
+        let Some(dest) = config.destinations.iter().find(|d| &d.name == name) else {
+            continue;
+        };
+        let Some(conn) = dest.spec.get("connection_string").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        // Held so that no other tenant writes to this destination meanwhile.
+        let _writes = shared.lock().await;
+        let recorded = async {
+            let db = match dest.kind {
+                // The file the sink wrote, named as the sink names it.
+                DestinationKind::Sqlite => {
+                    crate::posture::Db::sqlite_writable(std::path::Path::new(conn))?
+                }
+                DestinationKind::Postgres => crate::posture::Db::postgres(conn).await?,
+                DestinationKind::File => return Ok(None),
+            };
+            crate::posture::watch::record(&db, tenant_id, sync_time, &complete)
+                .await
+                .map(Some)
+        }
+        .await;
+        match recorded {
+            Ok(Some(stats)) => tracing::info!(
+                destination = %dest.name,
+                tenant = tenant_id,
+                kinds = stats.kinds,
+                facts = stats.facts,
+                added = stats.added,
+                removed = stats.removed,
+                baselines = stats.baselines,
+                millis = stats.millis,
+                "change log updated"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                let e: anyhow::Error = e;
+                tracing::warn!(
+                    destination = %dest.name,
+                    tenant = tenant_id,
+                    "the change log (entrasync_changes) was not updated; the next sync will record these changes: {e:#}"
+                );
+                warnings += 1;
+            }
+        }
+    }
+    warnings
 }
 
 fn log_outcomes(runs: &[Arc<TableRun>]) {

@@ -6,6 +6,7 @@
 //! Benchmark (v3/v4 section numbers), CISA SCuBA's Entra ID baseline (MS.AAD.x.y) and Maester's
 //! EIDSCA controls. The rationale text is ours.
 
+use super::watch::Watch;
 use super::{Control, Severity::*};
 
 /// Named constant lists for `@list(name)`.
@@ -1115,5 +1116,188 @@ pub static CHANGES: &[ChangeQuery] = &[
               JOIN entraid_serviceprincipals res ON res.id = x.resource_id, @jeach(r, res.app_roles, '') \
               WHERE res.app_id = '00000003-0000-0000-c000-000000000000' AND @jt(r.value, 'id') = x.app_role_id \
               AND @jt(r.value, 'value') IN @list('high_graph_perms') AND @ts(x.created_date_time) >= @since()",
+    },
+];
+
+const APP_ROLE_ASSIGNMENTS: &str = "entraid_serviceprincipal_approleassignments";
+const GRANTS: &str = "entraid_oauth2permissiongrants";
+
+/// The holders of privileged roles in `$table` (assignments or eligibilities): the principal
+/// itself, and every transitive member when the principal is a group.
+macro_rules! role_holders {
+    ($table:literal, $how:literal) => {
+        concat!(
+            "SELECT '", $how, ":' || x.role_definition_id || ':' || COALESCE(x.directory_scope_id, '/') || ':' || x.principal_id AS key, \
+             x.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, s.display_name, x.principal_id) AS object_name, \
+             COALESCE(rd.display_name, x.role_definition_id) || ' (", $how, ")' AS detail \
+             FROM ", $table, " x \
+             LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = x.tenant_id AND rd.id = x.role_definition_id \
+             LEFT JOIN entraid_users u ON u.tenant_id = x.tenant_id AND u.id = x.principal_id \
+             LEFT JOIN entraid_groups g ON g.tenant_id = x.tenant_id AND g.id = x.principal_id \
+             LEFT JOIN entraid_serviceprincipals s ON s.tenant_id = x.tenant_id AND s.id = x.principal_id \
+             WHERE x.tenant_id = @tenant() AND x.role_definition_id IN @list('priv_roles') \
+             UNION ALL \
+             SELECT '", $how, ":' || x.role_definition_id || ':' || COALESCE(x.directory_scope_id, '/') || ':' || x.principal_id || ':' || tm.id, \
+             tm.id, COALESCE(u.user_principal_name, m.display_name, s.display_name, tm.id), \
+             COALESCE(rd.display_name, x.role_definition_id) || ' (", $how, ") via group ' || COALESCE(g.display_name, x.principal_id) \
+             FROM ", $table, " x \
+             JOIN entraid_group_transitive_members tm ON tm.tenant_id = x.tenant_id AND tm.group_id = x.principal_id \
+             LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = x.tenant_id AND rd.id = x.role_definition_id \
+             LEFT JOIN entraid_groups g ON g.tenant_id = x.tenant_id AND g.id = x.principal_id \
+             LEFT JOIN entraid_users u ON u.tenant_id = tm.tenant_id AND u.id = tm.id \
+             LEFT JOIN entraid_groups m ON m.tenant_id = tm.tenant_id AND m.id = tm.id \
+             LEFT JOIN entraid_serviceprincipals s ON s.tenant_id = tm.tenant_id AND s.id = tm.id \
+             WHERE x.tenant_id = @tenant() AND x.role_definition_id IN @list('priv_roles')"
+        )
+    };
+}
+
+/// The credentials in one JSON array column of applications or service principals.
+macro_rules! credentials {
+    ($table:literal, $owner:literal, $column:literal, $what:literal) => {
+        concat!(
+            "SELECT '", $owner, ":' || o.id || ':", $what, ":' || @jt(k.value, 'keyId') AS key, o.id AS object_id, o.display_name AS object_name, \
+             '", $what, " ' || COALESCE(@jt(k.value, 'displayName') || ' ', '') || '(key ' || @jt(k.value, 'keyId') || ') until ' || COALESCE(@jt(k.value, 'endDateTime'), 'never') AS detail \
+             FROM ", $table, " o, @jeach(k, o.", $column, ", '') WHERE o.tenant_id = @tenant()"
+        )
+    };
+}
+
+/// The ids in one list of a Conditional Access policy's conditions, named from `$names`.
+macro_rules! ca_scope {
+    ($path:literal, $label:literal, $names:literal, $name:literal) => {
+        concat!(
+            "SELECT p.id || ':", $path, ":' || @jv(x) AS key, p.id AS object_id, p.display_name AS object_name, \
+             '", $label, " ' || COALESCE((SELECT n.", $name, " FROM ", $names, " n WHERE n.tenant_id = p.tenant_id AND n.id = @jv(x)), @jv(x)) AS detail \
+             FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, '", $path, "') WHERE p.tenant_id = @tenant()"
+        )
+    };
+}
+
+/// The watched facts: what `entrasync sync` snapshots after each sync into SQLite or
+/// PostgreSQL so that `check --since` shows additions *and removals* (see [`super::watch`]).
+pub static WATCHED: &[Watch] = &[
+    Watch {
+        id: "LOG-ROLES",
+        kind: "role_holders",
+        title: "Privileged-role holders, active (directly or through a group, transitively)",
+        tables: &[RA, RD, USERS, GROUPS, SPS, TRANS],
+        sql: role_holders!("entraid_rolemanagement_roleassignments", "active"),
+    },
+    Watch {
+        id: "LOG-ELIGIBLE",
+        kind: "role_eligible",
+        title: "Privileged-role holders, PIM-eligible (directly or through a group, transitively)",
+        tables: &[ELIG, RD, USERS, GROUPS, SPS, TRANS],
+        sql: role_holders!(
+            "entraid_rolemanagement_roleeligibilityschedules",
+            "eligible"
+        ),
+    },
+    Watch {
+        id: "LOG-CREDS",
+        kind: "credentials",
+        title: "Application and service principal credentials",
+        tables: &[APPS, SPS],
+        sql: concat!(
+            credentials!(
+                "entraid_applications",
+                "application",
+                "password_credentials",
+                "secret"
+            ),
+            " UNION ALL ",
+            credentials!(
+                "entraid_applications",
+                "application",
+                "key_credentials",
+                "certificate"
+            ),
+            " UNION ALL ",
+            credentials!(
+                "entraid_serviceprincipals",
+                "service principal",
+                "password_credentials",
+                "secret"
+            ),
+            " UNION ALL ",
+            credentials!(
+                "entraid_serviceprincipals",
+                "service principal",
+                "key_credentials",
+                "certificate"
+            ),
+        ),
+    },
+    Watch {
+        id: "LOG-CA",
+        kind: "ca_scope",
+        title: "Conditional Access inclusions and exclusions (users, groups, roles)",
+        tables: &[CA, USERS, GROUPS, RD],
+        sql: concat!(
+            ca_scope!(
+                "users.includeUsers",
+                "includes user",
+                "entraid_users",
+                "user_principal_name"
+            ),
+            " UNION ALL ",
+            ca_scope!(
+                "users.excludeUsers",
+                "excludes user",
+                "entraid_users",
+                "user_principal_name"
+            ),
+            " UNION ALL ",
+            ca_scope!(
+                "users.includeGroups",
+                "includes group",
+                "entraid_groups",
+                "display_name"
+            ),
+            " UNION ALL ",
+            ca_scope!(
+                "users.excludeGroups",
+                "excludes group",
+                "entraid_groups",
+                "display_name"
+            ),
+            " UNION ALL ",
+            ca_scope!(
+                "users.includeRoles",
+                "includes role",
+                "entraid_rolemanagement_roledefinitions",
+                "display_name"
+            ),
+            " UNION ALL ",
+            ca_scope!(
+                "users.excludeRoles",
+                "excludes role",
+                "entraid_rolemanagement_roledefinitions",
+                "display_name"
+            ),
+        ),
+    },
+    Watch {
+        id: "LOG-PERMS",
+        kind: "app_permissions",
+        title: "High-privilege Microsoft Graph application permissions granted",
+        tables: &[SPS, APP_ROLE_ASSIGNMENTS],
+        sql: "SELECT x.principal_id || ':' || x.resource_id || ':' || x.app_role_id AS key, x.principal_id AS object_id, \
+              COALESCE(x.principal_display_name, x.principal_id) AS object_name, @jt(r.value, 'value') || ' (' || COALESCE(x.principal_type, '?') || ')' AS detail \
+              FROM entraid_serviceprincipal_approleassignments x \
+              JOIN entraid_serviceprincipals res ON res.tenant_id = x.tenant_id AND res.id = x.resource_id, @jeach(r, res.app_roles, '') \
+              WHERE x.tenant_id = @tenant() AND res.app_id = '00000003-0000-0000-c000-000000000000' AND @jt(r.value, 'id') = x.app_role_id \
+              AND @jt(r.value, 'value') IN @list('high_graph_perms')",
+    },
+    Watch {
+        id: "LOG-GRANTS",
+        kind: "tenant_grants",
+        title: "Delegated permissions granted for all users (tenant-wide consent)",
+        tables: &[GRANTS, SPS],
+        sql: "SELECT g.client_id || ':' || g.resource_id || ':' || trim(COALESCE(g.scope, '')) AS key, g.client_id AS object_id, \
+              COALESCE(s.display_name, g.client_id) AS object_name, 'all users: ' || trim(COALESCE(g.scope, '')) AS detail \
+              FROM entraid_oauth2permissiongrants g LEFT JOIN entraid_serviceprincipals s ON s.tenant_id = g.tenant_id AND s.id = g.client_id \
+              WHERE g.tenant_id = @tenant() AND g.consent_type = 'AllPrincipals'",
     },
 ];

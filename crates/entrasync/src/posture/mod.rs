@@ -12,6 +12,7 @@
 pub mod controls;
 pub mod report;
 pub mod sql;
+pub mod watch;
 
 use serde::Serialize;
 pub use sql::Dialect;
@@ -187,6 +188,17 @@ impl Db {
         Ok(Db::Sqlite(conn))
     }
 
+    /// Opens an existing SQLite file for writing (the change log after a sync); waits for the
+    /// lock as the sink does.
+    pub fn sqlite_writable(path: &std::path::Path) -> anyhow::Result<Db> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        Ok(Db::Sqlite(conn))
+    }
+
     pub async fn postgres(connection_string: &str) -> anyhow::Result<Db> {
         let target = entrasync_sinks::postgres::sanitize_connection_string(connection_string);
         let spec = entrasync_sinks::pgtls::parse(connection_string)
@@ -251,11 +263,20 @@ impl Db {
 
     /// Runs a query whose columns are all text (or NULL).
     pub async fn text_rows(&self, query: &str) -> anyhow::Result<Vec<Vec<String>>> {
+        self.text_rows_with(query, &[]).await
+    }
+
+    /// [`Db::text_rows`] with text parameters `$1`, `$2`, … (each used once, in order).
+    pub async fn text_rows_with(
+        &self,
+        query: &str,
+        params: &[&str],
+    ) -> anyhow::Result<Vec<Vec<String>>> {
         match self {
             Db::Sqlite(c) => {
-                let mut stmt = c.prepare(query)?;
+                let mut stmt = c.prepare_cached(query)?;
                 let n = stmt.column_count();
-                let rows = stmt.query_map([], |r| {
+                let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
                     (0..n)
                         .map(|i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default))
                         .collect::<Result<Vec<_>, _>>()
@@ -263,7 +284,7 @@ impl Db {
                 Ok(rows.collect::<Result<_, _>>()?)
             }
             Db::Postgres(c) => {
-                let rows = c.query(query, &[]).await?;
+                let rows = c.query(query, &pg_params(params)).await?;
                 Ok(rows
                     .iter()
                     .map(|r| {
@@ -275,6 +296,24 @@ impl Db {
             }
         }
     }
+
+    /// Runs a statement with text parameters `$1`, `$2`, … (each used once, in order).
+    pub async fn execute(&self, sql: &str, params: &[&str]) -> anyhow::Result<u64> {
+        match self {
+            Db::Sqlite(c) => {
+                Ok(c.prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(params))? as u64)
+            }
+            Db::Postgres(c) => Ok(c.execute(sql, &pg_params(params)).await?),
+        }
+    }
+}
+
+fn pg_params<'a>(params: &'a [&'a str]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect()
 }
 
 /// Opens the database of a config's destination (`name`, or the only SQLite/PostgreSQL one).
@@ -420,6 +459,8 @@ pub struct Changes {
     pub title: &'static str,
     /// Why the query could not run (tables not synced, database error).
     pub reason: Option<String>,
+    /// A limit of what is shown (the change log starting after `--since`).
+    pub note: Option<String>,
     /// `[object_id, object_name, detail, changed_at]`, newest first.
     pub rows: Vec<[String; 4]>,
 }
@@ -440,6 +481,7 @@ pub async fn changes(db: &Db, since: chrono::DateTime<chrono::Utc>) -> Vec<Chang
                 id: q.id,
                 title: q.title,
                 reason: Some(format!("not synced: {}", missing.join(", "))),
+                note: None,
                 rows: vec![],
             });
             continue;
@@ -454,6 +496,7 @@ pub async fn changes(db: &Db, since: chrono::DateTime<chrono::Utc>) -> Vec<Chang
                 id: q.id,
                 title: q.title,
                 reason: None,
+                note: None,
                 rows: rows
                     .into_iter()
                     .map(|mut r| {
@@ -466,6 +509,112 @@ pub async fn changes(db: &Db, since: chrono::DateTime<chrono::Utc>) -> Vec<Chang
                 id: q.id,
                 title: q.title,
                 reason: Some(format!("{e:#}")),
+                note: None,
+                rows: vec![],
+            }),
+        }
+    }
+    out.extend(logged_changes(db, &at).await);
+    out
+}
+
+/// The change log's `added` and `removed` rows at or after `at`, per kind of watched fact.
+async fn logged_changes(db: &Db, at: &str) -> Vec<Changes> {
+    let missing = |title: &'static str, reason: String| Changes {
+        id: "LOG",
+        title,
+        reason: Some(reason),
+        note: None,
+        rows: vec![],
+    };
+    match db.rows(watch::CHANGES_TABLE).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return vec![missing(
+                "Change log (additions and removals)",
+                format!(
+                    "no {} table: `entrasync sync` writes it into SQLite and PostgreSQL destinations; \
+                     a database written through the CloudQuery plugin has none, so removed \
+                     role holders, exclusions, credentials and permissions are not shown",
+                    watch::CHANGES_TABLE
+                ),
+            )];
+        }
+        Err(e) => {
+            return vec![missing(
+                "Change log (additions and removals)",
+                format!("{e:#}"),
+            )];
+        }
+    }
+    let mut out = Vec::new();
+    for w in controls::WATCHED {
+        let baseline = db
+            .text_rows_with(
+                "SELECT min(detected_at) FROM entrasync_changes WHERE kind = $1 AND change = 'baseline'",
+                &[w.kind],
+            )
+            .await;
+        let baseline = match baseline {
+            Ok(rows) => rows.into_iter().next().and_then(|r| r.into_iter().next()),
+            Err(e) => {
+                out.push(Changes {
+                    id: w.id,
+                    title: w.title,
+                    reason: Some(format!("{e:#}")),
+                    note: None,
+                    rows: vec![],
+                });
+                continue;
+            }
+        };
+        let Some(baseline) = baseline.filter(|b| !b.is_empty()) else {
+            out.push(Changes {
+                id: w.id,
+                title: w.title,
+                reason: Some(format!(
+                    "not recorded yet: a sync records it once all of {} synced completely",
+                    w.tables.join(", ")
+                )),
+                note: None,
+                rows: vec![],
+            });
+            continue;
+        };
+        let query = sql::expand(
+            "SELECT object_id, object_name, change || ': ' || detail, detected_at FROM entrasync_changes \
+             WHERE kind = $1 AND change IN ('added', 'removed') AND @ts(detected_at) >= @ts($2) \
+             ORDER BY detected_at DESC, object_id, change",
+            db.dialect(),
+            &controls::list,
+        );
+        let rows = match db.dialect() {
+            // PostgreSQL types $2 from the cast; SQLite compares what julianday() makes of it.
+            Dialect::Postgres => query.replace("CAST($2 AS", "CAST(CAST($2 AS TEXT) AS"),
+            Dialect::Sqlite => query,
+        };
+        let note = (baseline.as_str() > at).then(|| {
+            format!("recorded from {baseline} (the first sync that kept it): earlier changes are not in the log")
+        });
+        match db.text_rows_with(&rows, &[w.kind, at]).await {
+            Ok(rows) => out.push(Changes {
+                id: w.id,
+                title: w.title,
+                reason: None,
+                note,
+                rows: rows
+                    .into_iter()
+                    .map(|mut r| {
+                        r.resize(4, String::new());
+                        [r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()]
+                    })
+                    .collect(),
+            }),
+            Err(e) => out.push(Changes {
+                id: w.id,
+                title: w.title,
+                reason: Some(format!("{e:#}")),
+                note: None,
                 rows: vec![],
             }),
         }

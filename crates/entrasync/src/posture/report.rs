@@ -103,6 +103,9 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
             if let Some(r) = &c.reason {
                 let _ = writeln!(s, "Not evaluated: {r}\n");
             }
+            if let Some(n) = &c.note {
+                let _ = writeln!(s, "{n}\n");
+            }
             if !c.rows.is_empty() {
                 let _ = writeln!(s, "| when | object | name | detail |\n|---|---|---|---|");
                 for r in c.rows.iter().take(max_rows) {
@@ -405,7 +408,7 @@ pub fn html(report: &Report, max_rows: usize) -> String {
                 id = c.id,
                 open = if c.rows.is_empty() { "" } else { " open" }
             );
-            if let Some(r) = &c.reason {
+            for r in c.reason.iter().chain(&c.note) {
                 let _ = write!(h, "<p class=\"muted\">{}</p>", esc(r));
             }
             if !c.rows.is_empty() {

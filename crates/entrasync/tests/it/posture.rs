@@ -1806,3 +1806,282 @@ async fn skipped_tables_are_not_evaluated(db: &Db) {
     }
     assert_eq!(get("ES-APP-07").status, Status::Fail);
 }
+
+/// The change log (`entrasync_watch`, `entrasync_changes`): the first sync records a baseline
+/// and no change; changes made in the tenant (a member added to a role-assignable group holding
+/// Global Administrator, directly and through a nested group, a direct holder removed, a CA
+/// exclusion replaced, an app secret replaced, a high-privilege Graph permission granted) are
+/// exactly the change rows of the next incremental sync; a sync without changes adds none.
+async fn change_log_records_additions_and_removals(
+    tenant: &Tenant,
+    config: &Path,
+    open: impl AsyncFn() -> Db,
+) {
+    let truth = async |transitive: bool| -> Value {
+        tenant
+            .http
+            .get(format!(
+                "{}/_fake/truth?transitive={transitive}",
+                tenant.server.url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let before = truth(true).await;
+    let pairs = |t: &Value, coll: &str, rel: &str| -> Vec<(String, String)> {
+        t[coll]["rels"][rel]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ids = |t: &Value, coll: &str| -> Vec<String> {
+        t[coll]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let groups = ids(&before, "groups");
+    let users = ids(&before, "users");
+    let members = pairs(&before, "groups", "members");
+    // Two groups whose members are users only: G will hold Global Administrator, N nests in it.
+    let users_only: Vec<&String> = groups
+        .iter()
+        .filter(|g| {
+            let m: Vec<_> = members.iter().filter(|(p, _)| p == *g).collect();
+            !m.is_empty() && m.iter().all(|(_, x)| users.contains(x))
+        })
+        .filter(|g| !members.iter().any(|(_, x)| x == *g))
+        .collect();
+    let (g, n) = (users_only[0].clone(), users_only[1].clone());
+    let in_g_or_n = |u: &String| members.iter().any(|(p, x)| (p == &g || p == &n) && x == u);
+    let free: Vec<&String> = users.iter().filter(|u| !in_g_or_n(u)).collect();
+    let (holder, u1, u2, x1, x2) = (free[0], free[1], free[2], free[3], free[4]);
+    let app = ids(&before, "applications")[0].clone();
+    let (s1, s2, policy) = (
+        "11111111-0000-4000-8000-000000000001",
+        "11111111-0000-4000-8000-000000000002",
+        "planted-watch-policy",
+    );
+    edit(
+        tenant,
+        &[
+            set("groups", &g, json!({"isAssignableToRole": true, "securityEnabled": true})),
+            role("planted-watch-ra-group", &g, GA),
+            link("groups", &g, "members", &n),
+            role("planted-watch-ra-direct", holder, GA),
+            create(
+                "conditionalAccessPolicies",
+                policy,
+                json!({"displayName": "Watched policy", "state": "enabled",
+                       "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": [x1]}, "applications": {"includeApplications": ["All"]}},
+                       "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}),
+            ),
+            set(
+                "applications",
+                &app,
+                json!({"passwordCredentials": [{"displayName": "first", "keyId": s1, "startDateTime": ts(-1), "endDateTime": ts(300)}]}),
+            ),
+        ],
+    )
+    .await;
+    let first = sync(config).await;
+    assert_eq!(first.errors, 0, "first sync: {first:?}");
+    let db = open().await;
+    let log = async |db: &Db| -> Vec<Vec<String>> {
+        db.text_rows(
+            "SELECT kind, key, change, object_id, detected_at FROM entrasync_changes ORDER BY kind, key, change",
+        )
+        .await
+        .unwrap()
+    };
+    let baseline = log(&db).await;
+    let kinds: Vec<&str> = baseline.iter().map(|r| r[0].as_str()).collect();
+    let mut watched: Vec<&str> = posture::controls::WATCHED.iter().map(|w| w.kind).collect();
+    watched.sort_unstable();
+    assert_eq!(kinds, watched, "one baseline row per kind: {baseline:?}");
+    assert!(
+        baseline
+            .iter()
+            .all(|r| r[2] == "baseline" && r[1].is_empty()),
+        "the first sync records a baseline, no change: {baseline:?}"
+    );
+    let facts = async |db: &Db, kind: &str| -> Vec<String> {
+        let q = format!("SELECT key FROM entrasync_watch WHERE kind = '{kind}' ORDER BY key");
+        db.text_rows(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
+    };
+    let ga_g = format!("active:{GA}:/:{g}");
+    let via_g = |f: &Vec<String>| -> Vec<String> {
+        f.iter()
+            .filter_map(|k| k.strip_prefix(&format!("{ga_g}:")).map(str::to_string))
+            .collect()
+    };
+    let holders = facts(&db, "role_holders").await;
+    assert!(
+        holders.contains(&format!("active:{GA}:/:{holder}")),
+        "{holders:?}"
+    );
+    assert!(holders.contains(&ga_g), "{holders:?}");
+    // The group's holders are its transitive members in fake-graph: N's members through N.
+    let transitive_of = |t: &Value| -> Vec<String> {
+        let mut m: Vec<String> = pairs(t, "groups", "transitiveMembers")
+            .into_iter()
+            .filter(|(p, _)| p == &g)
+            .map(|(_, x)| x)
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(via_g(&holders), transitive_of(&truth(true).await));
+
+    let sp_id = db.text_rows(SP).await.unwrap().remove(0).remove(0);
+    let graph_id = db.text_rows(GRAPH_SP).await.unwrap().remove(0).remove(0);
+    edit(
+        tenant,
+        &[
+            link("groups", &g, "members", u1),
+            link("groups", &n, "members", u2),
+            json!({"delete": {"collection": "roleAssignments", "id": "planted-watch-ra-direct"}}),
+            set(
+                "conditionalAccessPolicies",
+                policy,
+                json!({"conditions": {"users": {"includeUsers": ["All"], "excludeUsers": [x2]}, "applications": {"includeApplications": ["All"]}}}),
+            ),
+            set(
+                "applications",
+                &app,
+                json!({"passwordCredentials": [{"displayName": "second", "keyId": s2, "startDateTime": ts(0), "endDateTime": ts(300)}]}),
+            ),
+            fill_graph(graph_offers_role_management(), &graph_id),
+            create_child(
+                "appRoleAssignments",
+                &sp_id,
+                "planted-watch-permission",
+                json!({"appRoleId": RW_ROLE, "principalId": sp_id, "principalType": "ServicePrincipal", "principalDisplayName": "watched sp",
+                       "resourceId": graph_id, "resourceDisplayName": "Microsoft Graph", "createdDateTime": ts(0)}),
+            ),
+        ],
+    )
+    .await;
+    let second = sync(config).await;
+    assert_eq!(second.errors, 0, "incremental sync: {second:?}");
+    let db = open().await;
+    let changes: Vec<(String, String, String)> = log(&db)
+        .await
+        .into_iter()
+        .filter(|r| r[2] != "baseline")
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    let mut expected: Vec<(String, String, String)> = [
+        (
+            "app_permissions",
+            format!("{sp_id}:{graph_id}:{RW_ROLE}"),
+            "added",
+        ),
+        (
+            "ca_scope",
+            format!("{policy}:users.excludeUsers:{x1}"),
+            "removed",
+        ),
+        (
+            "ca_scope",
+            format!("{policy}:users.excludeUsers:{x2}"),
+            "added",
+        ),
+        (
+            "credentials",
+            format!("application:{app}:secret:{s1}"),
+            "removed",
+        ),
+        (
+            "credentials",
+            format!("application:{app}:secret:{s2}"),
+            "added",
+        ),
+        ("role_holders", format!("active:{GA}:/:{holder}"), "removed"),
+        ("role_holders", format!("{ga_g}:{u1}"), "added"),
+        ("role_holders", format!("{ga_g}:{u2}"), "added"),
+    ]
+    .into_iter()
+    .map(|(k, key, c)| (k.to_string(), key, c.to_string()))
+    .collect();
+    expected.sort();
+    assert_eq!(changes, expected);
+    // ... and the snapshot agrees with fake-graph's truth again.
+    let holders = facts(&db, "role_holders").await;
+    assert_eq!(via_g(&holders), transitive_of(&truth(true).await));
+    assert!(!holders.contains(&format!("active:{GA}:/:{holder}")));
+
+    // `check --since` shows them, removals included, with the sync's time.
+    let shown = posture::changes(&db, chrono::Utc::now() - chrono::Duration::hours(1)).await;
+    let roles = shown.iter().find(|c| c.id == "LOG-ROLES").unwrap();
+    assert!(roles.reason.is_none(), "{roles:?}");
+    assert!(
+        roles
+            .rows
+            .iter()
+            .any(|r| &r[0] == holder && r[2].starts_with("removed: Global Administrator")),
+        "{roles:?}"
+    );
+    assert_eq!(roles.rows.len(), 3, "{roles:?}");
+    let ca = shown.iter().find(|c| c.id == "LOG-CA").unwrap();
+    assert_eq!(ca.rows.len(), 2, "{ca:?}");
+    let later = posture::changes(&db, chrono::Utc::now() + chrono::Duration::minutes(1)).await;
+    assert!(
+        later
+            .iter()
+            .filter(|c| c.id.starts_with("LOG"))
+            .all(|c| c.rows.is_empty() && c.reason.is_none()),
+        "{later:?}"
+    );
+
+    // A sync that finds nothing changed adds no row.
+    let third = sync(config).await;
+    assert_eq!(third.errors, 0);
+    let after = log(&open().await).await;
+    assert_eq!(after.len(), baseline.len() + expected.len(), "{after:?}");
+}
+
+fn fill_graph(edit: Value, graph: &str) -> Value {
+    serde_json::from_str(&edit.to_string().replace("{graph}", graph)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_change_log_records_additions_and_removals_sqlite() {
+    let tenant = Tenant::start(Profile::Tiny, 13).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entraid.db");
+    let config = write_config(dir.path(), &tenant.sqlite_config(&path, r#"["*"]"#, ""));
+    let config = with_state(&config);
+    change_log_records_additions_and_removals(&tenant, config, async || Db::sqlite(&path).unwrap())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_change_log_records_additions_and_removals_postgres() {
+    let tenant = Tenant::start(Profile::Tiny, 13).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let config = pg_config(&tenant, dir.path(), &pg.url);
+    let config = with_state(&config);
+    let url = pg.url.clone();
+    change_log_records_additions_and_removals(&tenant, config, async || {
+        Db::postgres(&url).await.unwrap()
+    })
+    .await;
+    pg.drop().await;
+}
