@@ -2,7 +2,9 @@
 //! seconds"). Syncs fake-graph's tenant of `--profile` (default `large`: 100,000 users) into SQLite
 //! without simulated latency, then evaluates every control and the charts as `entrasync check`
 //! does, and prints one JSON line: the sync's and the check's seconds, the database's rows and
-//! size, and the pass/fail counts. `--db FILE` reuses a database an earlier run kept (`--keep`).
+//! size, and the pass/fail counts; and the change log's cost (`watch`): the time to record the
+//! baseline of the watched facts, the time of a sync's recording when nothing changed (compute,
+//! diff, no write) and the snapshot's rows per kind. `--db FILE` reuses a database an earlier run kept (`--keep`).
 //!
 //! `cargo run --release -p entrasync --example check_speed [-- --profile large --keep /tmp/l.db]`
 
@@ -26,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
             (db.clone(), Some(sync(&profile, &db, dir.path()).await?))
         }
     };
+    let watch = watch_cost(&db).await?;
     let started = Instant::now();
     let report = entrasync::posture::run(
         &entrasync::posture::Db::sqlite(&db)?,
@@ -48,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
             "pass": count(entrasync::posture::Status::Pass),
             "not_evaluated": count(entrasync::posture::Status::NotEvaluated),
             "database_bytes": std::fs::metadata(&db)?.len(),
+            "watch": watch,
         })
     );
     Ok(())
@@ -85,4 +89,38 @@ async fn sync(profile: &str, db: &std::path::Path, dir: &std::path::Path) -> any
     );
     server.shutdown().await;
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// Records the watched facts twice, from scratch (the baseline) and again (what every later
+/// sync pays when nothing changed), as `entrasync sync` does after a sync.
+async fn watch_cost(db: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    use entrasync::posture::{Db, watch};
+    let conn = Db::sqlite_writable(db)?;
+    let tenant = conn
+        .text_rows("SELECT min(tenant_id) FROM entraid_users")
+        .await?
+        .remove(0)
+        .remove(0);
+    for table in [watch::SNAPSHOT_TABLE, watch::CHANGES_TABLE] {
+        conn.execute(&format!("DROP TABLE IF EXISTS {table}"), &[])
+            .await?;
+    }
+    let all = |_: &str| true;
+    let baseline = watch::record(&conn, &tenant, chrono::Utc::now(), &all).await?;
+    let again = watch::record(&conn, &tenant, chrono::Utc::now(), &all).await?;
+    let kinds: serde_json::Map<String, serde_json::Value> = conn
+        .text_rows(
+            "SELECT kind, CAST(count(*) AS TEXT) FROM entrasync_watch GROUP BY kind ORDER BY kind",
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r[0].clone(), json!(r[1].parse::<u64>().unwrap_or(0))))
+        .collect();
+    Ok(json!({
+        "baseline_seconds": baseline.millis as f64 / 1000.0,
+        "unchanged_sync_seconds": again.millis as f64 / 1000.0,
+        "snapshot_rows": baseline.facts,
+        "snapshot_rows_by_kind": kinds,
+        "changes_after_unchanged_sync": again.added + again.removed,
+    }))
 }

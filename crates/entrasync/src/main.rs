@@ -184,9 +184,10 @@ enum Command {
         /// Findings shown per control in markdown and HTML (JSON and SARIF hold all).
         #[arg(long, default_value_t = 500)]
         max_rows: usize,
-        /// Also report what changed since this time: new privileged-role holders, app
-        /// credentials, Conditional Access changes and high-privilege app permissions
-        /// (RFC 3339, a date, or days back such as 7d).
+        /// Also report what changed since this time: privileged-role holders, app
+        /// credentials, Conditional Access exclusions and high-privilege app permissions,
+        /// added and (from the change log the sync keeps) removed (RFC 3339, a date, or days
+        /// back such as 7d).
         #[arg(long)]
         since: Option<String>,
         /// List the controls and exit.

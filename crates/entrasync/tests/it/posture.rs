@@ -1695,6 +1695,8 @@ async fn posture_html_report_renders_in_headless_chromium() {
         "charts drawn"
     );
     assert!(dom.contains("Changes since"));
+    // the change log's sections, next to the timestamp-based ones
+    assert!(dom.contains("id=\"LOG-ROLES\"") && dom.contains("id=\"CHG-ROLES\""));
     let shot = std::env::var("ENTRASYNC_SCREENSHOT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| dir.path().join("report.png"));
