@@ -12,4 +12,5 @@ mod examples;
 mod fidelity;
 mod generation;
 mod odata;
+mod pinned;
 mod throttle;
