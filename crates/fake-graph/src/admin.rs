@@ -159,29 +159,17 @@ pub fn stats(state: &State) -> Value {
     v
 }
 
-/// Child endpoints per parent collection: (path segment, child collection, by resource).
-const CHILD_ENDPOINTS: &[(&str, &str, &str, bool)] = &[
-    ("groups", "appRoleAssignments", "appRoleAssignments", false),
-    (
-        "servicePrincipals",
-        "appRoleAssignments",
-        "appRoleAssignments",
-        false,
-    ),
-    (
-        "servicePrincipals",
-        "appRoleAssignedTo",
-        "appRoleAssignments",
-        true,
-    ),
-    (
-        "applications",
-        "federatedIdentityCredentials",
-        "federatedIdentityCredentials",
-        false,
-    ),
-    ("directoryRoles", "scopedMembers", "scopedMembers", false),
-];
+/// Child endpoints of the route table: (parent collection, path segment, child collection, by
+/// resource), from `{parent}/{id}/{segment}` routes.
+fn child_endpoints() -> impl Iterator<Item = (&'static str, &'static str, &'static str, bool)> {
+    crate::routes::ROUTES.iter().filter_map(|r| match r.kind {
+        crate::routes::Kind::Child(child, by_resource) => {
+            let (parent, segment) = r.pattern.split_once("/{id}/")?;
+            Some((parent, segment, child, by_resource))
+        }
+        _ => None,
+    })
+}
 
 /// The ground truth tests compare a sync with, per collection:
 /// - `ids`: its live objects (for a child collection: the children some endpoint serves);
@@ -197,14 +185,14 @@ pub fn truth(state: &State, transitive: bool) -> Value {
     let mut out = serde_json::Map::new();
     let mut served_children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut children: BTreeMap<&str, BTreeMap<&str, Vec<[&str; 2]>>> = BTreeMap::new();
-    for (parent_coll, segment, child_coll, by_resource) in CHILD_ENDPOINTS {
+    for (parent_coll, segment, child_coll, by_resource) in child_endpoints() {
         let pairs = children
             .entry(parent_coll)
             .or_default()
             .entry(segment)
             .or_default();
         let parents = t.coll(parent_coll);
-        if *by_resource {
+        if by_resource {
             // one pass over the assignments rather than one scan per resource
             for a in t.coll(child_coll).items.values() {
                 let Some(res) = a.str("resourceId") else {

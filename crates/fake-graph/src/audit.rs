@@ -25,19 +25,9 @@ use serde_json::{Value, json};
 use crate::fill::{Filler, Obj};
 use crate::tenant::{Item, Tenant};
 
-/// The `type` Microsoft gives a target resource of a collection.
+/// The `type` Microsoft gives a target resource of a collection (its registry entry's `audit_type`).
 pub fn type_name(coll: &str) -> &'static str {
-    match coll {
-        "users" => "User",
-        "groups" => "Group",
-        "applications" => "Application",
-        "servicePrincipals" => "ServicePrincipal",
-        "devices" => "Device",
-        "directoryRoles" => "Role",
-        "administrativeUnits" => "AdministrativeUnit",
-        "contacts" => "Contact",
-        _ => "Other",
-    }
+    crate::registry::get(coll).map_or("Other", |r| r.audit_type)
 }
 
 /// A JSON-quoted string, as `modifiedProperties` values are (`"\"abc\""`).
@@ -418,13 +408,8 @@ impl Writer {
 
     /// An object created, updated, deleted or restored.
     pub fn object(&mut self, t: &mut Tenant, coll: &str, id: &str, change: Change) {
-        let (noun, category) = match coll {
-            "users" => ("user", "UserManagement"),
-            "groups" => ("group", "GroupManagement"),
-            "applications" => ("application", "ApplicationManagement"),
-            "servicePrincipals" => ("service principal", "ApplicationManagement"),
-            "devices" => ("device", "Device"),
-            _ => return,
+        let Some((noun, category)) = crate::registry::get(coll).and_then(|r| r.audit_event) else {
+            return;
         };
         let Some((_, item)) = find(t, id) else {
             return;

@@ -8,7 +8,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: `tenant/` generates the data, `server.rs` accepts connections and applies latency and
+//! Layout: `registry.rs` has one entry per resource (its endpoints, schema, relationships and
+//! mutations), `tenant/` generates the data, `server.rs` accepts connections and applies latency and
 //! faults, `graph.rs` routes Graph requests (with `odata.rs`, `delta.rs`, `batch.rs`), `auth.rs`
 //! is the token endpoint and bearer check, `throttle.rs` the published limits, `admin.rs` the
 //! `/_fake/...` operator API, `mutate.rs` the deterministic tenant changes and `audit.rs` the
@@ -26,6 +27,7 @@ pub mod graph;
 pub mod identity;
 pub mod mutate;
 pub mod odata;
+pub mod registry;
 pub mod routes;
 pub mod schema;
 pub mod server;

@@ -51,64 +51,19 @@ pub struct Options {
     pub ops: Option<Vec<String>>,
 }
 
-/// The operation mix (repeated names weigh more).
-pub const OPS: &[&str] = &[
-    "create_user",
-    "update_user",
-    "update_user",
-    "soft_delete_user",
-    "hard_delete_user",
-    "restore_user",
-    "create_group",
-    "update_group",
-    "delete_group",
-    "add_member",
-    "add_member",
-    "remove_member",
-    "add_owner",
-    "remove_owner",
-    "create_application",
-    "update_application",
-    "delete_application",
-    "create_service_principal",
-    "update_service_principal",
-    "delete_service_principal",
-    "create_device",
-    "update_device",
-    "delete_device",
-    "add_registered_owner",
-    "remove_registered_owner",
-    "add_app_role_assignment_sp",
-    "remove_app_role_assignment_sp",
-    "add_app_role_assignment_user",
-    "remove_app_role_assignment_user",
-    "add_app_role_assignment_group",
-    "remove_app_role_assignment_group",
-    "add_federated_credential",
-    "remove_federated_credential",
-    "new_signins",
-    "new_audits",
-];
+/// The operation mix (repeated names weigh more): the registry's `mutations` of every resource.
+pub use crate::registry::OPS;
 
 /// Every operation name, once.
 pub fn op_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Vec::new();
-    for op in OPS {
+    for op in OPS.iter() {
         if !v.contains(op) {
             v.push(op);
         }
     }
     v
 }
-
-/// Collections whose objects `fraction` counts.
-const COUNTED: &[&str] = &[
-    "users",
-    "groups",
-    "applications",
-    "servicePrincipals",
-    "devices",
-];
 
 /// A random live object of a collection: a random sequence number, then the first object at or
 /// after it (O(log n), where `nth` was O(n) on 100,000 users; objects after a gap of removed ones
@@ -220,56 +175,48 @@ fn unlink_everywhere(t: &mut Tenant, gone: &HashSet<String>) {
     let mut prefixes: Vec<u64> = gone.iter().map(|g| prefix(g)).collect();
     prefixes.sort_unstable();
     let hit = |m: &str| prefixes.binary_search(&prefix(m)).is_ok() && gone.contains(m);
-    let holders: Vec<(&'static str, String, &'static str, String)> = [
-        "groups",
-        "directoryRoles",
-        "administrativeUnits",
-        "applications",
-        "servicePrincipals",
-        "devices",
-    ]
-    .iter()
-    .flat_map(|k| {
-        let c = t.coll(k);
-        c.items
-            .values()
-            .flat_map(|i| {
-                i.rels.iter().flat_map(|(r, v)| {
-                    v.iter()
-                        .filter(|m| hit(m))
-                        .map(|m| (*k, i.id.clone(), *r, m.clone()))
+    let holders: Vec<(&'static str, String, &'static str, String)> = crate::registry::collections()
+        .filter(|r| !r.rels.is_empty())
+        .map(|r| r.key)
+        .flat_map(|k| {
+            let c = t.coll(k);
+            c.items
+                .values()
+                .flat_map(|i| {
+                    i.rels.iter().flat_map(|(r, v)| {
+                        v.iter()
+                            .filter(|m| hit(m))
+                            .map(|m| (k, i.id.clone(), *r, m.clone()))
+                    })
                 })
-            })
-            .collect::<Vec<_>>()
-    })
-    .collect();
+                .collect::<Vec<_>>()
+        })
+        .collect();
     for (k, id, rel, member) in holders {
         link(t, k, &id, rel, &member, false);
     }
 }
 
-/// Hard delete: the object's app role assignments (as principal, or as resource for a service
-/// principal) and federated identity credentials go with it.
+/// Hard delete: the children the registry says the object owns go with it (its app role
+/// assignments, as principal or, for a service principal, as resource; an application's federated
+/// identity credentials).
 fn drop_children(t: &mut Tenant, coll: &str, id: &str) {
     let v = t.bump();
-    let (child, by_resource) = match coll {
-        "users" | "groups" => ("appRoleAssignments", false),
-        "servicePrincipals" => ("appRoleAssignments", true),
-        "applications" => ("federatedIdentityCredentials", false),
-        _ => return,
-    };
-    let c = t.coll_mut(child);
-    let mut gone: Vec<String> = c.children(id).iter().map(|i| i.id.clone()).collect();
-    if by_resource {
-        gone.extend(
-            c.items
-                .values()
-                .filter(|i| i.str("resourceId") == Some(id))
-                .map(|i| i.id.clone()),
-        );
-    }
-    for cid in gone {
-        c.remove(&cid, RemovedReason::Deleted, v);
+    let owns = crate::registry::get(coll).map_or(&[][..], |r| r.owns);
+    for &(child, by_resource) in owns {
+        let c = t.coll_mut(child);
+        let mut gone: Vec<String> = c.children(id).iter().map(|i| i.id.clone()).collect();
+        if by_resource {
+            gone.extend(
+                c.items
+                    .values()
+                    .filter(|i| i.str("resourceId") == Some(id))
+                    .map(|i| i.id.clone()),
+            );
+        }
+        for cid in gone {
+            c.remove(&cid, RemovedReason::Deleted, v);
+        }
     }
 }
 
@@ -278,13 +225,7 @@ fn create(t: &mut Tenant, w: &mut Writer, coll: &'static str, id: String, data: 
     t.kinds.insert(id.clone(), coll);
     let c = t.coll_mut(coll);
     let mut item = Item::new(id.clone(), data);
-    let rels: &[&'static str] = match coll {
-        "groups" => &["members", "owners"],
-        "applications" | "servicePrincipals" => &["owners"],
-        "devices" => &["registeredOwners", "registeredUsers"],
-        _ => &[],
-    };
-    for r in rels {
+    for r in crate::registry::get(coll).map_or(&[][..], |r| r.rels) {
         item.rels.insert(r, vec![]);
     }
     c.push(item);
@@ -506,7 +447,10 @@ pub fn apply_with(t: &mut Tenant, opts: &Options) -> Result<Summary, String> {
             return Err(format!("fraction must be in (0, 1], got {fr}"));
         }
         Some(fr) => {
-            let objects: usize = COUNTED.iter().map(|c| t.coll(c).len()).sum();
+            let objects: usize = crate::registry::collections()
+                .filter(|r| r.counted)
+                .map(|r| t.coll(r.key).len())
+                .sum();
             ((objects as f64 * fr).round() as usize).max(1)
         }
         None => opts.count.unwrap_or(10),
@@ -914,7 +858,7 @@ pub fn apply_with(t: &mut Tenant, opts: &Options) -> Result<Summary, String> {
 /// plants before a sync and fixes before the next, where `/_fake/mutate` changes at random. Each
 /// edit is change-logged (delta sees it) and audited like the random operations.
 ///
-/// `collection` is a collection key of [`crate::tenant::COLLECTIONS`] or, for `set` without `id`
+/// `collection` is a collection key of [`crate::registry::RESOURCES`] or, for `set` without `id`
 /// and `where`, a singleton (`authorizationPolicy`, `identitySecurityDefaultsEnforcementPolicy`,
 /// ...). `where` selects every object whose properties equal the given values (`{}`: all).
 /// `set`'s `append` adds items to array properties (an app role to a resource's `appRoles`).

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::logs::{LogContext, LogKind, LogStore};
-use super::{COLLECTIONS, Collection, Item, Profile, Tenant};
+use super::{Collection, Item, Profile, Tenant};
 use crate::Licences;
 use crate::fill::{CITIES, DEPARTMENTS, FIRST, Filler, LAST, Obj, TITLES, ts};
 
@@ -295,9 +295,8 @@ pub fn generate(
     let domain = format!("{word}{seed}.onmicrosoft.com");
     f.domain = domain.clone();
     let org_name = format!("{} {}", crate::fill::capitalize(word), seed);
-    let mut colls: HashMap<&'static str, Collection> = COLLECTIONS
-        .iter()
-        .map(|(k, r)| (*k, Collection::new(r)))
+    let mut colls: HashMap<&'static str, Collection> = crate::registry::collections()
+        .map(|r| (r.key, Collection::new(r.schema)))
         .collect();
     let dense = profile.density() >= 1.0;
     let mut t = Tenant {

@@ -5,18 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fake_graph::routes::{Kind, ROUTES};
 use fake_graph::schema::Schema;
-use fake_graph::tenant::COLLECTIONS;
 use fake_graph::tenant::logs::LogKind;
 use serde_json::Value;
 
 use crate::common::tiny;
 
 fn resource(coll: &str) -> &'static str {
-    COLLECTIONS
-        .iter()
-        .find(|(k, _)| *k == coll)
-        .map(|(_, r)| *r)
-        .unwrap()
+    fake_graph::registry::get(coll).unwrap().schema
 }
 
 /// Properties that are legitimately null on every live object.
@@ -29,7 +24,7 @@ async fn walk_every_endpoint_with_every_property() {
     let mut report: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut walked = 0;
     for version in ["v1.0", "beta"] {
-        for r in ROUTES {
+        for r in ROUTES.iter() {
             let (resources, parent): (Vec<&str>, Option<String>) = match r.kind {
                 // Their objects are groups, roles, apps and devices: checked against the
                 // relationships in `reverse_relationships_agree_with_the_forward_ones`.
