@@ -5,14 +5,18 @@
 //! mutation mix and the hard-delete cascade are all derived from it, so a new collection is one
 //! entry here (plus its generator and, if Appendix A lacks it, its schema in `schema/extra.txt`).
 //!
-//! The order of the entries is the order of [`crate::mutate::OPS`] (their `mutations`
-//! concatenated), from which the mutation stream picks by index: reordering the entries that have
-//! mutations changes the mutations a seed produces (`tests/it/pinned.rs` notices).
+//! The order of the entries is the order their generators run in, drawing from one random stream,
+//! and the order of [`crate::mutate::OPS`] (their `mutations` concatenated), from which the
+//! mutation stream picks by index: reordering entries changes the tenant and the mutations a seed
+//! produces (`tests/it/pinned.rs` notices). A new resource goes after the ones its generator
+//! refers to (users, groups, ...); appending it at the end of the collections keeps every existing
+//! object as it was.
 
 use std::sync::LazyLock;
 
 use crate::routes::Kind::*;
 use crate::routes::{Lic, Route};
+use crate::tenant::directory::Generator;
 use crate::tenant::logs::LogKind;
 use crate::throttle::Class;
 
@@ -52,6 +56,9 @@ pub struct Resource {
     pub counted: bool,
     /// Names of the random mutations ([`crate::mutate::OPS`]) that change it; repeat a name to weigh it.
     pub mutations: &'static [&'static str],
+    /// Adds its objects to the tenant being generated; resources generated together (an
+    /// application and its service principal) have one generator, on the first of them.
+    pub generate: Option<Generator>,
 }
 
 impl Resource {
@@ -67,6 +74,7 @@ impl Resource {
         audit_event: None,
         counted: false,
         mutations: &[],
+        generate: None,
     };
 }
 
@@ -151,7 +159,7 @@ const DIRECTORY_OBJECTS: &str = "directoryObjects";
 
 use Class::{Intune as IN, IpCa, Reports as REP};
 
-/// Every resource, in mutation-mix order (see the module documentation).
+/// Every resource, in generation and mutation-mix order (see the module documentation).
 pub const RESOURCES: &[Resource] = &[
     Resource {
         key: "subscribedSkus",
@@ -159,6 +167,8 @@ pub const RESOURCES: &[Resource] = &[
         routes: &[route("subscribedSkus", List("subscribedSkus"), O)
             .cost(3)
             .top(WHOLE)],
+        // also subscriptions, domains and organization
+        generate: Some(crate::tenant::directory::organization),
         ..Resource::COLLECTION
     },
     Resource {
@@ -230,6 +240,7 @@ pub const RESOURCES: &[Resource] = &[
             "hard_delete_user",
             "restore_user",
         ],
+        generate: Some(crate::tenant::directory::users),
         ..Resource::COLLECTION
     },
     Resource {
@@ -272,6 +283,7 @@ pub const RESOURCES: &[Resource] = &[
             "add_owner",
             "remove_owner",
         ],
+        generate: Some(crate::tenant::directory::groups),
         ..Resource::COLLECTION
     },
     Resource {
@@ -298,6 +310,8 @@ pub const RESOURCES: &[Resource] = &[
             "update_application",
             "delete_application",
         ],
+        // also servicePrincipals, federatedIdentityCredentials, appRoleAssignments, oauth2PermissionGrants
+        generate: Some(crate::tenant::directory::applications),
         ..Resource::COLLECTION
     },
     Resource {
@@ -362,6 +376,7 @@ pub const RESOURCES: &[Resource] = &[
             "add_registered_owner",
             "remove_registered_owner",
         ],
+        generate: Some(crate::tenant::directory::devices),
         ..Resource::COLLECTION
     },
     Resource {
@@ -435,6 +450,8 @@ pub const RESOURCES: &[Resource] = &[
         key: "directoryRoleTemplates",
         schema: "directoryRoleTemplate",
         routes: &[route("directoryRoleTemplates", List("directoryRoleTemplates"), R).top(WHOLE)],
+        // also directoryRoles
+        generate: Some(crate::tenant::directory::directory_roles),
         ..Resource::COLLECTION
     },
     Resource {
@@ -514,6 +531,8 @@ pub const RESOURCES: &[Resource] = &[
         ],
         rels: &["members"],
         audit_type: "AdministrativeUnit",
+        // also scopedMembers
+        generate: Some(crate::tenant::directory::admin_units),
         ..Resource::COLLECTION
     },
     Resource {
@@ -527,6 +546,7 @@ pub const RESOURCES: &[Resource] = &[
                 .context("contacts/$entity"),
         ],
         audit_type: "Contact",
+        generate: Some(crate::tenant::directory::contacts),
         ..Resource::COLLECTION
     },
     Resource {
@@ -537,6 +557,8 @@ pub const RESOURCES: &[Resource] = &[
             List("groupSettings"),
             &[DIR, "Group.Read.All"],
         )],
+        // also groupLifecyclePolicies
+        generate: Some(crate::tenant::directory::group_settings),
         ..Resource::COLLECTION
     },
     Resource {
@@ -575,6 +597,8 @@ pub const RESOURCES: &[Resource] = &[
             .top(WHOLE)
             .context("roleManagement/directory/roleDefinitions/$entity"),
         ],
+        // also every later collection and the singletons
+        generate: Some(crate::tenant::policy::generate_rest),
         ..Resource::COLLECTION
     },
     Resource {
@@ -906,6 +930,8 @@ pub const RESOURCES: &[Resource] = &[
             .class(REP)
             .top(BIG)],
         mutations: &["new_signins"],
+        // also directoryAudits
+        generate: Some(crate::tenant::directory::logs),
         ..Resource::COLLECTION
     },
     Resource {

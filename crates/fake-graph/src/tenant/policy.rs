@@ -8,8 +8,23 @@ use super::{Counts, Item, Tenant};
 use crate::Licences;
 use crate::fill::{Filler, Obj, ts};
 
+/// Generator of everything this module makes, with what the directory's generators produced.
+pub fn generate_rest(g: &mut super::directory::Gen) {
+    generate(
+        &mut g.t,
+        &mut g.f,
+        &g.counts,
+        g.lic,
+        &g.users,
+        &g.role_members,
+        &g.role_assignable,
+        &g.apps_ctx,
+        &g.au_ids,
+    );
+}
+
 #[allow(clippy::too_many_arguments)]
-pub fn generate(
+fn generate(
     t: &mut Tenant,
     f: &mut Filler,
     counts: &Counts,
