@@ -456,13 +456,13 @@ pub fn apply_with(t: &mut Tenant, opts: &Options) -> Result<Summary, String> {
         None => opts.count.unwrap_or(10),
     };
     let seed = opts.seed;
-    let mut f = Filler {
+    let f = Filler {
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x3A7E_0000 ^ t.seed),
         now: Utc::now(),
         domain: t.domain.clone(),
         density: 0.6,
     };
-    let mut w = Writer::new(seed ^ t.seed, &t.domain);
+    let w = Writer::new(seed ^ t.seed, &t.domain);
     let custom = t
         .coll("domains")
         .items
@@ -494,364 +494,456 @@ pub fn apply_with(t: &mut Tenant, opts: &Options) -> Result<Summary, String> {
     };
     // Operations that find nothing to do (no owner to remove, ...) are retried with the next
     // pick, within a bound.
-    let mut gone: HashSet<String> = HashSet::new();
+    let mut b = Batch {
+        t,
+        w,
+        f,
+        gone: HashSet::new(),
+        custom,
+        skus,
+        app_roles,
+        user_roles,
+    };
     let mut attempts = 0usize;
     let max_attempts = count.saturating_mul(20).saturating_add(100);
     while s.applied < count && attempts < max_attempts {
         attempts += 1;
-        let op = *f.pick(&ops);
-        let mut did: Option<(&str, String)> = None;
-        match op {
-            "create_user" => {
-                let n = t.coll("users").next_seq as usize + 1000;
-                let sk: Vec<&str> = skus.iter().map(String::as_str).collect();
-                let domain = t.domain.clone();
-                let o = gen_user(&mut f, n, &custom, &domain, &sk, false);
-                let id = f.uuid();
-                create(t, &mut w, "users", id.clone(), o);
-                did = Some(("users", id));
-            }
-            "update_user" => {
-                if let Some(id) = pick_id(t, "users", &mut f) {
-                    let title = *f.pick(TITLES);
-                    let dept = *f.pick(DEPARTMENTS);
-                    let props = match f.range(0, 3) {
-                        0 => vec![("jobTitle", json!(title))],
-                        1 => vec![
-                            ("department", json!(dept)),
-                            (
-                                "officeLocation",
-                                json!(format!("{}/{}", f.range(10, 40), f.range(1000, 3000))),
-                            ),
-                        ],
-                        _ => vec![
-                            ("accountEnabled", json!(f.chance(0.5))),
-                            ("mobilePhone", serde_json::Value::Null),
-                        ],
-                    };
-                    update(t, &mut w, "users", &id, props);
-                    did = Some(("users", id));
-                }
-            }
-            "soft_delete_user" | "hard_delete_user" => {
-                if t.coll("users").len() > 2
-                    && let Some(id) = pick_id(t, "users", &mut f)
-                {
-                    let reason = if op == "soft_delete_user" {
-                        RemovedReason::Changed
-                    } else {
-                        RemovedReason::Deleted
-                    };
-                    remove(t, &mut w, &mut gone, "users", &id, reason);
-                    did = Some(("users", id));
-                }
-            }
-            "restore_user" => {
-                let soft: Option<String> = t
-                    .coll("users")
-                    .removed
-                    .iter()
-                    .filter(|(_, (r, i))| *r == RemovedReason::Changed && i.is_some())
-                    .map(|(k, _)| k.clone())
-                    .min();
-                if let Some(id) = soft {
-                    let v = t.bump();
-                    let c = t.coll_mut("users");
-                    if let Some((_, Some(item))) = c.removed.remove(&id) {
-                        c.push(item);
-                        c.log(Change {
-                            version: v,
-                            id: id.clone(),
-                            restored: true,
-                            ..Change::empty()
-                        });
-                        w.object(t, "users", &id, audit::Change::Restore);
-                        did = Some(("users", id));
-                    }
-                }
-            }
-            "create_group" => {
-                let mut o = f.resource("group");
-                let dept = *f.pick(DEPARTMENTS);
-                let n = t.coll("groups").next_seq;
-                let name = format!("{dept} Project {n}");
-                o.insert("displayName".into(), json!(name));
-                o.insert("mailNickname".into(), json!(format!("{dept}Project{n}")));
-                o.insert("groupTypes".into(), json!([]));
-                o.insert("securityEnabled".into(), json!(true));
-                o.insert("mailEnabled".into(), json!(false));
-                o.insert("mail".into(), serde_json::Value::Null);
-                o.insert("isAssignableToRole".into(), json!(false));
-                o.insert("createdDateTime".into(), json!(crate::fill::ts(Utc::now())));
-                let id = f.uuid();
-                create(t, &mut w, "groups", id.clone(), o);
-                for _ in 0..f.range(1, 4) {
-                    if let Some(u) = pick_id(t, "users", &mut f) {
-                        link_audited(t, &mut w, "groups", &id, "members", &u, true);
-                    }
-                }
-                did = Some(("groups", id));
-            }
-            "update_group" => {
-                if let Some(id) = pick_id(t, "groups", &mut f) {
-                    let d = format!("Updated {}", f.word());
-                    update(t, &mut w, "groups", &id, vec![("description", json!(d))]);
-                    did = Some(("groups", id));
-                }
-            }
-            "delete_group" => {
-                if t.coll("groups").len() > 2
-                    && let Some(id) = pick_id(t, "groups", &mut f)
-                {
-                    let reason = if f.chance(0.5) {
-                        RemovedReason::Changed
-                    } else {
-                        RemovedReason::Deleted
-                    };
-                    remove(t, &mut w, &mut gone, "groups", &id, reason);
-                    did = Some(("groups", id));
-                }
-            }
-            "add_member" | "remove_member" => {
-                if let Some(g) = pick_id(t, "groups", &mut f) {
-                    let member = if op == "add_member" {
-                        pick_id(t, "users", &mut f)
-                    } else {
-                        let m = t
-                            .coll("groups")
-                            .get(&g)
-                            .and_then(|i| i.rels.get("members"))
-                            .cloned()
-                            .unwrap_or_default();
-                        // not an object hard-deleted earlier in this batch
-                        let m: Vec<String> = m.into_iter().filter(|x| !gone.contains(x)).collect();
-                        pick(&m, &mut f)
-                    };
-                    if let Some(m) = member
-                        && link_audited(t, &mut w, "groups", &g, "members", &m, op == "add_member")
-                    {
-                        did = Some(("groups", g));
-                    }
-                }
-            }
-            "add_owner" | "remove_owner" | "add_registered_owner" | "remove_registered_owner" => {
-                let (coll, rel) = if op.ends_with("registered_owner") {
-                    ("devices", "registeredOwners")
-                } else {
-                    (
-                        *f.pick(&["groups", "applications", "servicePrincipals"]),
-                        "owners",
-                    )
-                };
-                let add = op.starts_with("add");
-                if let Some(o) = pick_id(t, coll, &mut f) {
-                    let member = if add {
-                        pick_id(t, "users", &mut f)
-                    } else {
-                        let m = t
-                            .coll(coll)
-                            .get(&o)
-                            .and_then(|i| i.rels.get(rel))
-                            .cloned()
-                            .unwrap_or_default();
-                        // not an object hard-deleted earlier in this batch
-                        let m: Vec<String> = m.into_iter().filter(|x| !gone.contains(x)).collect();
-                        pick(&m, &mut f)
-                    };
-                    if let Some(m) = member
-                        && link_audited(t, &mut w, coll, &o, rel, &m, add)
-                    {
-                        did = Some((coll, o));
-                    }
-                }
-            }
-            "add_app_role_assignment_sp"
-            | "add_app_role_assignment_user"
-            | "add_app_role_assignment_group" => {
-                let (coll, cands) = match op {
-                    "add_app_role_assignment_sp" => ("servicePrincipals", &app_roles),
-                    "add_app_role_assignment_user" => ("users", &user_roles),
-                    _ => ("groups", &user_roles),
-                };
-                if let Some(id) = add_assignment(t, &mut w, &mut f, coll, cands) {
-                    did = Some(("appRoleAssignments", id));
-                }
-            }
-            "remove_app_role_assignment_sp"
-            | "remove_app_role_assignment_user"
-            | "remove_app_role_assignment_group" => {
-                let ptype = match op {
-                    "remove_app_role_assignment_sp" => "ServicePrincipal",
-                    "remove_app_role_assignment_user" => "User",
-                    _ => "Group",
-                };
-                if let Some(id) = remove_assignment(t, &mut w, &mut f, ptype) {
-                    did = Some(("appRoleAssignments", id));
-                }
-            }
-            "add_federated_credential" => {
-                // Entra allows at most 20 federated identity credentials per application
-                if let Some(app) = pick_id(t, "applications", &mut f)
-                    && t.coll("federatedIdentityCredentials").children(&app).len() < 20
-                {
-                    let before = fic_data(t, &app);
-                    let n = t.coll("federatedIdentityCredentials").next_seq;
-                    let (issuer, subject) = *f.pick(FIC_ISSUERS);
-                    let word = f.word();
-                    let mut o = f.resource("federatedIdentityCredential");
-                    o.insert("name".into(), json!(format!("deploy-{word}-{n}")));
-                    o.insert("issuer".into(), json!(issuer));
-                    o.insert("subject".into(), json!(subject.replace("{w}", word)));
-                    o.insert("audiences".into(), json!(["api://AzureADTokenExchange"]));
-                    o.insert(
-                        "description".into(),
-                        json!(format!("Deployments of {word}")),
-                    );
-                    let mut item = Item::new(f.uuid(), o);
-                    item.parent = Some(app.clone());
-                    let id = item.id.clone();
-                    let v = t.bump();
-                    let c = t.coll_mut("federatedIdentityCredentials");
-                    c.push(item);
-                    c.log(Change {
-                        version: v,
-                        id: id.clone(),
-                        created: true,
-                        ..Change::empty()
-                    });
-                    let after = fic_data(t, &app);
-                    w.federated_credentials(t, &app, &before, &after);
-                    did = Some(("federatedIdentityCredentials", id));
-                }
-            }
-            "remove_federated_credential" => {
-                let ids: Vec<(String, String)> = t
-                    .coll("federatedIdentityCredentials")
-                    .items
-                    .values()
-                    .filter_map(|i| {
-                        let p = i.parent.as_deref()?;
-                        t.coll("applications")
-                            .get(p)
-                            .map(|_| (i.id.clone(), p.to_string()))
-                    })
-                    .collect();
-                if let Some((id, app)) = pick(&ids, &mut f) {
-                    let before = fic_data(t, &app);
-                    let v = t.bump();
-                    t.coll_mut("federatedIdentityCredentials").remove(
-                        &id,
-                        RemovedReason::Deleted,
-                        v,
-                    );
-                    let after = fic_data(t, &app);
-                    w.federated_credentials(t, &app, &before, &after);
-                    did = Some(("federatedIdentityCredentials", id));
-                }
-            }
-            "create_application" | "create_service_principal" | "create_device" => {
-                let (coll, res) = match op {
-                    "create_application" => ("applications", "application"),
-                    "create_service_principal" => ("servicePrincipals", "servicePrincipal"),
-                    _ => ("devices", "device"),
-                };
-                let mut o = f.resource(res);
-                let n = t.coll(coll).next_seq;
-                let name = match coll {
-                    "devices" => format!("DESKTOP-NEW{n:04}"),
-                    _ => format!("New {} App {n}", crate::fill::capitalize(f.word())),
-                };
-                o.insert("displayName".into(), json!(name));
-                if coll != "devices" {
-                    o.insert("appId".into(), json!(f.uuid()));
-                } else {
-                    o.insert("deviceId".into(), json!(f.uuid()));
-                    o.insert("operatingSystem".into(), json!("Windows"));
-                }
-                let id = f.uuid();
-                create(t, &mut w, coll, id.clone(), o);
-                did = Some((coll, id));
-            }
-            "update_application" | "update_service_principal" | "update_device" => {
-                let coll = match op {
-                    "update_application" => "applications",
-                    "update_service_principal" => "servicePrincipals",
-                    _ => "devices",
-                };
-                if let Some(id) = pick_id(t, coll, &mut f) {
-                    let props = match coll {
-                        "devices" => vec![
-                            (
-                                "approximateLastSignInDateTime",
-                                json!(crate::fill::ts(Utc::now())),
-                            ),
-                            ("isCompliant", json!(f.chance(0.5))),
-                        ],
-                        "applications" => vec![("notes", json!(format!("Reviewed {}", f.word())))],
-                        _ => vec![("accountEnabled", json!(f.chance(0.7)))],
-                    };
-                    update(t, &mut w, coll, &id, props);
-                    did = Some((coll, id));
-                }
-            }
-            "delete_application" | "delete_service_principal" | "delete_device" => {
-                let coll = match op {
-                    "delete_application" => "applications",
-                    "delete_service_principal" => "servicePrincipals",
-                    _ => "devices",
-                };
-                if t.coll(coll).len() > 3
-                    && let Some(id) = pick_id(t, coll, &mut f)
-                {
-                    // keep the sync app and Microsoft Graph
-                    let protected = t.coll(coll).items.values().take(1).any(|i| i.id == id)
-                        || t.coll(coll).get(&id).and_then(|i| i.str("appId"))
-                            == Some(crate::tenant::directory::GRAPH_APP_ID);
-                    if !protected {
-                        let reason = if coll == "devices" || f.chance(0.5) {
-                            RemovedReason::Deleted
-                        } else {
-                            RemovedReason::Changed
-                        };
-                        remove(t, &mut w, &mut gone, coll, &id, reason);
-                        did = Some((coll, id));
-                    }
-                }
-            }
-            "new_signins" | "new_audits" => {
-                let n = f.range(5, 50);
-                let now = Utc::now();
-                let store = if op == "new_signins" {
-                    &mut t.signins
-                } else {
-                    &mut t.audits
-                };
-                let last = store.segments.last().map(|s| s.end_ms).unwrap_or(0);
-                let start = chrono::DateTime::from_timestamp_millis(last)
-                    .unwrap_or(now - Duration::minutes(5));
-                // never in the future: entries are spread up to now (or share the last instant)
-                store.append(n, start, now.max(start));
-                did = Some((
-                    if op == "new_signins" {
-                        "signIns"
-                    } else {
-                        "directoryAudits"
-                    },
-                    format!("+{n}"),
-                ));
-            }
-            _ => {}
-        }
+        let op = *b.f.pick(&ops);
+        let did = crate::registry::mutation(op).and_then(|m| m(&mut b, op));
         if let Some((coll, id)) = did {
             s.applied += 1;
             *s.operations.entry(op.to_string()).or_default() += 1;
             s.changes.push((coll.to_string(), id, op.to_string()));
         }
     }
-    unlink_everywhere(t, &gone);
-    s.version = t.version;
-    s.audit_events = w.written;
+    unlink_everywhere(b.t, &b.gone);
+    s.version = b.t.version;
+    s.audit_events = b.w.written;
     Ok(s)
+}
+
+/// What the random operations of one batch share.
+pub struct Batch<'t> {
+    t: &'t mut Tenant,
+    w: Writer,
+    f: Filler,
+    /// Objects hard-deleted in this batch: unlinked from every relationship at its end.
+    gone: HashSet<String>,
+    /// The tenant's default domain.
+    custom: String,
+    /// skuId of each subscribed SKU.
+    skus: Vec<String>,
+    /// (resource service principal, app role id) assignable to service principals, and to users
+    /// and groups (computed only when the batch may use them).
+    app_roles: Vec<(String, String)>,
+    user_roles: Vec<(String, String)>,
+}
+
+/// One random operation (named in a registry entry's `mutations`, called with that name): what it
+/// changed, (collection, id), or `None` when it found nothing to do.
+pub type Mutation = fn(&mut Batch<'_>, &'static str) -> Option<(&'static str, String)>;
+
+/// A new user.
+pub fn create_user(b: &mut Batch, _op: &'static str) -> Option<(&'static str, String)> {
+    let n = b.t.coll("users").next_seq as usize + 1000;
+    let sk: Vec<&str> = b.skus.iter().map(String::as_str).collect();
+    let domain = b.t.domain.clone();
+    let o = gen_user(&mut b.f, n, &b.custom, &domain, &sk, false);
+    let id = b.f.uuid();
+    create(b.t, &mut b.w, "users", id.clone(), o);
+    Some(("users", id))
+}
+
+/// A user's job title, department and office, or account state.
+pub fn update_user(b: &mut Batch, _op: &'static str) -> Option<(&'static str, String)> {
+    if let Some(id) = pick_id(b.t, "users", &mut b.f) {
+        let title = *b.f.pick(TITLES);
+        let dept = *b.f.pick(DEPARTMENTS);
+        let props = match b.f.range(0, 3) {
+            0 => vec![("jobTitle", json!(title))],
+            1 => vec![
+                ("department", json!(dept)),
+                (
+                    "officeLocation",
+                    json!(format!("{}/{}", b.f.range(10, 40), b.f.range(1000, 3000))),
+                ),
+            ],
+            _ => vec![
+                ("accountEnabled", json!(b.f.chance(0.5))),
+                ("mobilePhone", serde_json::Value::Null),
+            ],
+        };
+        update(b.t, &mut b.w, "users", &id, props);
+        return Some(("users", id));
+    }
+    None
+}
+
+/// `soft_delete_user` (restorable) or `hard_delete_user`.
+pub fn delete_user(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    if b.t.coll("users").len() > 2
+        && let Some(id) = pick_id(b.t, "users", &mut b.f)
+    {
+        let reason = if op == "soft_delete_user" {
+            RemovedReason::Changed
+        } else {
+            RemovedReason::Deleted
+        };
+        remove(b.t, &mut b.w, &mut b.gone, "users", &id, reason);
+        return Some(("users", id));
+    }
+    None
+}
+
+/// The soft-deleted user with the smallest id back.
+pub fn restore_user(b: &mut Batch, _op: &'static str) -> Option<(&'static str, String)> {
+    let soft: Option<String> =
+        b.t.coll("users")
+            .removed
+            .iter()
+            .filter(|(_, (r, i))| *r == RemovedReason::Changed && i.is_some())
+            .map(|(k, _)| k.clone())
+            .min();
+    if let Some(id) = soft {
+        let v = b.t.bump();
+        let c = b.t.coll_mut("users");
+        if let Some((_, Some(item))) = c.removed.remove(&id) {
+            c.push(item);
+            c.log(Change {
+                version: v,
+                id: id.clone(),
+                restored: true,
+                ..Change::empty()
+            });
+            b.w.object(b.t, "users", &id, audit::Change::Restore);
+            return Some(("users", id));
+        }
+    }
+    None
+}
+
+/// A new security group with a few members.
+pub fn create_group(b: &mut Batch, _op: &'static str) -> Option<(&'static str, String)> {
+    let mut o = b.f.resource("group");
+    let dept = *b.f.pick(DEPARTMENTS);
+    let n = b.t.coll("groups").next_seq;
+    let name = format!("{dept} Project {n}");
+    o.insert("displayName".into(), json!(name));
+    o.insert("mailNickname".into(), json!(format!("{dept}Project{n}")));
+    o.insert("groupTypes".into(), json!([]));
+    o.insert("securityEnabled".into(), json!(true));
+    o.insert("mailEnabled".into(), json!(false));
+    o.insert("mail".into(), serde_json::Value::Null);
+    o.insert("isAssignableToRole".into(), json!(false));
+    o.insert("createdDateTime".into(), json!(crate::fill::ts(Utc::now())));
+    let id = b.f.uuid();
+    create(b.t, &mut b.w, "groups", id.clone(), o);
+    for _ in 0..b.f.range(1, 4) {
+        if let Some(u) = pick_id(b.t, "users", &mut b.f) {
+            link_audited(b.t, &mut b.w, "groups", &id, "members", &u, true);
+        }
+    }
+    Some(("groups", id))
+}
+
+/// A group's description.
+pub fn update_group(b: &mut Batch, _op: &'static str) -> Option<(&'static str, String)> {
+    if let Some(id) = pick_id(b.t, "groups", &mut b.f) {
+        let d = format!("Updated {}", b.f.word());
+        update(
+            b.t,
+            &mut b.w,
+            "groups",
+            &id,
+            vec![("description", json!(d))],
+        );
+        return Some(("groups", id));
+    }
+    None
+}
+
+/// A group, soft or hard deleted.
+pub fn delete_group(b: &mut Batch, _op: &'static str) -> Option<(&'static str, String)> {
+    if b.t.coll("groups").len() > 2
+        && let Some(id) = pick_id(b.t, "groups", &mut b.f)
+    {
+        let reason = if b.f.chance(0.5) {
+            RemovedReason::Changed
+        } else {
+            RemovedReason::Deleted
+        };
+        remove(b.t, &mut b.w, &mut b.gone, "groups", &id, reason);
+        return Some(("groups", id));
+    }
+    None
+}
+
+/// `add_member` (a user) or `remove_member` of a group.
+pub fn member(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    if let Some(g) = pick_id(b.t, "groups", &mut b.f) {
+        let member = if op == "add_member" {
+            pick_id(b.t, "users", &mut b.f)
+        } else {
+            let m =
+                b.t.coll("groups")
+                    .get(&g)
+                    .and_then(|i| i.rels.get("members"))
+                    .cloned()
+                    .unwrap_or_default();
+            // not an object hard-deleted earlier in this batch
+            let m: Vec<String> = m.into_iter().filter(|x| !b.gone.contains(x)).collect();
+            pick(&m, &mut b.f)
+        };
+        if let Some(m) = member
+            && link_audited(
+                b.t,
+                &mut b.w,
+                "groups",
+                &g,
+                "members",
+                &m,
+                op == "add_member",
+            )
+        {
+            return Some(("groups", g));
+        }
+    }
+    None
+}
+
+/// `add_owner`, `remove_owner` (of a group, application or service principal),
+/// `add_registered_owner`, `remove_registered_owner` (of a device).
+pub fn owner(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    let (coll, rel) = if op.ends_with("registered_owner") {
+        ("devices", "registeredOwners")
+    } else {
+        (
+            *b.f.pick(&["groups", "applications", "servicePrincipals"]),
+            "owners",
+        )
+    };
+    let add = op.starts_with("add");
+    if let Some(o) = pick_id(b.t, coll, &mut b.f) {
+        let member = if add {
+            pick_id(b.t, "users", &mut b.f)
+        } else {
+            let m =
+                b.t.coll(coll)
+                    .get(&o)
+                    .and_then(|i| i.rels.get(rel))
+                    .cloned()
+                    .unwrap_or_default();
+            // not an object hard-deleted earlier in this batch
+            let m: Vec<String> = m.into_iter().filter(|x| !b.gone.contains(x)).collect();
+            pick(&m, &mut b.f)
+        };
+        if let Some(m) = member
+            && link_audited(b.t, &mut b.w, coll, &o, rel, &m, add)
+        {
+            return Some((coll, o));
+        }
+    }
+    None
+}
+
+/// `add_app_role_assignment_{sp,user,group}`.
+pub fn add_assignment_op(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    let (coll, cands) = match op {
+        "add_app_role_assignment_sp" => ("servicePrincipals", &b.app_roles),
+        "add_app_role_assignment_user" => ("users", &b.user_roles),
+        _ => ("groups", &b.user_roles),
+    };
+    if let Some(id) = add_assignment(b.t, &mut b.w, &mut b.f, coll, cands) {
+        return Some(("appRoleAssignments", id));
+    }
+    None
+}
+
+/// `remove_app_role_assignment_{sp,user,group}`.
+pub fn remove_assignment_op(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    let ptype = match op {
+        "remove_app_role_assignment_sp" => "ServicePrincipal",
+        "remove_app_role_assignment_user" => "User",
+        _ => "Group",
+    };
+    if let Some(id) = remove_assignment(b.t, &mut b.w, &mut b.f, ptype) {
+        return Some(("appRoleAssignments", id));
+    }
+    None
+}
+
+/// A federated identity credential on an application (at most 20 each).
+pub fn add_federated_credential(
+    b: &mut Batch,
+    _op: &'static str,
+) -> Option<(&'static str, String)> {
+    // Entra allows at most 20 federated identity credentials per application
+    if let Some(app) = pick_id(b.t, "applications", &mut b.f)
+        && b.t
+            .coll("federatedIdentityCredentials")
+            .children(&app)
+            .len()
+            < 20
+    {
+        let before = fic_data(b.t, &app);
+        let n = b.t.coll("federatedIdentityCredentials").next_seq;
+        let (issuer, subject) = *b.f.pick(FIC_ISSUERS);
+        let word = b.f.word();
+        let mut o = b.f.resource("federatedIdentityCredential");
+        o.insert("name".into(), json!(format!("deploy-{word}-{n}")));
+        o.insert("issuer".into(), json!(issuer));
+        o.insert("subject".into(), json!(subject.replace("{w}", word)));
+        o.insert("audiences".into(), json!(["api://AzureADTokenExchange"]));
+        o.insert(
+            "description".into(),
+            json!(format!("Deployments of {word}")),
+        );
+        let mut item = Item::new(b.f.uuid(), o);
+        item.parent = Some(app.clone());
+        let id = item.id.clone();
+        let v = b.t.bump();
+        let c = b.t.coll_mut("federatedIdentityCredentials");
+        c.push(item);
+        c.log(Change {
+            version: v,
+            id: id.clone(),
+            created: true,
+            ..Change::empty()
+        });
+        let after = fic_data(b.t, &app);
+        b.w.federated_credentials(b.t, &app, &before, &after);
+        return Some(("federatedIdentityCredentials", id));
+    }
+    None
+}
+
+/// A federated identity credential of a live application.
+pub fn remove_federated_credential(
+    b: &mut Batch,
+    _op: &'static str,
+) -> Option<(&'static str, String)> {
+    let ids: Vec<(String, String)> =
+        b.t.coll("federatedIdentityCredentials")
+            .items
+            .values()
+            .filter_map(|i| {
+                let p = i.parent.as_deref()?;
+                b.t.coll("applications")
+                    .get(p)
+                    .map(|_| (i.id.clone(), p.to_string()))
+            })
+            .collect();
+    if let Some((id, app)) = pick(&ids, &mut b.f) {
+        let before = fic_data(b.t, &app);
+        let v = b.t.bump();
+        b.t.coll_mut("federatedIdentityCredentials")
+            .remove(&id, RemovedReason::Deleted, v);
+        let after = fic_data(b.t, &app);
+        b.w.federated_credentials(b.t, &app, &before, &after);
+        return Some(("federatedIdentityCredentials", id));
+    }
+    None
+}
+
+/// `create_application`, `create_service_principal`, `create_device`.
+pub fn create_object(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    let (coll, res) = match op {
+        "create_application" => ("applications", "application"),
+        "create_service_principal" => ("servicePrincipals", "servicePrincipal"),
+        _ => ("devices", "device"),
+    };
+    let mut o = b.f.resource(res);
+    let n = b.t.coll(coll).next_seq;
+    let name = match coll {
+        "devices" => format!("DESKTOP-NEW{n:04}"),
+        _ => format!("New {} App {n}", crate::fill::capitalize(b.f.word())),
+    };
+    o.insert("displayName".into(), json!(name));
+    if coll != "devices" {
+        o.insert("appId".into(), json!(b.f.uuid()));
+    } else {
+        o.insert("deviceId".into(), json!(b.f.uuid()));
+        o.insert("operatingSystem".into(), json!("Windows"));
+    }
+    let id = b.f.uuid();
+    create(b.t, &mut b.w, coll, id.clone(), o);
+    Some((coll, id))
+}
+
+/// `update_application`, `update_service_principal`, `update_device`.
+pub fn update_object(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    let coll = match op {
+        "update_application" => "applications",
+        "update_service_principal" => "servicePrincipals",
+        _ => "devices",
+    };
+    if let Some(id) = pick_id(b.t, coll, &mut b.f) {
+        let props = match coll {
+            "devices" => vec![
+                (
+                    "approximateLastSignInDateTime",
+                    json!(crate::fill::ts(Utc::now())),
+                ),
+                ("isCompliant", json!(b.f.chance(0.5))),
+            ],
+            "applications" => vec![("notes", json!(format!("Reviewed {}", b.f.word())))],
+            _ => vec![("accountEnabled", json!(b.f.chance(0.7)))],
+        };
+        update(b.t, &mut b.w, coll, &id, props);
+        return Some((coll, id));
+    }
+    None
+}
+
+/// `delete_application`, `delete_service_principal` (soft or hard), `delete_device`
+/// (hard); never the sync app or Microsoft Graph.
+pub fn delete_object(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    let coll = match op {
+        "delete_application" => "applications",
+        "delete_service_principal" => "servicePrincipals",
+        _ => "devices",
+    };
+    if b.t.coll(coll).len() > 3
+        && let Some(id) = pick_id(b.t, coll, &mut b.f)
+    {
+        // keep the sync app and Microsoft Graph
+        let protected = b.t.coll(coll).items.values().take(1).any(|i| i.id == id)
+            || b.t.coll(coll).get(&id).and_then(|i| i.str("appId"))
+                == Some(crate::tenant::directory::GRAPH_APP_ID);
+        if !protected {
+            let reason = if coll == "devices" || b.f.chance(0.5) {
+                RemovedReason::Deleted
+            } else {
+                RemovedReason::Changed
+            };
+            remove(b.t, &mut b.w, &mut b.gone, coll, &id, reason);
+            return Some((coll, id));
+        }
+    }
+    None
+}
+
+/// `new_signins`, `new_audits`: 5 to 50 entries up to now.
+pub fn new_logs(b: &mut Batch, op: &'static str) -> Option<(&'static str, String)> {
+    let n = b.f.range(5, 50);
+    let now = Utc::now();
+    let store = if op == "new_signins" {
+        &mut b.t.signins
+    } else {
+        &mut b.t.audits
+    };
+    let last = store.segments.last().map(|s| s.end_ms).unwrap_or(0);
+    let start = chrono::DateTime::from_timestamp_millis(last).unwrap_or(now - Duration::minutes(5));
+    // never in the future: entries are spread up to now (or share the last instant)
+    store.append(n, start, now.max(start));
+    Some((
+        if op == "new_signins" {
+            "signIns"
+        } else {
+            "directoryAudits"
+        },
+        format!("+{n}"),
+    ))
 }
 
 /// One precise edit of the operator API (`POST /_fake/edit`, a JSON list of them): what a test

@@ -14,6 +14,7 @@
 
 use std::sync::LazyLock;
 
+use crate::mutate::{self as m, Mutation};
 use crate::routes::Kind::*;
 use crate::routes::{Lic, Route};
 use crate::tenant::directory::Generator;
@@ -54,8 +55,9 @@ pub struct Resource {
     pub audit_event: Option<(&'static str, &'static str)>,
     /// Counted by a mutation batch's `fraction`.
     pub counted: bool,
-    /// Names of the random mutations ([`crate::mutate::OPS`]) that change it; repeat a name to weigh it.
-    pub mutations: &'static [&'static str],
+    /// The random mutations that change it ([`crate::mutate::OPS`]): (name, operation); repeat a
+    /// name to weigh it.
+    pub mutations: &'static [(&'static str, Mutation)],
     /// Adds its objects to the tenant being generated; resources generated together (an
     /// application and its service principal) have one generator, on the first of them.
     pub generate: Option<Generator>,
@@ -233,12 +235,12 @@ pub const RESOURCES: &[Resource] = &[
         audit_event: Some(("user", "UserManagement")),
         counted: true,
         mutations: &[
-            "create_user",
-            "update_user",
-            "update_user",
-            "soft_delete_user",
-            "hard_delete_user",
-            "restore_user",
+            ("create_user", m::create_user),
+            ("update_user", m::update_user),
+            ("update_user", m::update_user),
+            ("soft_delete_user", m::delete_user),
+            ("hard_delete_user", m::delete_user),
+            ("restore_user", m::restore_user),
         ],
         generate: Some(crate::tenant::directory::users),
         ..Resource::COLLECTION
@@ -273,15 +275,15 @@ pub const RESOURCES: &[Resource] = &[
         audit_event: Some(("group", "GroupManagement")),
         counted: true,
         mutations: &[
-            "create_group",
-            "update_group",
-            "delete_group",
-            "add_member",
-            "add_member",
-            "remove_member",
+            ("create_group", m::create_group),
+            ("update_group", m::update_group),
+            ("delete_group", m::delete_group),
+            ("add_member", m::member),
+            ("add_member", m::member),
+            ("remove_member", m::member),
             // of groups, applications and service principals
-            "add_owner",
-            "remove_owner",
+            ("add_owner", m::owner),
+            ("remove_owner", m::owner),
         ],
         generate: Some(crate::tenant::directory::groups),
         ..Resource::COLLECTION
@@ -306,9 +308,9 @@ pub const RESOURCES: &[Resource] = &[
         audit_event: Some(("application", "ApplicationManagement")),
         counted: true,
         mutations: &[
-            "create_application",
-            "update_application",
-            "delete_application",
+            ("create_application", m::create_object),
+            ("update_application", m::update_object),
+            ("delete_application", m::delete_object),
         ],
         // also servicePrincipals, federatedIdentityCredentials, appRoleAssignments, oauth2PermissionGrants
         generate: Some(crate::tenant::directory::applications),
@@ -337,9 +339,9 @@ pub const RESOURCES: &[Resource] = &[
         audit_event: Some(("service principal", "ApplicationManagement")),
         counted: true,
         mutations: &[
-            "create_service_principal",
-            "update_service_principal",
-            "delete_service_principal",
+            ("create_service_principal", m::create_object),
+            ("update_service_principal", m::update_object),
+            ("delete_service_principal", m::delete_object),
         ],
         ..Resource::COLLECTION
     },
@@ -370,11 +372,11 @@ pub const RESOURCES: &[Resource] = &[
         audit_event: Some(("device", "Device")),
         counted: true,
         mutations: &[
-            "create_device",
-            "update_device",
-            "delete_device",
-            "add_registered_owner",
-            "remove_registered_owner",
+            ("create_device", m::create_object),
+            ("update_device", m::update_object),
+            ("delete_device", m::delete_object),
+            ("add_registered_owner", m::owner),
+            ("remove_registered_owner", m::owner),
         ],
         generate: Some(crate::tenant::directory::devices),
         ..Resource::COLLECTION
@@ -405,12 +407,12 @@ pub const RESOURCES: &[Resource] = &[
             .context("servicePrincipals('{id}')/appRoleAssignedTo"),
         ],
         mutations: &[
-            "add_app_role_assignment_sp",
-            "remove_app_role_assignment_sp",
-            "add_app_role_assignment_user",
-            "remove_app_role_assignment_user",
-            "add_app_role_assignment_group",
-            "remove_app_role_assignment_group",
+            ("add_app_role_assignment_sp", m::add_assignment_op),
+            ("remove_app_role_assignment_sp", m::remove_assignment_op),
+            ("add_app_role_assignment_user", m::add_assignment_op),
+            ("remove_app_role_assignment_user", m::remove_assignment_op),
+            ("add_app_role_assignment_group", m::add_assignment_op),
+            ("remove_app_role_assignment_group", m::remove_assignment_op),
         ],
         ..Resource::COLLECTION
     },
@@ -423,7 +425,13 @@ pub const RESOURCES: &[Resource] = &[
             A,
         )
         .context("applications('{id}')/federatedIdentityCredentials")],
-        mutations: &["add_federated_credential", "remove_federated_credential"],
+        mutations: &[
+            ("add_federated_credential", m::add_federated_credential),
+            (
+                "remove_federated_credential",
+                m::remove_federated_credential,
+            ),
+        ],
         ..Resource::COLLECTION
     },
     Resource {
@@ -929,7 +937,7 @@ pub const RESOURCES: &[Resource] = &[
             .lic(Lic::P1)
             .class(REP)
             .top(BIG)],
-        mutations: &["new_signins"],
+        mutations: &[("new_signins", m::new_logs)],
         // also directoryAudits
         generate: Some(crate::tenant::directory::logs),
         ..Resource::COLLECTION
@@ -941,7 +949,7 @@ pub const RESOURCES: &[Resource] = &[
         routes: &[route("auditLogs/directoryAudits", Log(LogKind::Audit), LOG)
             .class(REP)
             .top(BIG)],
-        mutations: &["new_audits"],
+        mutations: &[("new_audits", m::new_logs)],
         ..Resource::COLLECTION
     },
 ];
@@ -968,9 +976,18 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
 pub static OPS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     RESOURCES
         .iter()
-        .flat_map(|r| r.mutations.iter().copied())
+        .flat_map(|r| r.mutations.iter().map(|(name, _)| *name))
         .collect()
 });
+
+/// The operation of a mutation name.
+pub fn mutation(name: &str) -> Option<Mutation> {
+    RESOURCES
+        .iter()
+        .flat_map(|r| r.mutations)
+        .find(|(n, _)| *n == name)
+        .map(|(_, op)| *op)
+}
 
 #[cfg(test)]
 mod tests {
