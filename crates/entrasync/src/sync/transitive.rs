@@ -62,50 +62,112 @@ const GROUP_TYPE: &str = "#microsoft.graph.group";
 /// Rows of the computed table per message: a group with 100,000 transitive members is sent in
 /// pieces, as Graph would have paged it.
 const CLOSURE_ROWS_PER_BATCH: usize = 5000;
-/// Direct memberships collected during the sync. Member objects are kept once per member, not
-/// once per membership, so memory grows with the directory, not with the membership count.
+/// Direct memberships collected during the sync, compactly: every id is stored once and
+/// referred to by its index, and a member Graph gave only as `@odata.type` and `id` (as
+/// `members@delta` does) is kept as its type, not as a JSON object. Memory grows with the
+/// directory (~100 bytes per object), not with the membership count (4 bytes each).
 #[derive(Default)]
 pub struct Memberships {
-    /// group id → direct member ids, in the order Graph listed them.
-    edges: HashMap<String, Vec<String>>,
-    /// member id → the member object as Graph returned it.
-    members: HashMap<String, Value>,
-    /// group id → the group row's `_cq_id`.
-    group_cq_ids: HashMap<String, uuid::Uuid>,
+    ids: Interner,
+    /// `@odata.type` values, each once.
+    types: Interner,
+    /// group → direct members, in the order Graph listed them.
+    edges: HashMap<u32, Vec<u32>>,
+    /// member → what Graph returned for it.
+    members: HashMap<u32, Member>,
+    /// group → the group row's `_cq_id`.
+    group_cq_ids: HashMap<u32, uuid::Uuid>,
+}
+
+/// A member as Graph returned it.
+enum Member {
+    /// Only `@odata.type` (interned) and `id`.
+    Reference(u32),
+    /// Anything richer, kept whole.
+    Object(Box<Value>),
+}
+
+/// Strings stored once, each with a dense index.
+#[derive(Default)]
+struct Interner {
+    index: HashMap<Arc<str>, u32>,
+    strings: Vec<Arc<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = u32::try_from(self.strings.len()).expect("fewer than 4 billion objects");
+        let s: Arc<str> = Arc::from(s);
+        self.strings.push(s.clone());
+        self.index.insert(s, i);
+        i
+    }
+
+    fn get(&self, s: &str) -> Option<u32> {
+        self.index.get(s).copied()
+    }
+
+    fn name(&self, i: u32) -> &str {
+        &self.strings[i as usize]
+    }
 }
 
 impl Memberships {
     pub fn add_group(&mut self, group_id: &str, cq_id: uuid::Uuid) {
-        self.group_cq_ids.insert(group_id.to_string(), cq_id);
+        let group = self.ids.intern(group_id);
+        self.group_cq_ids.insert(group, cq_id);
     }
 
     pub fn add_members(&mut self, group_id: &str, members: &[Value]) {
-        let edges = self.edges.entry(group_id.to_string()).or_default();
+        let group = self.ids.intern(group_id);
         for m in members {
             let Some(id) = m.get("id").and_then(Value::as_str) else {
                 continue;
             };
-            edges.push(id.to_string());
-            self.members
-                .entry(id.to_string())
-                .or_insert_with(|| m.clone());
+            let member = self.ids.intern(id);
+            self.edges.entry(group).or_default().push(member);
+            if self.members.contains_key(&member) {
+                continue;
+            }
+            let reference = m.as_object().and_then(|o| {
+                let ty = o.get("@odata.type")?.as_str()?;
+                (o.len() == 2).then_some(ty)
+            });
+            let kept = match reference {
+                Some(ty) => Member::Reference(self.types.intern(ty)),
+                None => Member::Object(Box::new(m.clone())),
+            };
+            self.members.insert(member, kept);
         }
     }
 
     /// The groups of the closure, in no particular order.
     pub fn groups(&self) -> Vec<String> {
-        self.group_cq_ids.keys().cloned().collect()
+        self.group_cq_ids
+            .keys()
+            .map(|&g| self.ids.name(g).to_string())
+            .collect()
     }
 
     /// One group's transitive members as objects ready for the computed table (the member's
     /// properties plus `groupId`), with the group's `_cq_id`; `None` when it has none.
     pub fn closure_of(&self, group: &str) -> Option<(uuid::Uuid, Vec<Value>)> {
-        let cq_id = *self.group_cq_ids.get(group)?;
+        let index = self.ids.get(group)?;
+        let cq_id = *self.group_cq_ids.get(&index)?;
         let rows: Vec<Value> = self
-            .reachable(group)
+            .reachable(index)
             .into_iter()
-            .filter_map(|id| {
-                let mut row = self.members.get(id)?.clone();
+            .filter_map(|member| {
+                let mut row = match self.members.get(&member)? {
+                    Member::Reference(ty) => serde_json::json!({
+                        "@odata.type": self.types.name(*ty),
+                        "id": self.ids.name(member),
+                    }),
+                    Member::Object(object) => (**object).clone(),
+                };
                 row.as_object_mut()?
                     .insert("groupId".into(), Value::String(group.to_string()));
                 Some(row)
@@ -116,16 +178,16 @@ impl Memberships {
 
     /// Members reachable from `group` through nested groups, each once; `group` itself only when
     /// a cycle leads back to it (as Graph does not list a group as its own member, neither do we).
-    fn reachable<'a>(&'a self, group: &'a str) -> Vec<&'a str> {
-        let mut seen: HashSet<&str> = HashSet::new();
+    fn reachable(&self, group: u32) -> Vec<u32> {
+        let mut seen: HashSet<u32> = HashSet::new();
         let mut order = Vec::new();
-        let mut queue: VecDeque<&str> = VecDeque::from([group]);
+        let mut queue: VecDeque<u32> = VecDeque::from([group]);
         while let Some(g) = queue.pop_front() {
-            for member in self.edges.get(g).into_iter().flatten() {
+            for &member in self.edges.get(&g).into_iter().flatten() {
                 if member == group || !seen.insert(member) {
                     continue;
                 }
-                order.push(member.as_str());
+                order.push(member);
                 if self.is_group(member) {
                     queue.push_back(member);
                 }
@@ -134,12 +196,16 @@ impl Memberships {
         order
     }
 
-    fn is_group(&self, id: &str) -> bool {
-        self.members
-            .get(id)
-            .and_then(|m| m.get("@odata.type"))
-            .and_then(Value::as_str)
-            == Some(GROUP_TYPE)
+    fn is_group(&self, member: u32) -> bool {
+        let ty = match self.members.get(&member) {
+            Some(Member::Reference(ty)) => self.types.name(*ty),
+            Some(Member::Object(object)) => object
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            None => return false,
+        };
+        ty == GROUP_TYPE
     }
 }
 
@@ -368,6 +434,21 @@ mod tests {
         assert_eq!(got["a"], ["b", "c", "u1", "u2", "u3"]);
         assert_eq!(got["b"], ["a", "c", "u1", "u2", "u3"]);
         assert_eq!(got["c"], ["a", "b", "u1", "u2", "u3"]);
+    }
+
+    #[test]
+    fn members_come_back_as_graph_gave_them() {
+        let mut m = Memberships::default();
+        m.add_group("a", uuid::Uuid::new_v4());
+        let rich =
+            json!({"@odata.type": "#microsoft.graph.user", "id": "u2", "displayName": "Two"});
+        m.add_members("a", &[user("u1"), rich.clone()]);
+        let (_, rows) = m.closure_of("a").unwrap();
+        let mut u1 = user("u1");
+        u1["groupId"] = json!("a");
+        let mut u2 = rich;
+        u2["groupId"] = json!("a");
+        assert_eq!(rows, [u1, u2]);
     }
 
     #[test]
