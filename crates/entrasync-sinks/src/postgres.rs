@@ -23,8 +23,9 @@
 //! # Loading
 //!
 //! `write` buffers batches per table until `batch_size` rows or `batch_size_bytes` (Arrow
-//! memory) are reached, or until `flush`, `delete_stale`, `delete_rows` or `write_state` (which
-//! flush everything first, so state never gets ahead of rows). A flush encodes the rows straight
+//! memory) are reached (the largest table's as soon as all tables together hold 48 MiB), or
+//! until `flush`, `delete_stale`, `delete_rows` or `write_state` (which flush everything first,
+//! so state never gets ahead of rows). A flush encodes the rows straight
 //! from Arrow into PostgreSQL's binary COPY format (our own encoder; no per-row round trip) and,
 //! in one transaction, `COPY`s them into a `TEMP … ON COMMIT DROP` staging table and runs
 //! `INSERT INTO t SELECT … ON CONFLICT (pk) DO UPDATE`; when the flushed rows repeat a key,
@@ -57,6 +58,10 @@ use chrono::{DateTime, Utc};
 use futures::SinkExt;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::types::ToSql;
+
+/// Arrow bytes buffered across all tables before the largest table's rows are written, so
+/// memory stays flat however many tables are read at once.
+const SINK_BUFFER_BYTES: usize = 48 << 20;
 
 /// Options of the PostgreSQL sink (the CloudQuery destination spec's fields).
 #[derive(Debug, Clone)]
@@ -921,6 +926,17 @@ impl Sink for PostgresSink {
         p.batches.push(batch);
         if p.rows >= self.options.batch_size.max(1) || p.bytes >= self.options.batch_size_bytes {
             self.flush_table(&table).await?;
+        }
+        // One budget for all tables: many tables filling their own buffers at once would
+        // otherwise hold up to `batch_size` rows each.
+        while self.pending.values().map(|p| p.bytes).sum::<usize>() > SINK_BUFFER_BYTES {
+            let largest = self
+                .pending
+                .iter()
+                .max_by_key(|(_, p)| p.bytes)
+                .map(|(t, _)| t.clone())
+                .expect("over budget, so something is buffered");
+            self.flush_table(&largest).await?;
         }
         Ok(())
     }
