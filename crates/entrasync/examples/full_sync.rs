@@ -20,7 +20,8 @@
 //! - the model's time is the largest of the families' times and the longest chain.
 //!
 //! `cargo build --release -p entrasync && cargo run --release -p entrasync --example full_sync
-//! [-- --profiles small,large --backends sqlite,postgres --latency-ms 100 --with-state --signins]`;
+//! [-- --profiles small,large --backends sqlite,postgres --latency-ms 100 --with-state --signins
+//! --wrap "heaptrack -o FILE"]`;
 //! PostgreSQL from `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a
 //! database is created per scenario and dropped).
 
@@ -184,7 +185,19 @@ async fn scenario(
     let me = std::process::id().to_string();
     let simulator_cpu = cpu_seconds(&me);
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
+    // `--wrap "heaptrack -o /tmp/h"` runs entrasync under a profiler (the RSS and CPU printed
+    // are then the wrapper's).
+    let wrap = arg("--wrap", "");
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(wrapper) => {
+            let mut c = tokio::process::Command::new(wrapper);
+            c.args(words).arg(binary);
+            c
+        }
+        None => tokio::process::Command::new(binary),
+    };
+    let mut child = command
         .args(["sync", "--no-progress"])
         .arg(&config_path)
         .env("RUST_LOG", "error")
