@@ -1,7 +1,7 @@
 //! How long `entrasync check` takes on a large tenant's database (issue 13: "finishes in
 //! seconds"). Syncs fake-graph's tenant of `--profile` (default `large`: 100,000 users) into SQLite
-//! without simulated latency or throttling, then evaluates every control and the charts as `entrasync check`
-//! does, and prints one JSON line: the sync's and the check's seconds, the database's rows and
+//! without simulated latency or throttling (one day of logs), then evaluates every control and
+//! the charts as `entrasync check` does, and prints one JSON line: the sync's and the check's seconds, the database's rows and
 //! size, and the pass/fail counts; and the change log's cost (`watch`): the time to record the
 //! baseline of the watched facts, the time of a sync's recording when nothing changed (compute,
 //! diff, no write) and the snapshot's rows per kind. `--db FILE` reuses a database an earlier run kept (`--keep`).
@@ -60,8 +60,9 @@ async fn main() -> anyhow::Result<()> {
 async fn sync(profile: &str, db: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<f64> {
     let profile = fake_graph::Profile::parse(profile)
         .ok_or_else(|| anyhow::anyhow!("--profile: tiny, small or large"))?;
-    // Unthrottled: this times `check`, not the sync, and Graph's log budget (5 requests per
-    // 10 s) would make the large tenant's sign-ins alone take most of an hour.
+    // This times `check`, not the sync: fake-graph unthrottled, and one day of logs, since
+    // entrasync paces log reads at Graph's budget (5 requests per 10 s) by itself and the
+    // large tenant's whole sign-in history would take most of an hour.
     let mut config = fake_graph::Config::new(profile, 11);
     config.throttling = false;
     let server = fake_graph::start(config).await?;
@@ -72,7 +73,8 @@ async fn sync(profile: &str, db: &std::path::Path, dir: &std::path::Path) -> any
         format!(
             "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  tables: [\"*\"]\n  \
              destinations: [sqlite]\n  spec:\n    tenant_id: {}\n    client_id: {}\n    \
-             client_secret: {}\n    graph_url: {}\n    login_url: {}\n---\n\
+             client_secret: {}\n    graph_url: {}\n    login_url: {}\n    \
+             log_lookback_days: 1\n---\n\
              kind: destination\nspec:\n  name: sqlite\n  path: cloudquery/sqlite\n  spec:\n    \
              connection_string: \"{}\"\n",
             info.tenant_id,
