@@ -1057,6 +1057,37 @@ fn appended(
     Ok(out)
 }
 
+/// Properties Graph maintains itself on the objects an edit creates or changes, set to now unless
+/// the edit gives them (an operator planting history): a Conditional Access policy's or named
+/// location's `createdDateTime` (on create; `modifiedDateTime` stays null until a change) and
+/// `modifiedDateTime` (on change), a risky user's or risky service principal's
+/// `riskLastUpdatedDateTime` when its risk (`riskState`, `riskLevel`, `riskDetail`) is set, as
+/// dismissing, confirming or remediating the risk does.
+fn stamp(coll: &str, props: &mut crate::fill::Obj, created: bool) {
+    let now = || json!(crate::fill::ts(Utc::now()));
+    match coll {
+        "conditionalAccessPolicies" | "namedLocations" => {
+            let key = if created {
+                "createdDateTime"
+            } else {
+                "modifiedDateTime"
+            };
+            if !props.contains_key(key) {
+                props.insert(key.into(), now());
+            }
+        }
+        "riskyUsers" | "riskyServicePrincipals" => {
+            let risk = ["riskState", "riskLevel", "riskDetail"];
+            if risk.iter().any(|k| props.contains_key(*k))
+                && !props.contains_key("riskLastUpdatedDateTime")
+            {
+                props.insert("riskLastUpdatedDateTime".into(), now());
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Apply edits in order; the first invalid one stops the batch with an error saying which.
 /// Returns (collection, id, operation) of each change.
 pub fn edit(t: &mut Tenant, edits: &[Edit]) -> Result<Vec<(String, String, String)>, String> {
@@ -1088,7 +1119,8 @@ pub fn edit(t: &mut Tenant, edits: &[Edit]) -> Result<Vec<(String, String, Strin
                 let key = coll_key(t, collection).map_err(at)?;
                 for id in targets(t, key, id, filter).map_err(at)? {
                     let data = &t.coll(key).get(&id).expect("a target exists").data;
-                    let props = appended(data, props, append).map_err(at)?;
+                    let mut props = appended(data, props, append).map_err(at)?;
+                    stamp(key, &mut props, false);
                     let props = props.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
                     update(t, &mut w, key, &id, props);
                     done.push((collection.clone(), id, "set".into()));
@@ -1106,6 +1138,7 @@ pub fn edit(t: &mut Tenant, edits: &[Edit]) -> Result<Vec<(String, String, Strin
                 }
                 let mut data = props.clone();
                 data.insert("id".into(), json!(id));
+                stamp(key, &mut data, true);
                 match parent {
                     None => create(t, &mut w, key, id.clone(), data),
                     Some(p) => {

@@ -160,3 +160,63 @@ async fn mutations_are_deterministic() {
         before + new_signins
     );
 }
+
+/// `/_fake/edit` sets the times Graph maintains itself: a new Conditional Access policy's
+/// `createdDateTime` (its `modifiedDateTime` stays null until a change), a changed policy's
+/// `modifiedDateTime`, a risky user's `riskLastUpdatedDateTime` when its risk is dismissed; an
+/// edit that gives one of them keeps it.
+#[tokio::test]
+async fn edits_stamp_the_times_graph_maintains() {
+    let t = tiny().await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let (_, _, risky) = t.get("/v1.0/identityProtection/riskyUsers").await;
+    let risky_id = risky["value"][0]["id"].as_str().unwrap().to_string();
+    t.admin(
+        "/edit",
+        json!([
+            {"create": {"collection": "conditionalAccessPolicies", "id": "stamped", "props": {"displayName": "Stamped", "state": "enabled"}}},
+            {"create": {"collection": "conditionalAccessPolicies", "id": "planted-old", "props": {"displayName": "Old", "state": "enabled", "createdDateTime": "2020-01-01T00:00:00Z"}}},
+            {"set": {"collection": "riskyUsers", "id": risky_id, "props": {"riskState": "dismissed", "riskLevel": "none", "riskDetail": "adminDismissedAllRiskForUser"}}},
+        ]),
+    )
+    .await;
+    let time = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("{v}")))
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let t = &t;
+    let policy = |id: &'static str| async move {
+        let (status, _, list) = t.get("/v1.0/identity/conditionalAccess/policies").await;
+        assert_eq!(status, 200, "{list}");
+        list["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no policy {id}"))
+    };
+    let p = policy("stamped").await;
+    assert!(time(&p["createdDateTime"]) >= before, "{p}");
+    assert!(p["modifiedDateTime"].is_null(), "{p}");
+    let old = policy("planted-old").await;
+    assert_eq!(old["createdDateTime"], "2020-01-01T00:00:00Z");
+    t.admin(
+        "/edit",
+        json!([{"set": {"collection": "conditionalAccessPolicies", "id": "planted-old", "props": {"state": "disabled"}}}]),
+    )
+    .await;
+    let old = policy("planted-old").await;
+    assert!(time(&old["modifiedDateTime"]) >= before, "{old}");
+    assert_eq!(old["createdDateTime"], "2020-01-01T00:00:00Z");
+    let (_, _, risky) = t.get("/v1.0/identityProtection/riskyUsers").await;
+    let user = risky["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == risky_id.as_str())
+        .unwrap();
+    assert_eq!(user["riskState"], "dismissed");
+    assert!(time(&user["riskLastUpdatedDateTime"]) >= before, "{user}");
+}
