@@ -141,6 +141,7 @@ const AUTHZ: &str = "entraid_policies_authorization_policy";
 const SIGNIN_ACT: &str = "entraid_user_signin_activity";
 const SIGNINS: &str = "entraid_auditlogs_signins";
 const TRANS: &str = "entraid_group_transitive_members";
+const RISKY_USERS: &str = "entraid_identityprotection_riskyusers";
 
 const MS_PIM: &str =
     "https://learn.microsoft.com/entra/id-governance/privileged-identity-management/pim-configure";
@@ -162,6 +163,18 @@ const MS_STALE_DEV: &str =
 const MS_STALE_USERS: &str = "https://learn.microsoft.com/entra/identity/monitoring-health/howto-manage-inactive-user-accounts";
 const MS_RISK: &str =
     "https://learn.microsoft.com/entra/id-protection/howto-identity-protection-remediate-unblock";
+
+/// The enabled Conditional Access policies `p` that block legacy authentication for all users:
+/// the `exchangeActiveSync` and `other` client app types, grant control `block`.
+macro_rules! blocks_legacy_auth {
+    () => {
+        "p.state = 'enabled' \
+         AND EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'block') \
+         AND EXISTS (SELECT 1 FROM @jeach(c, p.conditions, 'clientAppTypes') WHERE @jv(c) = 'other') \
+         AND EXISTS (SELECT 1 FROM @jeach(c2, p.conditions, 'clientAppTypes') WHERE @jv(c2) = 'exchangeActiveSync') \
+         AND EXISTS (SELECT 1 FROM @jeach(i, p.conditions, 'users.includeUsers') WHERE @jv(i) = 'All')"
+    };
+}
 
 pub static CONTROLS: &[Control] = &[
     // ---------------------------------------------------------------- privileged access
@@ -377,17 +390,23 @@ pub static CONTROLS: &[Control] = &[
     Control {
         id: "ES-AUTH-02",
         family: "authentication",
-        title: "Sign-ins with legacy authentication",
+        title: "Successful legacy-authentication sign-ins not covered by a block",
         severity: High,
-        rationale: "Legacy protocols (IMAP, POP, SMTP AUTH, ActiveSync with basic auth, older Office clients) cannot do MFA and are the target of password spraying. Find who still uses them, move them to modern clients and block legacy authentication.",
+        rationale: "Legacy protocols (IMAP, POP, SMTP AUTH, ActiveSync with basic auth, older Office clients) cannot do MFA and are the target of password spraying. Each finding is a user who signed in successfully with one in the last 30 days while no enabled Conditional Access policy blocked legacy authentication for all users, or after the newest such policy last changed: a sign-in the block should have stopped, so the user is excluded from it or it does not apply. Move these users to modern clients, block legacy authentication (the 'Exchange ActiveSync' and 'Other clients' client app types) and review its exclusions. Sign-ins from before the block came into force are no longer findings; failed attempts never are.",
         source: "CISA SCuBA MS.AAD.1.1; CIS Microsoft 365 Foundations 5.2.2.3; Microsoft Learn, block legacy authentication",
         link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-block-legacy-authentication",
-        tables: &[SIGNINS],
-        may_be_empty: &[],
-        sql: "SELECT COALESCE(s.user_id, s.user_principal_name) AS object_id, s.user_principal_name AS object_name, \
-              s.client_app_used || ': ' || count(*) || ' sign-in(s), last ' || max(CAST(s.created_date_time AS TEXT)) AS detail \
-              FROM entraid_auditlogs_signins s WHERE s.client_app_used IN @list('legacy_clients') \
-              GROUP BY COALESCE(s.user_id, s.user_principal_name), s.user_principal_name, s.client_app_used",
+        tables: &[SIGNINS, CA],
+        may_be_empty: &[CA],
+        sql: concat!(
+            "SELECT COALESCE(s.user_id, s.user_principal_name) AS object_id, s.user_principal_name AS object_name, \
+             s.client_app_used || ': ' || count(*) || ' successful sign-in(s) not covered by a block, last ' || max(CAST(s.created_date_time AS TEXT)) AS detail \
+             FROM entraid_auditlogs_signins s WHERE s.client_app_used IN @list('legacy_clients') \
+             AND CAST(@jt(s.status, 'errorCode') AS TEXT) = '0' AND @ts(s.created_date_time) >= @ago(30) \
+             AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.tenant_id = s.tenant_id \
+               AND @ts(COALESCE(p.modified_date_time, p.created_date_time)) >= @ts(s.created_date_time) AND ",
+            blocks_legacy_auth!(),
+            ") GROUP BY COALESCE(s.user_id, s.user_principal_name), s.user_principal_name, s.client_app_used"
+        ),
     },
     Control {
         id: "ES-AUTH-03",
@@ -399,14 +418,13 @@ pub static CONTROLS: &[Control] = &[
         link: "https://learn.microsoft.com/entra/identity/conditional-access/policy-block-legacy-authentication",
         tables: &[CA, SECDEF],
         may_be_empty: &[CA],
-        sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy for all users blocks the exchangeActiveSync and other client app types' AS detail \
-              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
-              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p \
-                WHERE p.state = 'enabled' \
-                AND EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'block') \
-                AND EXISTS (SELECT 1 FROM @jeach(c, p.conditions, 'clientAppTypes') WHERE @jv(c) = 'other') \
-                AND EXISTS (SELECT 1 FROM @jeach(c2, p.conditions, 'clientAppTypes') WHERE @jv(c2) = 'exchangeActiveSync') \
-                AND EXISTS (SELECT 1 FROM @jeach(i, p.conditions, 'users.includeUsers') WHERE @jv(i) = 'All'))",
+        sql: concat!(
+            "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy for all users blocks the exchangeActiveSync and other client app types' AS detail \
+             WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
+             AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE ",
+            blocks_legacy_auth!(),
+            ")"
+        ),
     },
     Control {
         id: "ES-AUTH-04",
@@ -458,17 +476,21 @@ pub static CONTROLS: &[Control] = &[
     Control {
         id: "ES-AUTH-07",
         family: "authentication",
-        title: "Risky sign-ins that succeeded",
+        title: "Risky sign-ins that succeeded, the user's risk not remediated or dismissed since",
         severity: High,
-        rationale: "A successful sign-in that Identity Protection rated high or medium risk may be an attacker. Investigate each, and let a sign-in risk policy require MFA or block.",
-        source: "CISA SCuBA MS.AAD.2.3; Microsoft Learn, Identity Protection",
+        rationale: "A successful sign-in that Identity Protection rated high or medium risk may be an attacker holding the account. Each finding is such a sign-in after which the user's risk was neither remediated (a secure password change, an MFA-verified self-remediation, an admin reset) nor dismissed by an investigator: investigate the account, then remediate or dismiss its risk in Identity Protection, and let a sign-in risk policy require MFA or block.",
+        source: "CISA SCuBA MS.AAD.2.3; Microsoft Learn, Identity Protection: remediate risks and unblock users",
         link: MS_RISK,
-        tables: &[SIGNINS],
-        may_be_empty: &[],
-        sql: "SELECT s.id AS object_id, s.user_principal_name AS object_name, \
-              s.risk_level_during_sign_in || ' risk sign-in at ' || CAST(s.created_date_time AS TEXT) || ' from ' || COALESCE(s.ip_address, '?') AS detail \
+        tables: &[SIGNINS, RISKY_USERS],
+        may_be_empty: &[RISKY_USERS],
+        sql: "SELECT s.user_id AS object_id, s.user_principal_name AS object_name, \
+              s.risk_level_during_sign_in || ' risk sign-in ' || s.id || ' at ' || CAST(s.created_date_time AS TEXT) || ' from ' || COALESCE(s.ip_address, '?') \
+              || '; user risk: ' || COALESCE(r.risk_state || ' at ' || CAST(r.risk_last_updated_date_time AS TEXT), 'not recorded') AS detail \
               FROM entraid_auditlogs_signins s \
-              WHERE s.risk_level_during_sign_in IN ('high', 'medium') AND CAST(@jt(s.status, 'errorCode') AS TEXT) = '0'",
+              LEFT JOIN entraid_identityprotection_riskyusers r ON r.tenant_id = s.tenant_id AND r.id = s.user_id \
+              WHERE s.risk_level_during_sign_in IN ('high', 'medium') AND CAST(@jt(s.status, 'errorCode') AS TEXT) = '0' \
+              AND NOT EXISTS (SELECT 1 FROM entraid_identityprotection_riskyusers x WHERE x.tenant_id = s.tenant_id AND x.id = s.user_id \
+                AND x.risk_state IN ('dismissed', 'remediated') AND @ts(x.risk_last_updated_date_time) >= @ts(s.created_date_time))",
     },
     Control {
         id: "ES-AUTH-08",
@@ -947,7 +969,7 @@ pub static CONTROLS: &[Control] = &[
         rationale: "Users at risk or confirmed compromised keep signing in until someone resets their password, revokes sessions and closes the risk.",
         source: "CISA SCuBA MS.AAD.2.1; Microsoft Learn, remediate risks",
         link: MS_RISK,
-        tables: &["entraid_identityprotection_riskyusers"],
+        tables: &[RISKY_USERS],
         may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, r.risk_level || ' risk, ' || r.risk_state AS detail \
               FROM entraid_identityprotection_riskyusers r WHERE r.risk_state IN ('atRisk', 'confirmedCompromised') AND NOT (r.is_deleted = TRUE)",

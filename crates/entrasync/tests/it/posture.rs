@@ -40,6 +40,8 @@ struct Case {
 
 const MEMBER: &str = "SELECT min(u.id) FROM entraid_users u JOIN entraid_reports_user_registration_details r ON r.id = u.id JOIN entraid_user_signin_activity a ON a.id = u.id WHERE u.user_type = 'Member' AND u.account_enabled = TRUE";
 const GUEST: &str = "SELECT min(u.id) FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id WHERE u.user_type = 'Guest'";
+/// A member user that Identity Protection does not list as risky.
+const NOT_RISKY: &str = "SELECT min(u.id) FROM entraid_users u WHERE u.user_type = 'Member' AND NOT EXISTS (SELECT 1 FROM entraid_identityprotection_riskyusers r WHERE r.id = u.id)";
 const APP: &str = "SELECT min(id) FROM entraid_applications";
 const SP: &str = "SELECT min(id) FROM entraid_serviceprincipals WHERE service_principal_type = 'Application' AND app_id <> '00000003-0000-0000-c000-000000000000'";
 const GRAPH_SP: &str = "SELECT id FROM entraid_serviceprincipals WHERE app_id = '00000003-0000-0000-c000-000000000000'";
@@ -107,12 +109,13 @@ fn no_ca_and_no_security_defaults() -> Vec<Value> {
         ),
     ]
 }
+/// An enabled Conditional Access policy, created now (fake-graph sets `createdDateTime` as Graph
+/// does).
 fn ca_policy(id: &str, name: &str, conditions: Value, grant: Value) -> Value {
     create(
         "conditionalAccessPolicies",
         id,
-        json!({"displayName": name, "state": "enabled", "conditions": conditions, "grantControls": grant,
-               "createdDateTime": "{recent}", "modifiedDateTime": "{recent}"}),
+        json!({"displayName": name, "state": "enabled", "conditions": conditions, "grantControls": grant}),
     )
 }
 /// Every policy for all users and applications, excluding nobody.
@@ -349,8 +352,14 @@ fn cases() -> Vec<Case> {
             )],
             "{id}",
             "",
-            // a sign-in is history: it cannot be fixed, only made impossible from now on
-            vec![],
+            // a sign-in is history; what remediates it is a block of legacy authentication in
+            // force after it (created now, after the planted sign-in)
+            vec![ca_policy(
+                "planted-block-legacy-02",
+                "Block legacy authentication (ES-AUTH-02)",
+                json!({"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["exchangeActiveSync", "other"]}),
+                json!({"operator": "OR", "builtInControls": ["block"]}),
+            )],
         ),
         case(
             "ES-AUTH-03",
@@ -410,14 +419,28 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "ES-AUTH-07",
-            vec![("id", MEMBER)],
-            vec![sign_in(
-                json!({"id": "{u1}", "userId": "{id}", "userPrincipalName": "risky@example.com", "clientAppUsed": "Browser",
-                                 "status": {"errorCode": 0}, "riskLevelDuringSignIn": "high", "ipAddress": "203.0.113.7"}),
-            )],
-            "{u1}",
+            vec![("id", NOT_RISKY)],
+            // the risky sign-in, and the user at risk that Identity Protection makes of it
+            vec![
+                sign_in(
+                    json!({"id": "{u1}", "userId": "{id}", "userPrincipalName": "risky@example.com", "clientAppUsed": "Browser",
+                                     "status": {"errorCode": 0}, "riskLevelDuringSignIn": "high", "ipAddress": "203.0.113.7"}),
+                ),
+                create(
+                    "riskyUsers",
+                    "{id}",
+                    json!({"isDeleted": false, "isProcessing": false, "riskDetail": "none", "riskLevel": "high", "riskState": "atRisk",
+                           "userDisplayName": "Risky", "userPrincipalName": "risky@example.com"}),
+                ),
+            ],
+            "{id}",
             "",
-            vec![],
+            // an investigator dismisses the user's risk (fake-graph stamps riskLastUpdatedDateTime)
+            vec![set(
+                "riskyUsers",
+                "{0}",
+                json!({"riskState": "dismissed", "riskLevel": "none", "riskDetail": "adminDismissedAllRiskForUser"}),
+            )],
         ),
         case(
             "ES-AUTH-08",
@@ -1212,10 +1235,6 @@ async fn every_control_fails_then_passes(
             ));
             continue;
         }
-        if case.fix.is_empty() {
-            // a sign-in is history: nothing in the tenant can undo it
-            continue;
-        }
         let rows = if case.each.is_empty() {
             let mut ids: Vec<Vec<String>> = failed
                 .findings
@@ -1242,6 +1261,110 @@ async fn every_control_fails_then_passes(
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// ES-AUTH-02 and ES-AUTH-07 name only what was not remediated after it happened: a successful
+/// legacy sign-in after the block came into force (the block did not cover it) and a risky
+/// sign-in after the user's risk was last dismissed are findings, failed attempts never are; the
+/// exact sets of users are the ones planted (fake-graph generates neither kind of sign-in).
+async fn sign_ins_are_findings_until_remediated_after_them(
+    tenant: &Tenant,
+    config: &Path,
+    open: impl AsyncFn() -> Db,
+    reader: &Writer,
+) {
+    let resync = async || assert_eq!(sync(config).await.errors, 0);
+    let users = reader
+        .rows("SELECT u.id FROM entraid_users u WHERE u.user_type = 'Member' AND NOT EXISTS (SELECT 1 FROM entraid_identityprotection_riskyusers r WHERE r.id = u.id) ORDER BY u.id LIMIT 4")
+        .await;
+    let [a, b, c, d] = [0, 1, 2, 3].map(|i| users[i][0].clone());
+    let yesterday = ts(-1);
+    let legacy = |user: &str, code: i64| {
+        sign_in(
+            json!({"id": uuid::Uuid::new_v4().to_string(), "userId": user, "userPrincipalName": format!("{user}@example.com"),
+                       "clientAppUsed": "IMAP4", "status": {"errorCode": code}, "riskLevelDuringSignIn": "none"}),
+        )
+    };
+    let risky = |user: &str, code: i64| {
+        sign_in(
+            json!({"id": uuid::Uuid::new_v4().to_string(), "userId": user, "userPrincipalName": format!("{user}@example.com"),
+                       "clientAppUsed": "Browser", "status": {"errorCode": code}, "riskLevelDuringSignIn": "medium"}),
+        )
+    };
+    let ids = |o: &posture::Outcome| {
+        o.findings
+            .iter()
+            .map(|f| f.object_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let set_of = |xs: &[&String]| xs.iter().map(|x| x.to_string()).collect();
+    // a block of legacy authentication in force since yesterday; b is excluded from it
+    let mut edits = vec![
+        set_where(
+            "conditionalAccessPolicies",
+            json!({}),
+            json!({"state": "disabled"}),
+        ),
+        create(
+            "conditionalAccessPolicies",
+            "planted-block-since-yesterday",
+            json!({"displayName": "Block legacy authentication", "state": "enabled",
+                   "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": [b]}, "applications": {"includeApplications": ["All"]},
+                                  "clientAppTypes": ["exchangeActiveSync", "other"]},
+                   "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+                   "createdDateTime": yesterday, "modifiedDateTime": yesterday}),
+        ),
+    ];
+    // after it: b signs in with IMAP (excluded: a finding), a fails to (not a finding)
+    edits.extend([legacy(&b, 0), legacy(&a, 50126)]);
+    // c's risk was dismissed yesterday, before c's risky sign-in now; d's risky attempt failed
+    edits.extend([
+        create(
+            "riskyUsers",
+            &c,
+            json!({"isDeleted": false, "isProcessing": false, "riskDetail": "adminDismissedAllRiskForUser", "riskLevel": "none",
+                   "riskState": "dismissed", "riskLastUpdatedDateTime": yesterday, "userPrincipalName": format!("{c}@example.com")}),
+        ),
+        risky(&c, 0),
+        risky(&d, 50126),
+    ]);
+    edit(tenant, &edits).await;
+    resync().await;
+    let db = open().await;
+    let legacy_found = findings(&db, "ES-AUTH-02").await;
+    assert_eq!(ids(&legacy_found), set_of(&[&b]), "{legacy_found:?}");
+    let risky_found = findings(&db, "ES-AUTH-07").await;
+    assert_eq!(ids(&risky_found), set_of(&[&c]), "{risky_found:?}");
+    assert!(
+        risky_found.findings[0]
+            .detail
+            .contains("user risk: dismissed at "),
+        "{risky_found:?}"
+    );
+    // the block changed after b's sign-in (b no longer excluded), c's risk dismissed again now
+    edit(
+        tenant,
+        &[
+            set(
+                "conditionalAccessPolicies",
+                "planted-block-since-yesterday",
+                json!({"conditions": {"users": {"includeUsers": ["All"], "excludeUsers": []}, "applications": {"includeApplications": ["All"]},
+                                      "clientAppTypes": ["exchangeActiveSync", "other"]}}),
+            ),
+            set(
+                "riskyUsers",
+                &c,
+                json!({"riskState": "dismissed", "riskDetail": "adminDismissedAllRiskForUser"}),
+            ),
+        ],
+    )
+    .await;
+    resync().await;
+    let db = open().await;
+    for id in ["ES-AUTH-02", "ES-AUTH-07"] {
+        let o = findings(&db, id).await;
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+    }
 }
 
 /// `--since`: planted recent changes are listed for a time before them, and nothing is listed
@@ -1366,6 +1489,45 @@ async fn posture_every_control_fails_on_planted_objects_and_passes_when_fixed_po
     )
     .await;
     changes_since_name_planted_changes(&Db::postgres(&url).await.unwrap(), &writer).await;
+    drop(writer);
+    pg.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_sign_ins_are_findings_until_remediated_after_them_sqlite() {
+    let tenant = Tenant::start(Profile::Tiny, 17).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entraid.db");
+    let config = write_config(dir.path(), &tenant.sqlite_config(&path, r#"["*"]"#, ""));
+    let config = with_state(&config);
+    assert_eq!(sync(config).await.errors, 0);
+    let writer = Writer::Sqlite(rusqlite::Connection::open(&path).unwrap());
+    sign_ins_are_findings_until_remediated_after_them(
+        &tenant,
+        config,
+        async || Db::sqlite(&path).unwrap(),
+        &writer,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_sign_ins_are_findings_until_remediated_after_them_postgres() {
+    let tenant = Tenant::start(Profile::Tiny, 17).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let config = pg_config(&tenant, dir.path(), &pg.url);
+    let config = with_state(&config);
+    assert_eq!(sync(config).await.errors, 0);
+    let writer = Writer::Pg(crate::postgres::connect(&pg.url).await);
+    let url = pg.url.clone();
+    sign_ins_are_findings_until_remediated_after_them(
+        &tenant,
+        config,
+        async || Db::postgres(&url).await.unwrap(),
+        &writer,
+    )
+    .await;
     drop(writer);
     pg.drop().await;
 }
