@@ -517,6 +517,46 @@ pub fn query_pack() -> Vec<(String, String)> {
         }
         pages.push((format!("{fam}.md"), p));
     }
+    let (page, rows) = watched_page();
+    index.push_str(
+        "\n## The change log's watched facts\n\nAfter each sync into SQLite or PostgreSQL, `entrasync sync` computes these facts per tenant, diffs them with the previous snapshot (`entrasync_watch`) and appends what was added and removed to `entrasync_changes`; `entrasync check --since` lists them. Each query returns `key, object_id, object_name, detail` of one tenant.\n\n| id | kind | title |\n|---|---|---|\n",
+    );
+    index.push_str(&rows);
+    pages.push(("change-log.md".into(), page));
     pages.insert(0, ("README.md".into(), index));
     pages
+}
+
+/// The page of the change log's watched facts ([`super::controls::WATCHED`]) and its rows in the
+/// index.
+fn watched_page() -> (String, String) {
+    use super::{Dialect, controls::WATCHED, watch};
+    let tenant = "<tenant_id>";
+    let mut rows = String::new();
+    let mut p = format!(
+        "# change log: the watched facts\n\nWhat `entrasync sync` snapshots per tenant in `{}` after each sync into SQLite or PostgreSQL, so that `entrasync check --since` shows additions *and removals* (rows `added`, `removed` and one `baseline` per kind and tenant in `{}`). A kind is recorded only when every table it reads synced completely in that run. The key is made of ids, so a rename is not a change. `{tenant}` stands for the tenant's id.\n",
+        watch::SNAPSHOT_TABLE,
+        watch::CHANGES_TABLE
+    );
+    for w in WATCHED {
+        let _ = writeln!(
+            rows,
+            "| [{}](change-log.md#{}) | `{}` | {} |",
+            w.id,
+            w.id.to_ascii_lowercase(),
+            w.kind,
+            md_cell(w.title)
+        );
+        let _ = write!(
+            p,
+            "\n## {}\n\n**{}** (kind `{}`)\n\nTables: {}\n\nSQLite:\n\n```sql\n{}\n```\n\nPostgreSQL:\n\n```sql\n{}\n```\n",
+            w.id,
+            w.title,
+            w.kind,
+            w.tables.join(", "),
+            w.query(Dialect::Sqlite, tenant),
+            w.query(Dialect::Postgres, tenant)
+        );
+    }
+    (p, rows)
 }

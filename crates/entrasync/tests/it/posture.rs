@@ -1774,6 +1774,24 @@ fn posture_query_pack_in_docs_is_current() {
         stale.join(", ")
     );
     assert!(pages.len() > 5);
+    // every control and every watched fact of the change log has its section, linked from the index
+    let page = |name: &str| &pages.iter().find(|(n, _)| n == name).unwrap().1;
+    for c in CONTROLS {
+        let link = format!("({}.md#{})", c.family, c.id.to_ascii_lowercase());
+        assert!(page("README.md").contains(&link), "{}", c.id);
+        assert!(page(&format!("{}.md", c.family)).contains(&format!("\n## {}\n", c.id)));
+    }
+    for w in posture::controls::WATCHED {
+        let link = format!("(change-log.md#{})", w.id.to_ascii_lowercase());
+        assert!(page("README.md").contains(&link), "{}", w.id);
+        let text = page("change-log.md");
+        assert!(text.contains(&format!("\n## {}\n", w.id)), "{}", w.id);
+        assert!(
+            text.contains(&w.query(posture::Dialect::Postgres, "<tenant_id>")),
+            "{}",
+            w.id
+        );
+    }
 }
 
 /// The HTML report of the quick-start tenant (fake-graph `small`, seed 1) in headless Chromium:
