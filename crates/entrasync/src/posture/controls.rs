@@ -1085,8 +1085,8 @@ pub static CONTROLS: &[Control] = &[
     },
 ];
 
-/// A change query for `--since`: rows of `object_id, object_name, detail, changed_at` for
-/// changes at or after `@since()`. They read what every sync already keeps (object timestamps
+/// A change query for `--since`: rows of `tenant_id, object_id, object_name, detail,
+/// changed_at` for changes at or after `@since()`. They read what every sync already keeps (object timestamps
 /// and the directory audit log, which incremental syncs extend by cursor), so no extra history
 /// table is written.
 pub struct ChangeQuery {
@@ -1101,10 +1101,10 @@ pub static CHANGES: &[ChangeQuery] = &[
         id: "CHG-ROLES",
         title: "New privileged-role holders",
         tables: &[ELIG, RD, "entraid_auditlogs_directoryaudits"],
-        sql: "SELECT e.principal_id AS object_id, COALESCE(rd.display_name, e.role_definition_id) AS object_name, 'eligible (PIM) for ' || COALESCE(rd.display_name, e.role_definition_id) AS detail, CAST(e.created_date_time AS TEXT) AS changed_at \
-              FROM entraid_rolemanagement_roleeligibilityschedules e LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = e.role_definition_id \
+        sql: "SELECT e.tenant_id AS tenant_id, e.principal_id AS object_id, COALESCE(rd.display_name, e.role_definition_id) AS object_name, 'eligible (PIM) for ' || COALESCE(rd.display_name, e.role_definition_id) AS detail, CAST(e.created_date_time AS TEXT) AS changed_at \
+              FROM entraid_rolemanagement_roleeligibilityschedules e LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = e.tenant_id AND rd.id = e.role_definition_id \
               WHERE e.role_definition_id IN @list('priv_roles') AND @ts(e.created_date_time) >= @since() \
-              UNION ALL SELECT @jt(t.value, 'id'), COALESCE(@jt(t.value, 'userPrincipalName'), @jt(t.value, 'displayName')), a.activity_display_name || ' (audit log)', CAST(a.activity_date_time AS TEXT) \
+              UNION ALL SELECT a.tenant_id, @jt(t.value, 'id'), COALESCE(@jt(t.value, 'userPrincipalName'), @jt(t.value, 'displayName')), a.activity_display_name || ' (audit log)', CAST(a.activity_date_time AS TEXT) \
               FROM entraid_auditlogs_directoryaudits a, @jeach(t, a.target_resources, '') \
               WHERE a.activity_display_name IN ('Add member to role', 'Add eligible member to role', 'Add member to role completed (PIM activation)', 'Add scoped member to role') \
               AND @ts(a.activity_date_time) >= @since()",
@@ -1113,18 +1113,18 @@ pub static CHANGES: &[ChangeQuery] = &[
         id: "CHG-CREDS",
         title: "New application and service principal credentials",
         tables: &[APPS, SPS],
-        sql: "SELECT a.id AS object_id, a.display_name AS object_name, 'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' until ' || COALESCE(@jt(k.value, 'endDateTime'), '?') AS detail, @jt(k.value, 'startDateTime') AS changed_at \
+        sql: "SELECT a.tenant_id AS tenant_id, a.id AS object_id, a.display_name AS object_name, 'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' until ' || COALESCE(@jt(k.value, 'endDateTime'), '?') AS detail, @jt(k.value, 'startDateTime') AS changed_at \
               FROM entraid_applications a, @jeach(k, a.password_credentials, '') WHERE @ts(@jt(k.value, 'startDateTime')) >= @since() \
-              UNION ALL SELECT a.id, a.display_name, 'certificate ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' until ' || COALESCE(@jt(k.value, 'endDateTime'), '?'), @jt(k.value, 'startDateTime') \
+              UNION ALL SELECT a.tenant_id, a.id, a.display_name, 'certificate ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' until ' || COALESCE(@jt(k.value, 'endDateTime'), '?'), @jt(k.value, 'startDateTime') \
               FROM entraid_applications a, @jeach(k, a.key_credentials, '') WHERE @ts(@jt(k.value, 'startDateTime')) >= @since() \
-              UNION ALL SELECT s.id, s.display_name, 'secret on the service principal until ' || COALESCE(@jt(k.value, 'endDateTime'), '?'), @jt(k.value, 'startDateTime') \
+              UNION ALL SELECT s.tenant_id, s.id, s.display_name, 'secret on the service principal until ' || COALESCE(@jt(k.value, 'endDateTime'), '?'), @jt(k.value, 'startDateTime') \
               FROM entraid_serviceprincipals s, @jeach(k, s.password_credentials, '') WHERE @ts(@jt(k.value, 'startDateTime')) >= @since()",
     },
     ChangeQuery {
         id: "CHG-CA",
         title: "Conditional Access policies changed, with their current exclusions",
         tables: &[CA],
-        sql: "SELECT p.id AS object_id, p.display_name AS object_name, \
+        sql: "SELECT p.tenant_id AS tenant_id, p.id AS object_id, p.display_name AS object_name, \
               p.state || '; excluded users: ' || CAST(@jlen(p.conditions, 'users.excludeUsers') AS TEXT) || ', excluded groups: ' || CAST(@jlen(p.conditions, 'users.excludeGroups') AS TEXT) AS detail, \
               CAST(COALESCE(p.modified_date_time, p.created_date_time) AS TEXT) AS changed_at \
               FROM entraid_identity_conditional_access_policies p WHERE @ts(COALESCE(p.modified_date_time, p.created_date_time)) >= @since()",
@@ -1133,9 +1133,9 @@ pub static CHANGES: &[ChangeQuery] = &[
         id: "CHG-PERMS",
         title: "New high-privilege Microsoft Graph application permissions",
         tables: &[SPS, "entraid_serviceprincipal_approleassignments"],
-        sql: "SELECT DISTINCT x.principal_id AS object_id, COALESCE(x.principal_display_name, x.principal_id) AS object_name, @jt(r.value, 'value') AS detail, CAST(x.created_date_time AS TEXT) AS changed_at \
+        sql: "SELECT DISTINCT x.tenant_id AS tenant_id, x.principal_id AS object_id, COALESCE(x.principal_display_name, x.principal_id) AS object_name, @jt(r.value, 'value') AS detail, CAST(x.created_date_time AS TEXT) AS changed_at \
               FROM entraid_serviceprincipal_approleassignments x \
-              JOIN entraid_serviceprincipals res ON res.id = x.resource_id, @jeach(r, res.app_roles, '') \
+              JOIN entraid_serviceprincipals res ON res.tenant_id = x.tenant_id AND res.id = x.resource_id, @jeach(r, res.app_roles, '') \
               WHERE res.app_id = '00000003-0000-0000-c000-000000000000' AND @jt(r.value, 'id') = x.app_role_id \
               AND @jt(r.value, 'value') IN @list('high_graph_perms') AND @ts(x.created_date_time) >= @since()",
     },

@@ -461,8 +461,64 @@ pub struct Changes {
     pub reason: Option<String>,
     /// A limit of what is shown (the change log starting after `--since`).
     pub note: Option<String>,
-    /// `[object_id, object_name, detail, changed_at]`, newest first.
-    pub rows: Vec<[String; 4]>,
+    /// Newest first.
+    pub rows: Vec<ChangeRow>,
+}
+
+/// One change of one object, in one tenant (a destination may hold several).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChangeRow {
+    pub tenant_id: String,
+    pub object_id: String,
+    pub object_name: String,
+    pub detail: String,
+    pub changed_at: String,
+}
+
+impl Changes {
+    /// A change query that could not run, and why.
+    fn not_run(id: &'static str, title: &'static str, reason: String) -> Changes {
+        Changes {
+            id,
+            title,
+            reason: Some(reason),
+            note: None,
+            rows: vec![],
+        }
+    }
+
+    /// The result of a query whose rows are `tenant_id, object_id, object_name, detail,
+    /// changed_at`; a database error becomes the reason.
+    fn from_rows(
+        id: &'static str,
+        title: &'static str,
+        note: Option<String>,
+        rows: anyhow::Result<Vec<Vec<String>>>,
+    ) -> Changes {
+        match rows {
+            Ok(rows) => Changes {
+                id,
+                title,
+                reason: None,
+                note,
+                rows: rows
+                    .into_iter()
+                    .map(|r| {
+                        let mut r = r.into_iter();
+                        let mut next = || r.next().unwrap_or_default();
+                        ChangeRow {
+                            tenant_id: next(),
+                            object_id: next(),
+                            object_name: next(),
+                            detail: next(),
+                            changed_at: next(),
+                        }
+                    })
+                    .collect(),
+            },
+            Err(e) => Changes::not_run(id, title, format!("{e:#}")),
+        }
+    }
 }
 
 /// Runs the change queries for changes at or after `since`.
@@ -477,42 +533,24 @@ pub async fn changes(db: &Db, since: chrono::DateTime<chrono::Utc>) -> Vec<Chang
             }
         }
         if !missing.is_empty() {
-            out.push(Changes {
-                id: q.id,
-                title: q.title,
-                reason: Some(format!("not synced: {}", missing.join(", "))),
-                note: None,
-                rows: vec![],
-            });
+            out.push(Changes::not_run(
+                q.id,
+                q.title,
+                format!("not synced: {}", missing.join(", ")),
+            ));
             continue;
         }
         let text = q.sql.replace("@since()", &format!("@ts('{at}')"));
         let inner = sql::expand(&text, db.dialect(), &controls::list);
         let query = format!(
-            "SELECT CAST(object_id AS TEXT), CAST(object_name AS TEXT), CAST(detail AS TEXT), CAST(changed_at AS TEXT) FROM ({inner}) AS q ORDER BY 4 DESC, 1"
+            "SELECT CAST(tenant_id AS TEXT), CAST(object_id AS TEXT), CAST(object_name AS TEXT), CAST(detail AS TEXT), CAST(changed_at AS TEXT) FROM ({inner}) AS q ORDER BY 5 DESC, 1, 2"
         );
-        match db.text_rows(&query).await {
-            Ok(rows) => out.push(Changes {
-                id: q.id,
-                title: q.title,
-                reason: None,
-                note: None,
-                rows: rows
-                    .into_iter()
-                    .map(|mut r| {
-                        r.resize(4, String::new());
-                        [r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()]
-                    })
-                    .collect(),
-            }),
-            Err(e) => out.push(Changes {
-                id: q.id,
-                title: q.title,
-                reason: Some(format!("{e:#}")),
-                note: None,
-                rows: vec![],
-            }),
-        }
+        out.push(Changes::from_rows(
+            q.id,
+            q.title,
+            None,
+            db.text_rows(&query).await,
+        ));
     }
     out.extend(logged_changes(db, &at).await);
     out
@@ -520,18 +558,13 @@ pub async fn changes(db: &Db, since: chrono::DateTime<chrono::Utc>) -> Vec<Chang
 
 /// The change log's `added` and `removed` rows at or after `at`, per kind of watched fact.
 async fn logged_changes(db: &Db, at: &str) -> Vec<Changes> {
-    let missing = |title: &'static str, reason: String| Changes {
-        id: "LOG",
-        title,
-        reason: Some(reason),
-        note: None,
-        rows: vec![],
-    };
+    const TITLE: &str = "Change log (additions and removals)";
     match db.rows(watch::CHANGES_TABLE).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return vec![missing(
-                "Change log (additions and removals)",
+            return vec![Changes::not_run(
+                "LOG",
+                TITLE,
                 format!(
                     "no {} table: `entrasync sync` writes it into SQLite and PostgreSQL destinations; \
                      a database written through the CloudQuery plugin has none, so removed \
@@ -540,51 +573,54 @@ async fn logged_changes(db: &Db, at: &str) -> Vec<Changes> {
                 ),
             )];
         }
-        Err(e) => {
-            return vec![missing(
-                "Change log (additions and removals)",
-                format!("{e:#}"),
-            )];
-        }
+        Err(e) => return vec![Changes::not_run("LOG", TITLE, format!("{e:#}"))],
     }
     let mut out = Vec::new();
     for w in controls::WATCHED {
-        let baseline = db
+        // per tenant: a tenant added to the config later starts its log later
+        let baselines = db
             .text_rows_with(
-                "SELECT min(detected_at) FROM entrasync_changes WHERE kind = $1 AND change = 'baseline'",
+                "SELECT tenant_id, min(detected_at) FROM entrasync_changes WHERE kind = $1 AND change = 'baseline' \
+                 GROUP BY tenant_id ORDER BY tenant_id",
                 &[w.kind],
             )
             .await;
-        let baseline = match baseline {
-            Ok(rows) => rows.into_iter().next().and_then(|r| r.into_iter().next()),
+        let baselines = match baselines {
+            Ok(rows) => rows,
             Err(e) => {
-                out.push(Changes {
-                    id: w.id,
-                    title: w.title,
-                    reason: Some(format!("{e:#}")),
-                    note: None,
-                    rows: vec![],
-                });
+                out.push(Changes::not_run(w.id, w.title, format!("{e:#}")));
                 continue;
             }
         };
-        let Some(baseline) = baseline.filter(|b| !b.is_empty()) else {
-            out.push(Changes {
-                id: w.id,
-                title: w.title,
-                reason: Some(format!(
+        if baselines.is_empty() {
+            out.push(Changes::not_run(
+                w.id,
+                w.title,
+                format!(
                     "not recorded yet: a sync records it once all of {} synced completely",
                     w.tables.join(", ")
-                )),
-                note: None,
-                rows: vec![],
-            });
+                ),
+            ));
             continue;
-        };
+        }
+        let late: Vec<String> = baselines
+            .iter()
+            .filter(|r| r.len() == 2 && r[1].as_str() > at)
+            .map(|r| match baselines.len() {
+                1 => format!("recorded from {}", r[1]),
+                _ => format!("recorded for tenant {} from {}", r[0], r[1]),
+            })
+            .collect();
+        let note = (!late.is_empty()).then(|| {
+            format!(
+                "{} (the first sync that kept it): earlier changes are not in the log",
+                late.join("; ")
+            )
+        });
         let query = sql::expand(
-            "SELECT object_id, object_name, change || ': ' || detail, detected_at FROM entrasync_changes \
+            "SELECT tenant_id, object_id, object_name, change || ': ' || detail, detected_at FROM entrasync_changes \
              WHERE kind = $1 AND change IN ('added', 'removed') AND @ts(detected_at) >= @ts($2) \
-             ORDER BY detected_at DESC, object_id, change",
+             ORDER BY detected_at DESC, tenant_id, object_id, change",
             db.dialect(),
             &controls::list,
         );
@@ -593,31 +629,12 @@ async fn logged_changes(db: &Db, at: &str) -> Vec<Changes> {
             Dialect::Postgres => query.replace("CAST($2 AS", "CAST(CAST($2 AS TEXT) AS"),
             Dialect::Sqlite => query,
         };
-        let note = (baseline.as_str() > at).then(|| {
-            format!("recorded from {baseline} (the first sync that kept it): earlier changes are not in the log")
-        });
-        match db.text_rows_with(&rows, &[w.kind, at]).await {
-            Ok(rows) => out.push(Changes {
-                id: w.id,
-                title: w.title,
-                reason: None,
-                note,
-                rows: rows
-                    .into_iter()
-                    .map(|mut r| {
-                        r.resize(4, String::new());
-                        [r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()]
-                    })
-                    .collect(),
-            }),
-            Err(e) => out.push(Changes {
-                id: w.id,
-                title: w.title,
-                reason: Some(format!("{e:#}")),
-                note: None,
-                rows: vec![],
-            }),
-        }
+        out.push(Changes::from_rows(
+            w.id,
+            w.title,
+            note,
+            db.text_rows_with(&rows, &[w.kind, at]).await,
+        ));
     }
     out
 }

@@ -107,16 +107,23 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
                 let _ = writeln!(s, "{n}\n");
             }
             if !c.rows.is_empty() {
-                let _ = writeln!(s, "| when | object | name | detail |\n|---|---|---|---|");
+                let _ = writeln!(
+                    s,
+                    "| when | tenant | object | name | detail |\n|---|---|---|---|---|"
+                );
                 for r in c.rows.iter().take(max_rows) {
                     let _ = writeln!(
                         s,
-                        "| {} | {} | {} | {} |",
-                        md_cell(&r[3]),
-                        md_cell(&r[0]),
-                        md_cell(&r[1]),
-                        md_cell(&r[2])
+                        "| {} | {} | {} | {} | {} |",
+                        md_cell(&r.changed_at),
+                        md_cell(&r.tenant_id),
+                        md_cell(&r.object_id),
+                        md_cell(&r.object_name),
+                        md_cell(&r.detail)
                     );
+                }
+                if c.rows.len() > max_rows {
+                    let _ = writeln!(s, "\n…and {} more.", c.rows.len() - max_rows);
                 }
                 s.push('\n');
             }
@@ -160,7 +167,8 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
 }
 
 /// SARIF 2.1.0: one rule per control, one result per offending object (and one `notApplicable`
-/// notification per control not evaluated).
+/// notification per control not evaluated); with `--since`, the changes (with their tenant) in
+/// the run's property bag.
 pub fn sarif(report: &Report) -> Value {
     let level = |s: Severity| match s {
         Severity::Critical | Severity::High => "error",
@@ -204,7 +212,7 @@ pub fn sarif(report: &Report) -> Value {
             }));
         }
     }
-    json!({
+    let mut out = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -217,7 +225,12 @@ pub fn sarif(report: &Report) -> Value {
             "invocations": [{"executionSuccessful": true, "toolExecutionNotifications": notifications}],
             "results": results,
         }],
-    })
+    });
+    if report.since.is_some() {
+        // what changed since `--since`, per tenant: not findings, so in the run's property bag
+        out["runs"][0]["properties"] = json!({"since": report.since, "changes": report.changes});
+    }
+    out
 }
 
 fn esc(s: &str) -> String {
@@ -412,18 +425,26 @@ pub fn html(report: &Report, max_rows: usize) -> String {
                 let _ = write!(h, "<p class=\"muted\">{}</p>", esc(r));
             }
             if !c.rows.is_empty() {
-                h.push_str("<div class=\"findings\"><table><thead><tr><th>when</th><th>object id</th><th>name</th><th>detail</th></tr></thead><tbody>");
+                h.push_str("<div class=\"findings\"><table><thead><tr><th>when</th><th>tenant</th><th>object id</th><th>name</th><th>detail</th></tr></thead><tbody>");
                 for r in c.rows.iter().take(max_rows) {
                     let _ = write!(
                         h,
-                        "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                        esc(&r[3]),
-                        esc(&r[0]),
-                        esc(&r[1]),
-                        esc(&r[2])
+                        "<tr><td>{}</td><td class=\"tenant\"><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                        esc(&r.changed_at),
+                        esc(&r.tenant_id),
+                        esc(&r.object_id),
+                        esc(&r.object_name),
+                        esc(&r.detail)
                     );
                 }
                 h.push_str("</tbody></table></div>");
+                if c.rows.len() > max_rows {
+                    let _ = write!(
+                        h,
+                        "<p class=\"muted\">…and {} more (the JSON output holds them all).</p>",
+                        c.rows.len() - max_rows
+                    );
+                }
             }
             h.push_str("</div></details>");
         }

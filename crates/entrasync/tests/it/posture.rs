@@ -1399,10 +1399,11 @@ async fn changes_since_name_planted_changes(db: &Db, writer: &Writer) {
     }
     let before = posture::changes(db, chrono::Utc::now() - chrono::Duration::days(2)).await;
     let has = |id: &str, object: &str| {
-        before
-            .iter()
-            .find(|c| c.id == id)
-            .is_some_and(|c| c.rows.iter().any(|r| r[0] == object))
+        before.iter().find(|c| c.id == id).is_some_and(|c| {
+            c.rows
+                .iter()
+                .any(|r| r.object_id == object && r.tenant_id == vars["tenant"])
+        })
     };
     assert!(before.iter().all(|c| c.reason.is_none()), "{before:?}");
     assert!(has("CHG-PERMS", "planted-new-sp"), "{before:?}");
@@ -2213,10 +2214,9 @@ async fn change_log_records_additions_and_removals(
     let roles = shown.iter().find(|c| c.id == "LOG-ROLES").unwrap();
     assert!(roles.reason.is_none(), "{roles:?}");
     assert!(
-        roles
-            .rows
-            .iter()
-            .any(|r| &r[0] == holder && r[2].starts_with("removed: Global Administrator")),
+        roles.rows.iter().any(
+            |r| &r.object_id == holder && r.detail.starts_with("removed: Global Administrator")
+        ),
         "{roles:?}"
     );
     assert_eq!(roles.rows.len(), 3, "{roles:?}");
@@ -2262,6 +2262,182 @@ async fn posture_change_log_records_additions_and_removals_postgres() {
     let config = with_state(&config);
     let url = pg.url.clone();
     change_log_records_additions_and_removals(&tenant, config, async || {
+        Db::postgres(&url).await.unwrap()
+    })
+    .await;
+    pg.drop().await;
+}
+
+/// `check --since` on a destination holding two tenants (one source with `tenants:`, one
+/// fake-graph serving both): each change-log row names its tenant, in every format, and the
+/// rows are exactly the role holders planted in each tenant.
+async fn change_log_of_two_tenants_names_each_rows_tenant(store: &str, open: impl AsyncFn() -> Db) {
+    let server = fake_graph::start(fake_graph::Config::new(Profile::Tiny, 23).tenants(2))
+        .await
+        .expect("fake-graph starts");
+    let t = server.tenants().to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let entries: String = t
+        .iter()
+        .map(|t| {
+            format!(
+                "      - tenant_id: {}\n        client_id: {}\n        client_secret: \"{}\"\n",
+                t.info.tenant_id, t.info.client_id, t.info.client_secret
+            )
+        })
+        .collect();
+    let (path, connection) = match store.strip_prefix("postgres:") {
+        Some(url) => ("cloudquery/postgresql", url.to_string()),
+        None => ("cloudquery/sqlite", store.to_string()),
+    };
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  registry: cloudquery\n  version: \"v1.4.1\"\n  \
+             tables: [\"*\"]\n  destinations: [\"store\"]\n  spec:\n    graph_url: {}\n    login_url: {}\n    max_retries: 2\n    tenants:\n{entries}\
+             ---\nkind: destination\nspec:\n  name: store\n  path: {path}\n  registry: cloudquery\n  version: \"v1.0.0\"\n  spec:\n    connection_string: \"{connection}\"\n",
+            server.info.graph_url, server.info.login_url
+        ),
+    );
+    let first = sync(&config).await;
+    assert_eq!(first.errors, 0, "{first:?}");
+    // in each tenant, a user who is no Global Administrator becomes one
+    let http = reqwest::Client::new();
+    let mut planted = std::collections::BTreeSet::new();
+    for tenant in &t {
+        let tid = &tenant.info.tenant_id;
+        let user = open()
+            .await
+            .text_rows(&format!(
+                "SELECT min(u.id) FROM entraid_users u WHERE u.tenant_id = '{tid}' AND NOT EXISTS \
+                 (SELECT 1 FROM entraid_rolemanagement_roleassignments ra WHERE ra.tenant_id = u.tenant_id AND ra.principal_id = u.id AND ra.role_definition_id = '{GA}')"
+            ))
+            .await
+            .unwrap()
+            .remove(0)
+            .remove(0);
+        let resp = http
+            .post(format!(
+                "{}/_fake/tenants/{tid}/edit",
+                server.info.graph_url
+            ))
+            .json(&[role("planted-two-tenants", &user, GA)])
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        planted.insert((tid.clone(), user));
+    }
+    let second = sync(&config).await;
+    assert_eq!(second.errors, 0, "{second:?}");
+
+    let shown = posture::changes(
+        &open().await,
+        chrono::Utc::now() - chrono::Duration::hours(1),
+    )
+    .await;
+    let roles = shown.iter().find(|c| c.id == "LOG-ROLES").unwrap();
+    assert!(roles.reason.is_none(), "{roles:?}");
+    // the log of each tenant started at the first sync, within the hour
+    let note = roles.note.as_deref().unwrap_or_default();
+    for tenant in &t {
+        assert!(
+            note.contains(&format!(
+                "recorded for tenant {} from",
+                tenant.info.tenant_id
+            )),
+            "{note}"
+        );
+    }
+    let got: std::collections::BTreeSet<(String, String)> = roles
+        .rows
+        .iter()
+        .map(|r| (r.tenant_id.clone(), r.object_id.clone()))
+        .collect();
+    assert_eq!(got, planted, "{roles:?}");
+    assert!(
+        roles
+            .rows
+            .iter()
+            .all(|r| r.detail == "added: Global Administrator (active)"),
+        "{roles:?}"
+    );
+
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let check = |format: &str| {
+        let (code, out, err) = run_cli(
+            &[
+                "check",
+                config.to_str().unwrap(),
+                "--since",
+                &since,
+                "--only",
+                "ES-PRIV-01",
+                "--format",
+                format,
+            ],
+            &[],
+        );
+        assert!(code == 0 || code == 1, "{format}: {err}");
+        out
+    };
+    let json: Value = serde_json::from_str(&check("json")).unwrap();
+    let sarif: Value = serde_json::from_str(&check("sarif")).unwrap();
+    for changes in [&json["changes"], &sarif["runs"][0]["properties"]["changes"]] {
+        let log = changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "LOG-ROLES")
+            .unwrap();
+        let got: std::collections::BTreeSet<(String, String)> = log["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["tenant_id"].as_str().unwrap().to_string(),
+                    r["object_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, planted, "{log}");
+    }
+    let markdown = check("markdown");
+    let html = check("html");
+    for (tid, user) in &planted {
+        assert!(
+            markdown
+                .lines()
+                .any(|l| l.contains(&format!("| {tid} | {user} |"))),
+            "{markdown}"
+        );
+        assert!(
+            html.contains(&format!(
+                "<td class=\"tenant\"><code>{tid}</code></td><td><code>{user}</code></td>"
+            )),
+            "tenant {tid} not shown in the HTML"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_change_log_of_two_tenants_names_each_rows_tenant_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    change_log_of_two_tenants_names_each_rows_tenant(path.to_str().unwrap(), async || {
+        Db::sqlite(&path).unwrap()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_change_log_of_two_tenants_names_each_rows_tenant_postgres() {
+    let pg = PgDb::create().await;
+    let url = pg.url.clone();
+    change_log_of_two_tenants_names_each_rows_tenant(&format!("postgres:{url}"), async || {
         Db::postgres(&url).await.unwrap()
     })
     .await;
