@@ -439,8 +439,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 None => print!("{text}"),
             }
             eprintln!(
-                "{} controls in {} ms: {} failed, {} passed, {} not evaluated, {} errors",
+                "{} controls{} in {} ms: {} failed, {} passed, {} not evaluated, {} errors",
                 report.outcomes.len(),
+                match report.tenants.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" over {n} tenants"),
+                },
                 report.millis,
                 report.count(posture::Status::Fail, None),
                 report.count(posture::Status::Pass, None),

@@ -113,7 +113,7 @@ pub const ROLE_HOLDERS_CHART: &Chart = &Chart {
     ],
     sql: "SELECT rd.display_name AS label, count(DISTINCT ra.principal_id) AS value \
           FROM entraid_rolemanagement_roleassignments ra \
-          JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
+          JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
           GROUP BY rd.display_name ORDER BY 2 DESC, 1",
 };
 
@@ -189,11 +189,11 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA, USERS, GROUPS, SPS],
         may_be_empty: &[],
         sql: "SELECT ra.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, s.display_name, ra.principal_id) AS object_name, \
-              'Global Administrator, one of ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
+              'Global Administrator, one of ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.tenant_id = ra.tenant_id AND x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
               FROM entraid_rolemanagement_roleassignments ra \
-              LEFT JOIN entraid_users u ON u.id = ra.principal_id LEFT JOIN entraid_groups g ON g.id = ra.principal_id LEFT JOIN entraid_serviceprincipals s ON s.id = ra.principal_id \
-              WHERE ra.role_definition_id = '62e90394-69f5-4237-9190-012177145e10' \
-              AND (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') > 4",
+              LEFT JOIN entraid_users u ON u.tenant_id = ra.tenant_id AND u.id = ra.principal_id LEFT JOIN entraid_groups g ON g.tenant_id = ra.tenant_id AND g.id = ra.principal_id LEFT JOIN entraid_serviceprincipals s ON s.tenant_id = ra.tenant_id AND s.id = ra.principal_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id = '62e90394-69f5-4237-9190-012177145e10' \
+              AND (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.tenant_id = ra.tenant_id AND x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') > 4",
     },
     Control {
         id: "ES-PRIV-02",
@@ -206,8 +206,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA],
         may_be_empty: &[],
         sql: "SELECT '62e90394-69f5-4237-9190-012177145e10' AS object_id, 'Global Administrator' AS object_name, \
-              'active holders: ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
-              WHERE (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') < 2",
+              'active holders: ' || (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.tenant_id = @tenant() AND x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') AS detail \
+              WHERE (SELECT count(DISTINCT x.principal_id) FROM entraid_rolemanagement_roleassignments x WHERE x.tenant_id = @tenant() AND x.role_definition_id = '62e90394-69f5-4237-9190-012177145e10') < 2",
     },
     Control {
         id: "ES-PRIV-03",
@@ -222,10 +222,10 @@ pub static CONTROLS: &[Control] = &[
         sql: "SELECT ra.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, s.display_name, ra.principal_id) AS object_name, \
               COALESCE(rd.display_name, ra.role_definition_id) || ' (active, no eligibility)' AS detail \
               FROM entraid_rolemanagement_roleassignments ra \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
-              LEFT JOIN entraid_users u ON u.id = ra.principal_id LEFT JOIN entraid_groups g ON g.id = ra.principal_id LEFT JOIN entraid_serviceprincipals s ON s.id = ra.principal_id \
-              WHERE ra.role_definition_id IN @list('priv_roles') AND s.id IS NULL \
-              AND NOT EXISTS (SELECT 1 FROM entraid_rolemanagement_roleeligibilityschedules e WHERE e.principal_id = ra.principal_id AND e.role_definition_id = ra.role_definition_id)",
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
+              LEFT JOIN entraid_users u ON u.tenant_id = ra.tenant_id AND u.id = ra.principal_id LEFT JOIN entraid_groups g ON g.tenant_id = ra.tenant_id AND g.id = ra.principal_id LEFT JOIN entraid_serviceprincipals s ON s.tenant_id = ra.tenant_id AND s.id = ra.principal_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id IN @list('priv_roles') AND s.id IS NULL \
+              AND NOT EXISTS (SELECT 1 FROM entraid_rolemanagement_roleeligibilityschedules e WHERE e.tenant_id = ra.tenant_id AND e.principal_id = ra.principal_id AND e.role_definition_id = ra.role_definition_id)",
     },
     Control {
         id: "ES-PRIV-04",
@@ -240,9 +240,9 @@ pub static CONTROLS: &[Control] = &[
         sql: "SELECT e.principal_id AS object_id, COALESCE(u.user_principal_name, g.display_name, e.principal_id) AS object_name, \
               COALESCE(rd.display_name, e.role_definition_id) || ' eligible without expiry' AS detail \
               FROM entraid_rolemanagement_roleeligibilityschedules e \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = e.role_definition_id \
-              LEFT JOIN entraid_users u ON u.id = e.principal_id LEFT JOIN entraid_groups g ON g.id = e.principal_id \
-              WHERE e.role_definition_id IN @list('priv_roles') \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = e.tenant_id AND rd.id = e.role_definition_id \
+              LEFT JOIN entraid_users u ON u.tenant_id = e.tenant_id AND u.id = e.principal_id LEFT JOIN entraid_groups g ON g.tenant_id = e.tenant_id AND g.id = e.principal_id \
+              WHERE e.tenant_id = @tenant() AND e.role_definition_id IN @list('priv_roles') \
               AND (@jt(e.schedule_info, 'expiration.type') = 'noExpiration' OR @jt(e.schedule_info, 'expiration.type') IS NULL)",
     },
     Control {
@@ -256,10 +256,10 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA, ELIG, RD, USERS],
         may_be_empty: &[ELIG],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, x.role_definition_id) || ' (' || x.kind || ')' AS detail \
-              FROM (SELECT principal_id, role_definition_id, 'active' AS kind FROM entraid_rolemanagement_roleassignments \
-                    UNION SELECT principal_id, role_definition_id, 'eligible' AS kind FROM entraid_rolemanagement_roleeligibilityschedules) AS x \
-              JOIN entraid_users u ON u.id = x.principal_id \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = x.role_definition_id \
+              FROM (SELECT tenant_id, principal_id, role_definition_id, 'active' AS kind FROM entraid_rolemanagement_roleassignments a WHERE a.tenant_id = @tenant() \
+                    UNION SELECT tenant_id, principal_id, role_definition_id, 'eligible' AS kind FROM entraid_rolemanagement_roleeligibilityschedules e WHERE e.tenant_id = @tenant()) AS x \
+              JOIN entraid_users u ON u.tenant_id = x.tenant_id AND u.id = x.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = x.tenant_id AND rd.id = x.role_definition_id \
               WHERE x.role_definition_id IN @list('priv_roles') AND u.user_type = 'Guest'",
     },
     Control {
@@ -273,9 +273,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA, RD, SPS],
         may_be_empty: &[],
         sql: "SELECT s.id AS object_id, s.display_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
-              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_serviceprincipals s ON s.id = ra.principal_id \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
-              WHERE ra.role_definition_id IN @list('priv_roles')",
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_serviceprincipals s ON s.tenant_id = ra.tenant_id AND s.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id IN @list('priv_roles')",
     },
     Control {
         id: "ES-PRIV-07",
@@ -289,10 +289,10 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT DISTINCT u.id AS object_id, u.user_principal_name AS object_name, \
               COALESCE(rd.display_name, ra.role_definition_id) || ' via group ' || g.display_name AS detail \
-              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_groups g ON g.id = ra.principal_id \
-              JOIN entraid_group_transitive_members tm ON tm.group_id = g.id JOIN entraid_users u ON u.id = tm.id \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
-              WHERE ra.role_definition_id IN @list('priv_roles')",
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_groups g ON g.tenant_id = ra.tenant_id AND g.id = ra.principal_id \
+              JOIN entraid_group_transitive_members tm ON tm.tenant_id = g.tenant_id AND tm.group_id = g.id JOIN entraid_users u ON u.tenant_id = tm.tenant_id AND u.id = tm.id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id IN @list('priv_roles')",
     },
     Control {
         id: "ES-PRIV-08",
@@ -305,9 +305,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA, RD, USERS],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
-              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
-              WHERE ra.role_definition_id IN @list('priv_roles') AND u.on_premises_sync_enabled = TRUE",
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.tenant_id = ra.tenant_id AND u.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id IN @list('priv_roles') AND u.on_premises_sync_enabled = TRUE",
     },
     Control {
         id: "ES-PRIV-09",
@@ -320,9 +320,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA, RD, REG],
         may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
-              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_reports_user_registration_details r ON r.id = ra.principal_id \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
-              WHERE ra.role_definition_id IN @list('priv_roles') AND NOT (r.is_mfa_registered = TRUE)",
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_reports_user_registration_details r ON r.tenant_id = ra.tenant_id AND r.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id IN @list('priv_roles') AND NOT (r.is_mfa_registered = TRUE)",
     },
     Control {
         id: "ES-PRIV-10",
@@ -335,9 +335,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RA, RD, USERS],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, COALESCE(rd.display_name, ra.role_definition_id) AS detail \
-              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
-              WHERE ra.role_definition_id IN @list('priv_roles') AND u.account_enabled = FALSE",
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.tenant_id = ra.tenant_id AND u.id = ra.principal_id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id IN @list('priv_roles') AND u.account_enabled = FALSE",
     },
     Control {
         id: "ES-PRIV-11",
@@ -351,10 +351,10 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, \
               COALESCE(rd.display_name, ra.role_definition_id) || '; last sign-in ' || COALESCE(@signin(a.sign_in_activity, 'lastSignInDateTime'), 'never') AS detail \
-              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.id = ra.principal_id \
-              JOIN entraid_user_signin_activity a ON a.id = u.id \
-              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.id = ra.role_definition_id \
-              WHERE ra.role_definition_id IN @list('priv_roles') AND u.account_enabled = TRUE \
+              FROM entraid_rolemanagement_roleassignments ra JOIN entraid_users u ON u.tenant_id = ra.tenant_id AND u.id = ra.principal_id \
+              JOIN entraid_user_signin_activity a ON a.tenant_id = u.tenant_id AND a.id = u.id \
+              LEFT JOIN entraid_rolemanagement_roledefinitions rd ON rd.tenant_id = ra.tenant_id AND rd.id = ra.role_definition_id \
+              WHERE ra.tenant_id = @tenant() AND ra.role_definition_id IN @list('priv_roles') AND u.account_enabled = TRUE \
               AND (@signin(a.sign_in_activity, 'lastSignInDateTime') IS NULL OR @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(30))",
     },
     Control {
@@ -368,9 +368,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[GROUPS, "entraid_group_owners", USERS, SPS],
         may_be_empty: &[],
         sql: "SELECT o.id AS object_id, COALESCE(u.user_principal_name, s.display_name, o.id) AS object_name, 'owns role-assignable group ' || g.display_name AS detail \
-              FROM entraid_groups g JOIN entraid_group_owners o ON o.group_id = g.id \
-              LEFT JOIN entraid_users u ON u.id = o.id LEFT JOIN entraid_serviceprincipals s ON s.id = o.id \
-              WHERE g.is_assignable_to_role = TRUE",
+              FROM entraid_groups g JOIN entraid_group_owners o ON o.tenant_id = g.tenant_id AND o.group_id = g.id \
+              LEFT JOIN entraid_users u ON u.tenant_id = o.tenant_id AND u.id = o.id LEFT JOIN entraid_serviceprincipals s ON s.tenant_id = o.tenant_id AND s.id = o.id \
+              WHERE g.tenant_id = @tenant() AND g.is_assignable_to_role = TRUE",
     },
     // ---------------------------------------------------------------- authentication
     Control {
@@ -384,8 +384,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[REG, USERS],
         may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, 'methods: ' || COALESCE(CAST(r.methods_registered AS TEXT), '[]') AS detail \
-              FROM entraid_reports_user_registration_details r JOIN entraid_users u ON u.id = r.id \
-              WHERE NOT (r.is_mfa_registered = TRUE) AND u.account_enabled = TRUE AND u.user_type = 'Member'",
+              FROM entraid_reports_user_registration_details r JOIN entraid_users u ON u.tenant_id = r.tenant_id AND u.id = r.id \
+              WHERE r.tenant_id = @tenant() AND NOT (r.is_mfa_registered = TRUE) AND u.account_enabled = TRUE AND u.user_type = 'Member'",
     },
     Control {
         id: "ES-AUTH-02",
@@ -400,7 +400,7 @@ pub static CONTROLS: &[Control] = &[
         sql: concat!(
             "SELECT COALESCE(s.user_id, s.user_principal_name) AS object_id, s.user_principal_name AS object_name, \
              s.client_app_used || ': ' || count(*) || ' successful sign-in(s) not covered by a block, last ' || max(CAST(s.created_date_time AS TEXT)) AS detail \
-             FROM entraid_auditlogs_signins s WHERE s.client_app_used IN @list('legacy_clients') \
+             FROM entraid_auditlogs_signins s WHERE s.tenant_id = @tenant() AND s.client_app_used IN @list('legacy_clients') \
              AND CAST(@jt(s.status, 'errorCode') AS TEXT) = '0' AND @ts(s.created_date_time) >= @ago(30) \
              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.tenant_id = s.tenant_id \
                AND @ts(COALESCE(p.modified_date_time, p.created_date_time)) >= @ts(s.created_date_time) AND ",
@@ -420,8 +420,8 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[CA],
         sql: concat!(
             "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy for all users blocks the exchangeActiveSync and other client app types' AS detail \
-             WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
-             AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE ",
+             WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.tenant_id = @tenant() AND d.is_enabled = TRUE) \
+             AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.tenant_id = @tenant() AND ",
             blocks_legacy_auth!(),
             ")"
         ),
@@ -438,7 +438,7 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[CA],
         sql: "SELECT d.id AS object_id, 'Security defaults' AS object_name, 'security defaults disabled and no Conditional Access policy enabled' AS detail \
               FROM entraid_policies_identity_security_defaults_enforcement_policy d \
-              WHERE NOT (d.is_enabled = TRUE) AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled')",
+              WHERE d.tenant_id = @tenant() AND NOT (d.is_enabled = TRUE) AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.tenant_id = d.tenant_id AND p.state = 'enabled')",
     },
     Control {
         id: "ES-AUTH-05",
@@ -451,8 +451,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[CA, SECDEF],
         may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy requires MFA for all users and all applications' AS detail \
-              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
-              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled' \
+              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.tenant_id = @tenant() AND d.is_enabled = TRUE) \
+              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.tenant_id = @tenant() AND p.state = 'enabled' \
                 AND EXISTS (SELECT 1 FROM @jeach(i, p.conditions, 'users.includeUsers') WHERE @jv(i) = 'All') \
                 AND EXISTS (SELECT 1 FROM @jeach(a, p.conditions, 'applications.includeApplications') WHERE @jv(a) = 'All') \
                 AND (EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'mfa') \
@@ -470,7 +470,7 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, 'methods: ' || CAST(r.methods_registered AS TEXT) AS detail \
               FROM entraid_reports_user_registration_details r \
-              WHERE @alen(r.methods_registered) > 0 \
+              WHERE r.tenant_id = @tenant() AND @alen(r.methods_registered) > 0 \
               AND NOT EXISTS (SELECT 1 FROM @aeach(m, r.methods_registered) WHERE m.value NOT IN @list('weak_methods'))",
     },
     Control {
@@ -488,7 +488,7 @@ pub static CONTROLS: &[Control] = &[
               || '; user risk: ' || COALESCE(r.risk_state || ' at ' || CAST(r.risk_last_updated_date_time AS TEXT), 'not recorded') AS detail \
               FROM entraid_auditlogs_signins s \
               LEFT JOIN entraid_identityprotection_riskyusers r ON r.tenant_id = s.tenant_id AND r.id = s.user_id \
-              WHERE s.risk_level_during_sign_in IN ('high', 'medium') AND CAST(@jt(s.status, 'errorCode') AS TEXT) = '0' \
+              WHERE s.tenant_id = @tenant() AND s.risk_level_during_sign_in IN ('high', 'medium') AND CAST(@jt(s.status, 'errorCode') AS TEXT) = '0' \
               AND NOT EXISTS (SELECT 1 FROM entraid_identityprotection_riskyusers x WHERE x.tenant_id = s.tenant_id AND x.id = s.user_id \
                 AND x.risk_state IN ('dismissed', 'remediated') AND @ts(x.risk_last_updated_date_time) >= @ts(s.created_date_time))",
     },
@@ -504,7 +504,7 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'registration campaign state: ' || COALESCE(@jt(p.registration_enforcement, 'authenticationMethodsRegistrationCampaign.state'), 'unset') AS detail \
               FROM entraid_policies_authentication_methods_policy p \
-              WHERE COALESCE(@jt(p.registration_enforcement, 'authenticationMethodsRegistrationCampaign.state'), 'disabled') = 'disabled'",
+              WHERE p.tenant_id = @tenant() AND COALESCE(@jt(p.registration_enforcement, 'authenticationMethodsRegistrationCampaign.state'), 'disabled') = 'disabled'",
     },
     // ---------------------------------------------------------------- conditional access
     Control {
@@ -518,7 +518,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[CA],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'report-only since ' || COALESCE(CAST(p.modified_date_time AS TEXT), CAST(p.created_date_time AS TEXT), '?') AS detail \
-              FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabledForReportingButNotEnforced'",
+              FROM entraid_identity_conditional_access_policies p WHERE p.tenant_id = @tenant() AND p.state = 'enabledForReportingButNotEnforced'",
     },
     Control {
         id: "ES-CA-02",
@@ -532,8 +532,8 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT @jv(x) AS object_id, COALESCE(u.user_principal_name, @jv(x)) AS object_name, 'excluded from ' || p.display_name AS detail \
               FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeUsers') \
-              LEFT JOIN entraid_users u ON u.id = @jv(x) \
-              WHERE p.state = 'enabled'",
+              LEFT JOIN entraid_users u ON u.tenant_id = p.tenant_id AND u.id = @jv(x) \
+              WHERE p.tenant_id = @tenant() AND p.state = 'enabled'",
     },
     Control {
         id: "ES-CA-03",
@@ -547,8 +547,8 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT @jv(x) AS object_id, COALESCE(g.display_name, @jv(x)) AS object_name, 'excluded from ' || p.display_name AS detail \
               FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeGroups') \
-              LEFT JOIN entraid_groups g ON g.id = @jv(x) \
-              WHERE p.state = 'enabled'",
+              LEFT JOIN entraid_groups g ON g.tenant_id = p.tenant_id AND g.id = @jv(x) \
+              WHERE p.tenant_id = @tenant() AND p.state = 'enabled'",
     },
     Control {
         id: "ES-CA-04",
@@ -562,9 +562,9 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT DISTINCT ra.principal_id AS object_id, COALESCE(u.user_principal_name, ra.principal_id) AS object_name, 'excluded from ' || p.display_name AS detail \
               FROM entraid_identity_conditional_access_policies p CROSS JOIN @jeach(x, p.conditions, 'users.excludeUsers') \
-              JOIN entraid_rolemanagement_roleassignments ra ON ra.principal_id = @jv(x) \
-              LEFT JOIN entraid_users u ON u.id = ra.principal_id \
-              WHERE p.state = 'enabled' AND ra.role_definition_id IN @list('priv_roles') \
+              JOIN entraid_rolemanagement_roleassignments ra ON ra.tenant_id = p.tenant_id AND ra.principal_id = @jv(x) \
+              LEFT JOIN entraid_users u ON u.tenant_id = ra.tenant_id AND u.id = ra.principal_id \
+              WHERE p.tenant_id = @tenant() AND p.state = 'enabled' AND ra.role_definition_id IN @list('priv_roles') \
               AND (EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'mfa') OR @jt(p.grant_controls, 'authenticationStrength.id') IS NOT NULL)",
     },
     Control {
@@ -578,8 +578,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[CA, SECDEF],
         may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy requires MFA for Global Administrators' AS detail \
-              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.is_enabled = TRUE) \
-              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.state = 'enabled' \
+              WHERE NOT EXISTS (SELECT 1 FROM entraid_policies_identity_security_defaults_enforcement_policy d WHERE d.tenant_id = @tenant() AND d.is_enabled = TRUE) \
+              AND NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p WHERE p.tenant_id = @tenant() AND p.state = 'enabled' \
                 AND (EXISTS (SELECT 1 FROM @jeach(r, p.conditions, 'users.includeRoles') WHERE @jv(r) = '62e90394-69f5-4237-9190-012177145e10') \
                      OR EXISTS (SELECT 1 FROM @jeach(i, p.conditions, 'users.includeUsers') WHERE @jv(i) = 'All')) \
                 AND (EXISTS (SELECT 1 FROM @jeach(b, p.grant_controls, 'builtInControls') WHERE @jv(b) = 'mfa') OR @jt(p.grant_controls, 'authenticationStrength.id') IS NOT NULL))",
@@ -596,7 +596,7 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy with userRiskLevels high' AS detail \
               WHERE NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p, @jeach(r, p.conditions, 'userRiskLevels') \
-                WHERE p.state = 'enabled' AND @jv(r) = 'high')",
+                WHERE p.tenant_id = @tenant() AND p.state = 'enabled' AND @jv(r) = 'high')",
     },
     Control {
         id: "ES-CA-07",
@@ -610,7 +610,7 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[CA],
         sql: "SELECT 'conditionalAccess' AS object_id, 'Conditional Access' AS object_name, 'no enabled policy with signInRiskLevels high' AS detail \
               WHERE NOT EXISTS (SELECT 1 FROM entraid_identity_conditional_access_policies p, @jeach(r, p.conditions, 'signInRiskLevels') \
-                WHERE p.state = 'enabled' AND @jv(r) = 'high')",
+                WHERE p.tenant_id = @tenant() AND p.state = 'enabled' AND @jv(r) = 'high')",
     },
     Control {
         id: "ES-CA-08",
@@ -623,11 +623,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[CA, USERS],
         may_be_empty: &[],
         sql: "SELECT @jv(x) AS object_id, p.display_name AS object_name, 'unknown user in ' || p.display_name AS detail \
-              FROM entraid_identity_conditional_access_policies p, @jeach(x, p.conditions, 'users.excludeUsers') \
-              WHERE @jv(x) NOT IN ('All', 'None', 'GuestsOrExternalUsers') AND NOT EXISTS (SELECT 1 FROM entraid_users u WHERE u.id = @jv(x)) \
+              FROM entraid_identity_conditional_access_policies p, @jeach(x, p.conditions, 'users.excludeUsers')  WHERE p.tenant_id = @tenant() AND @jv(x) NOT IN ('All', 'None', 'GuestsOrExternalUsers') AND NOT EXISTS (SELECT 1 FROM entraid_users u WHERE u.tenant_id = p.tenant_id AND u.id = @jv(x)) \
               UNION SELECT @jv(y) AS object_id, p.display_name AS object_name, 'unknown user in ' || p.display_name AS detail \
-              FROM entraid_identity_conditional_access_policies p, @jeach(y, p.conditions, 'users.includeUsers') \
-              WHERE @jv(y) NOT IN ('All', 'None', 'GuestsOrExternalUsers') AND NOT EXISTS (SELECT 1 FROM entraid_users u WHERE u.id = @jv(y))",
+              FROM entraid_identity_conditional_access_policies p, @jeach(y, p.conditions, 'users.includeUsers')  WHERE p.tenant_id = @tenant() AND @jv(y) NOT IN ('All', 'None', 'GuestsOrExternalUsers') AND NOT EXISTS (SELECT 1 FROM entraid_users u WHERE u.tenant_id = p.tenant_id AND u.id = @jv(y))",
     },
     // ---------------------------------------------------------------- applications
     Control {
@@ -641,11 +639,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[APPS],
         may_be_empty: &[],
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, 'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' expires ' || @jt(k.value, 'endDateTime') AS detail \
-              FROM entraid_applications a, @jeach(k, a.password_credentials, '') \
-              WHERE @ts(@jt(k.value, 'endDateTime')) >= @now() AND @ts(@jt(k.value, 'endDateTime')) < @ahead(30) \
+              FROM entraid_applications a, @jeach(k, a.password_credentials, '')  WHERE a.tenant_id = @tenant() AND @ts(@jt(k.value, 'endDateTime')) >= @now() AND @ts(@jt(k.value, 'endDateTime')) < @ahead(30) \
               UNION ALL SELECT a.id, a.display_name, 'certificate ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' expires ' || @jt(k.value, 'endDateTime') \
-              FROM entraid_applications a, @jeach(k, a.key_credentials, '') \
-              WHERE @ts(@jt(k.value, 'endDateTime')) >= @now() AND @ts(@jt(k.value, 'endDateTime')) < @ahead(30)",
+              FROM entraid_applications a, @jeach(k, a.key_credentials, '')  WHERE a.tenant_id = @tenant() AND @ts(@jt(k.value, 'endDateTime')) >= @now() AND @ts(@jt(k.value, 'endDateTime')) < @ahead(30)",
     },
     Control {
         id: "ES-APP-02",
@@ -658,9 +654,9 @@ pub static CONTROLS: &[Control] = &[
         tables: &[APPS],
         may_be_empty: &[],
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, 'expired ' || @jt(k.value, 'endDateTime') AS detail \
-              FROM entraid_applications a, @jeach(k, a.password_credentials, '') WHERE @ts(@jt(k.value, 'endDateTime')) < @now() \
+              FROM entraid_applications a, @jeach(k, a.password_credentials, '') WHERE a.tenant_id = @tenant() AND @ts(@jt(k.value, 'endDateTime')) < @now() \
               UNION ALL SELECT a.id, a.display_name, 'expired certificate ' || @jt(k.value, 'endDateTime') \
-              FROM entraid_applications a, @jeach(k, a.key_credentials, '') WHERE @ts(@jt(k.value, 'endDateTime')) < @now()",
+              FROM entraid_applications a, @jeach(k, a.key_credentials, '') WHERE a.tenant_id = @tenant() AND @ts(@jt(k.value, 'endDateTime')) < @now()",
     },
     Control {
         id: "ES-APP-03",
@@ -675,7 +671,7 @@ pub static CONTROLS: &[Control] = &[
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, \
               'secret ' || COALESCE(@jt(k.value, 'displayName'), @jt(k.value, 'keyId')) || ' valid ' || CAST(CAST(@days(@jt(k.value, 'startDateTime'), @jt(k.value, 'endDateTime')) AS INTEGER) AS TEXT) || ' days' AS detail \
               FROM entraid_applications a, @jeach(k, a.password_credentials, '') \
-              WHERE @days(@jt(k.value, 'startDateTime'), @jt(k.value, 'endDateTime')) > 366",
+              WHERE a.tenant_id = @tenant() AND @days(@jt(k.value, 'startDateTime'), @jt(k.value, 'endDateTime')) > 366",
     },
     Control {
         id: "ES-APP-04",
@@ -690,7 +686,7 @@ pub static CONTROLS: &[Control] = &[
         sql: "SELECT s.id AS object_id, s.display_name AS object_name, \
               CAST(@jlen(s.password_credentials, '') AS TEXT) || ' secret(s), ' || CAST(@jlen(s.key_credentials, '') AS TEXT) || ' certificate(s)' AS detail \
               FROM entraid_serviceprincipals s \
-              WHERE s.service_principal_type = 'Application' AND @jlen(s.password_credentials, '') > 0",
+              WHERE s.tenant_id = @tenant() AND s.service_principal_type = 'Application' AND @jlen(s.password_credentials, '') > 0",
     },
     Control {
         id: "ES-APP-05",
@@ -704,8 +700,8 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT DISTINCT x.principal_id AS object_id, COALESCE(x.principal_display_name, x.principal_id) AS object_name, @jt(r.value, 'value') AS detail \
               FROM entraid_serviceprincipal_approleassignments x \
-              JOIN entraid_serviceprincipals res ON res.id = x.resource_id, @jeach(r, res.app_roles, '') \
-              WHERE res.app_id = '00000003-0000-0000-c000-000000000000' AND @jt(r.value, 'id') = x.app_role_id \
+              JOIN entraid_serviceprincipals res ON res.tenant_id = x.tenant_id AND res.id = x.resource_id, @jeach(r, res.app_roles, '') \
+              WHERE x.tenant_id = @tenant() AND res.app_id = '00000003-0000-0000-c000-000000000000' AND @jt(r.value, 'id') = x.app_role_id \
               AND @jt(r.value, 'value') IN @list('high_graph_perms') AND x.principal_type = 'ServicePrincipal'",
     },
     Control {
@@ -721,7 +717,7 @@ pub static CONTROLS: &[Control] = &[
         sql: "SELECT DISTINCT a.id AS object_id, a.display_name AS object_name, @jt(r.value, 'value') AS detail \
               FROM entraid_applications a, @jeach(rr, a.required_resource_access, ''), @jeach(ra, rr.value, 'resourceAccess'), \
               entraid_serviceprincipals res, @jeach(r, res.app_roles, '') \
-              WHERE @jt(rr.value, 'resourceAppId') = '00000003-0000-0000-c000-000000000000' AND res.app_id = '00000003-0000-0000-c000-000000000000' \
+              WHERE a.tenant_id = @tenant() AND res.tenant_id = a.tenant_id AND @jt(rr.value, 'resourceAppId') = '00000003-0000-0000-c000-000000000000' AND res.app_id = '00000003-0000-0000-c000-000000000000' \
               AND @jt(ra.value, 'type') = 'Role' AND @jt(r.value, 'id') = @jt(ra.value, 'id') AND @jt(r.value, 'value') IN @list('high_graph_perms')",
     },
     Control {
@@ -735,7 +731,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[APPS],
         may_be_empty: &[],
         sql: "SELECT a.id AS object_id, a.display_name AS object_name, a.sign_in_audience AS detail FROM entraid_applications a \
-              WHERE a.sign_in_audience IN ('AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount')",
+              WHERE a.tenant_id = @tenant() AND a.sign_in_audience IN ('AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount')",
     },
     Control {
         id: "ES-APP-08",
@@ -748,8 +744,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[APPS, "entraid_application_owners", USERS],
         may_be_empty: &[],
         sql: "SELECT DISTINCT a.id AS object_id, a.display_name AS object_name, 'owner ' || COALESCE(u.user_principal_name, o.id) AS detail \
-              FROM entraid_applications a JOIN entraid_application_owners o ON o.application_id = a.id JOIN entraid_users u ON u.id = o.id \
-              WHERE @jlen(a.password_credentials, '') + @jlen(a.key_credentials, '') > 0",
+              FROM entraid_applications a JOIN entraid_application_owners o ON o.tenant_id = a.tenant_id AND o.application_id = a.id JOIN entraid_users u ON u.tenant_id = o.tenant_id AND u.id = o.id \
+              WHERE a.tenant_id = @tenant() AND @jlen(a.password_credentials, '') + @jlen(a.key_credentials, '') > 0",
     },
     Control {
         id: "ES-APP-09",
@@ -762,8 +758,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[APPS, "entraid_application_federatedidentitycredentials"],
         may_be_empty: &[],
         sql: "SELECT f.application_id AS object_id, COALESCE(a.display_name, f.application_id) AS object_name, f.issuer || ' / ' || COALESCE(f.subject, '') AS detail \
-              FROM entraid_application_federatedidentitycredentials f LEFT JOIN entraid_applications a ON a.id = f.application_id \
-              WHERE NOT (f.issuer = 'https://token.actions.githubusercontent.com' OR f.issuer LIKE 'https://login.microsoftonline.com/%' \
+              FROM entraid_application_federatedidentitycredentials f LEFT JOIN entraid_applications a ON a.tenant_id = f.tenant_id AND a.id = f.application_id \
+              WHERE f.tenant_id = @tenant() AND NOT (f.issuer = 'https://token.actions.githubusercontent.com' OR f.issuer LIKE 'https://login.microsoftonline.com/%' \
                 OR f.issuer LIKE 'https://sts.windows.net/%' OR f.issuer LIKE 'https://%.oic.prod-aks.azure.com/%' \
                 OR f.issuer = 'https://gitlab.com' OR f.issuer = 'https://app.terraform.io' OR f.issuer LIKE 'https://vstoken.dev.azure.com/%')",
     },
@@ -778,8 +774,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &["entraid_oauth2permissiongrants", SPS],
         may_be_empty: &[],
         sql: "SELECT g.id AS object_id, COALESCE(s.display_name, g.client_id) AS object_name, 'all users: ' || trim(g.scope) AS detail \
-              FROM entraid_oauth2permissiongrants g LEFT JOIN entraid_serviceprincipals s ON s.id = g.client_id \
-              WHERE g.consent_type = 'AllPrincipals' AND EXISTS (SELECT 1 FROM (SELECT ' ' || g.scope || ' ' AS sc) AS t \
+              FROM entraid_oauth2permissiongrants g LEFT JOIN entraid_serviceprincipals s ON s.tenant_id = g.tenant_id AND s.id = g.client_id \
+              WHERE g.tenant_id = @tenant() AND g.consent_type = 'AllPrincipals' AND EXISTS (SELECT 1 FROM (SELECT ' ' || g.scope || ' ' AS sc) AS t \
                 WHERE t.sc LIKE '% Mail.Read %' OR t.sc LIKE '% Mail.ReadWrite %' OR t.sc LIKE '% Mail.Send %' OR t.sc LIKE '% Files.Read.All %' \
                 OR t.sc LIKE '% Files.ReadWrite.All %' OR t.sc LIKE '% Sites.ReadWrite.All %' OR t.sc LIKE '% Directory.ReadWrite.All %' \
                 OR t.sc LIKE '% Directory.AccessAsUser.All %' OR t.sc LIKE '% User.ReadWrite.All %' OR t.sc LIKE '% RoleManagement.ReadWrite.Directory %')",
@@ -795,7 +791,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &["entraid_identityprotection_riskyserviceprincipals"],
         may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.display_name AS object_name, r.risk_level || ' risk, ' || r.risk_state AS detail \
-              FROM entraid_identityprotection_riskyserviceprincipals r WHERE r.risk_state IN ('atRisk', 'confirmedCompromised')",
+              FROM entraid_identityprotection_riskyserviceprincipals r WHERE r.tenant_id = @tenant() AND r.risk_state IN ('atRisk', 'confirmedCompromised')",
     },
     // ---------------------------------------------------------------- guests
     Control {
@@ -809,8 +805,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[USERS, SIGNIN_ACT],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'invited ' || CAST(u.created_date_time AS TEXT) AS detail \
-              FROM entraid_users u LEFT JOIN entraid_user_signin_activity a ON a.id = u.id \
-              WHERE u.user_type = 'Guest' AND @ts(u.created_date_time) < @ago(30) \
+              FROM entraid_users u LEFT JOIN entraid_user_signin_activity a ON a.tenant_id = u.tenant_id AND a.id = u.id \
+              WHERE u.tenant_id = @tenant() AND u.user_type = 'Guest' AND @ts(u.created_date_time) < @ago(30) \
               AND @signin(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @signin(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
     },
     Control {
@@ -824,7 +820,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[USERS],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'pending since ' || CAST(COALESCE(u.external_user_state_change_date_time, u.created_date_time) AS TEXT) AS detail \
-              FROM entraid_users u WHERE u.user_type = 'Guest' AND u.external_user_state = 'PendingAcceptance' \
+              FROM entraid_users u WHERE u.tenant_id = @tenant() AND u.user_type = 'Guest' AND u.external_user_state = 'PendingAcceptance' \
               AND @ts(COALESCE(u.external_user_state_change_date_time, u.created_date_time)) < @ago(30)",
     },
     Control {
@@ -838,8 +834,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[USERS, SIGNIN_ACT],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @signin(a.sign_in_activity, 'lastSignInDateTime') AS detail \
-              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
-              WHERE u.user_type = 'Guest' AND u.account_enabled = TRUE AND @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
+              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.tenant_id = u.tenant_id AND a.id = u.id \
+              WHERE u.tenant_id = @tenant() AND u.user_type = 'Guest' AND u.account_enabled = TRUE AND @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
     },
     Control {
         id: "ES-GST-04",
@@ -852,7 +848,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[AUTHZ],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowInvitesFrom: ' || p.allow_invites_from AS detail \
-              FROM entraid_policies_authorization_policy p WHERE p.allow_invites_from IN ('everyone', 'adminsGuestInvitersAndAllMembers')",
+              FROM entraid_policies_authorization_policy p WHERE p.tenant_id = @tenant() AND p.allow_invites_from IN ('everyone', 'adminsGuestInvitersAndAllMembers')",
     },
     Control {
         id: "ES-GST-05",
@@ -865,7 +861,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[AUTHZ],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'guestUserRoleId: ' || p.guest_user_role_id AS detail \
-              FROM entraid_policies_authorization_policy p WHERE p.guest_user_role_id <> '2af84b1e-32c8-42b7-82bc-daa82404023b'",
+              FROM entraid_policies_authorization_policy p WHERE p.tenant_id = @tenant() AND p.guest_user_role_id <> '2af84b1e-32c8-42b7-82bc-daa82404023b'",
     },
     // ---------------------------------------------------------------- authorization policy
     Control {
@@ -880,7 +876,7 @@ pub static CONTROLS: &[Control] = &[
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'permissionGrantPoliciesAssigned: ' || @jv(g) AS detail \
               FROM entraid_policies_authorization_policy p, @jeach(g, p.default_user_role_permissions, 'permissionGrantPoliciesAssigned') \
-              WHERE @jv(g) LIKE 'ManagePermissionGrantsForSelf.%' AND @jv(g) <> 'ManagePermissionGrantsForSelf.microsoft-user-default-low'",
+              WHERE p.tenant_id = @tenant() AND @jv(g) LIKE 'ManagePermissionGrantsForSelf.%' AND @jv(g) <> 'ManagePermissionGrantsForSelf.microsoft-user-default-low'",
     },
     Control {
         id: "ES-AZP-02",
@@ -893,7 +889,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[AUTHZ],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateApps: true' AS detail \
-              FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateApps')",
+              FROM entraid_policies_authorization_policy p WHERE p.tenant_id = @tenant() AND @jtrue(p.default_user_role_permissions, 'allowedToCreateApps')",
     },
     Control {
         id: "ES-AZP-03",
@@ -906,7 +902,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[AUTHZ],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateTenants: true' AS detail \
-              FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateTenants')",
+              FROM entraid_policies_authorization_policy p WHERE p.tenant_id = @tenant() AND @jtrue(p.default_user_role_permissions, 'allowedToCreateTenants')",
     },
     Control {
         id: "ES-AZP-04",
@@ -919,7 +915,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[AUTHZ],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowedToCreateSecurityGroups: true' AS detail \
-              FROM entraid_policies_authorization_policy p WHERE @jtrue(p.default_user_role_permissions, 'allowedToCreateSecurityGroups')",
+              FROM entraid_policies_authorization_policy p WHERE p.tenant_id = @tenant() AND @jtrue(p.default_user_role_permissions, 'allowedToCreateSecurityGroups')",
     },
     Control {
         id: "ES-AZP-05",
@@ -932,7 +928,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[AUTHZ],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowUserConsentForRiskyApps: true' AS detail \
-              FROM entraid_policies_authorization_policy p WHERE p.allow_user_consent_for_risky_apps = TRUE",
+              FROM entraid_policies_authorization_policy p WHERE p.tenant_id = @tenant() AND p.allow_user_consent_for_risky_apps = TRUE",
     },
     Control {
         id: "ES-AZP-06",
@@ -945,7 +941,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[AUTHZ],
         may_be_empty: &[],
         sql: "SELECT p.id AS object_id, p.display_name AS object_name, 'allowEmailVerifiedUsersToJoinOrganization: true' AS detail \
-              FROM entraid_policies_authorization_policy p WHERE p.allow_email_verified_users_to_join_organization = TRUE",
+              FROM entraid_policies_authorization_policy p WHERE p.tenant_id = @tenant() AND p.allow_email_verified_users_to_join_organization = TRUE",
     },
     Control {
         id: "ES-AZP-07",
@@ -958,7 +954,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &["entraid_policies_adminconsentrequestpolicy"],
         may_be_empty: &[],
         sql: "SELECT 'adminConsentRequestPolicy' AS object_id, 'Admin consent request policy' AS object_name, 'isEnabled: false' AS detail \
-              FROM entraid_policies_adminconsentrequestpolicy p WHERE NOT (p.is_enabled = TRUE)",
+              FROM entraid_policies_adminconsentrequestpolicy p WHERE p.tenant_id = @tenant() AND NOT (p.is_enabled = TRUE)",
     },
     // ---------------------------------------------------------------- risk
     Control {
@@ -972,7 +968,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[RISKY_USERS],
         may_be_empty: &[],
         sql: "SELECT r.id AS object_id, r.user_principal_name AS object_name, r.risk_level || ' risk, ' || r.risk_state AS detail \
-              FROM entraid_identityprotection_riskyusers r WHERE r.risk_state IN ('atRisk', 'confirmedCompromised') AND NOT (r.is_deleted = TRUE)",
+              FROM entraid_identityprotection_riskyusers r WHERE r.tenant_id = @tenant() AND r.risk_state IN ('atRisk', 'confirmedCompromised') AND NOT (r.is_deleted = TRUE)",
     },
     // ---------------------------------------------------------------- devices
     Control {
@@ -986,7 +982,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &["entraid_devices"],
         may_be_empty: &[],
         sql: "SELECT d.id AS object_id, d.display_name AS object_name, 'last activity ' || COALESCE(CAST(d.approximate_last_sign_in_date_time AS TEXT), 'never') AS detail \
-              FROM entraid_devices d WHERE d.account_enabled = TRUE \
+              FROM entraid_devices d WHERE d.tenant_id = @tenant() AND d.account_enabled = TRUE \
               AND (d.approximate_last_sign_in_date_time IS NULL OR @ts(d.approximate_last_sign_in_date_time) < @ago(90))",
     },
     Control {
@@ -1000,7 +996,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &["entraid_devicemanagement_manageddevices"],
         may_be_empty: &[],
         sql: "SELECT m.id AS object_id, m.device_name AS object_name, m.compliance_state || ' (' || COALESCE(m.user_principal_name, '') || ')' AS detail \
-              FROM entraid_devicemanagement_manageddevices m WHERE m.compliance_state IN ('noncompliant', 'error', 'conflict')",
+              FROM entraid_devicemanagement_manageddevices m WHERE m.tenant_id = @tenant() AND m.compliance_state IN ('noncompliant', 'error', 'conflict')",
     },
     Control {
         id: "ES-DEV-03",
@@ -1013,7 +1009,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &["entraid_devicemanagement_manageddevices"],
         may_be_empty: &[],
         sql: "SELECT m.id AS object_id, m.device_name AS object_name, 'jailBroken: ' || m.jail_broken AS detail \
-              FROM entraid_devicemanagement_manageddevices m WHERE lower(m.jail_broken) = 'true'",
+              FROM entraid_devicemanagement_manageddevices m WHERE m.tenant_id = @tenant() AND lower(m.jail_broken) = 'true'",
     },
     // ---------------------------------------------------------------- hygiene
     Control {
@@ -1027,8 +1023,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[USERS, SIGNIN_ACT],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'last sign-in ' || @signin(a.sign_in_activity, 'lastSignInDateTime') AS detail \
-              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
-              WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
+              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.tenant_id = u.tenant_id AND a.id = u.id \
+              WHERE u.tenant_id = @tenant() AND u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(@signin(a.sign_in_activity, 'lastSignInDateTime')) < @ago(90)",
     },
     Control {
         id: "ES-HYG-02",
@@ -1041,7 +1037,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[USERS],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, @jt(e.value, 'category') || ': ' || COALESCE(@jt(e.value, 'propertyCausingError'), '') AS detail \
-              FROM entraid_users u, @jeach(e, u.on_premises_provisioning_errors, '')",
+              FROM entraid_users u, @jeach(e, u.on_premises_provisioning_errors, '') WHERE u.tenant_id = @tenant()",
     },
     Control {
         id: "ES-HYG-03",
@@ -1054,7 +1050,7 @@ pub static CONTROLS: &[Control] = &[
         tables: &[GROUPS],
         may_be_empty: &[],
         sql: "SELECT g.id AS object_id, g.display_name AS object_name, @jt(e.value, 'category') || ': ' || COALESCE(@jt(e.value, 'propertyCausingError'), '') AS detail \
-              FROM entraid_groups g, @jeach(e, g.on_premises_provisioning_errors, '')",
+              FROM entraid_groups g, @jeach(e, g.on_premises_provisioning_errors, '') WHERE g.tenant_id = @tenant()",
     },
     Control {
         id: "ES-HYG-04",
@@ -1067,8 +1063,8 @@ pub static CONTROLS: &[Control] = &[
         tables: &[USERS, SIGNIN_ACT],
         may_be_empty: &[],
         sql: "SELECT u.id AS object_id, u.user_principal_name AS object_name, 'created ' || CAST(u.created_date_time AS TEXT) AS detail \
-              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.id = u.id \
-              WHERE u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(u.created_date_time) < @ago(30) \
+              FROM entraid_users u JOIN entraid_user_signin_activity a ON a.tenant_id = u.tenant_id AND a.id = u.id \
+              WHERE u.tenant_id = @tenant() AND u.user_type = 'Member' AND u.account_enabled = TRUE AND @ts(u.created_date_time) < @ago(30) \
               AND @signin(a.sign_in_activity, 'lastSignInDateTime') IS NULL AND @signin(a.sign_in_activity, 'lastNonInteractiveSignInDateTime') IS NULL",
     },
     Control {
@@ -1081,7 +1077,7 @@ pub static CONTROLS: &[Control] = &[
         link: "https://learn.microsoft.com/entra/identity/users/domains-manage",
         tables: &["entraid_domains"],
         may_be_empty: &[],
-        sql: "SELECT d.id AS object_id, d.id AS object_name, 'not verified' AS detail FROM entraid_domains d WHERE NOT (d.is_verified = TRUE)",
+        sql: "SELECT d.id AS object_id, d.id AS object_name, 'not verified' AS detail FROM entraid_domains d WHERE d.tenant_id = @tenant() AND NOT (d.is_verified = TRUE)",
     },
 ];
 
@@ -1323,3 +1319,63 @@ pub static WATCHED: &[Watch] = &[
               WHERE g.tenant_id = @tenant() AND g.consent_type = 'AllPrincipals'",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The aliases of the tables a query reads (`FROM entraid_x a`, `JOIN entraid_y AS b`).
+    fn table_aliases(sql: &str) -> Vec<(String, String)> {
+        let tokens: Vec<&str> = sql
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+            .filter(|t| !t.is_empty())
+            .collect();
+        let mut out = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            if !t.starts_with("entraid_") || i == 0 {
+                continue;
+            }
+            if !matches!(tokens[i - 1].to_ascii_uppercase().as_str(), "FROM" | "JOIN") {
+                continue;
+            }
+            let mut alias = tokens.get(i + 1).copied().unwrap_or_default();
+            if alias.eq_ignore_ascii_case("AS") {
+                alias = tokens.get(i + 2).copied().unwrap_or_default();
+            }
+            out.push((t.to_string(), alias.to_string()));
+        }
+        out
+    }
+
+    /// Every table a control, chart or watched fact reads is tied to one tenant: each alias is
+    /// compared on `tenant_id` (to `@tenant()` or to a row already tied to it), so no count,
+    /// threshold, "none exists" or join mixes the tenants of one destination.
+    #[test]
+    fn every_table_read_is_tied_to_the_tenant() {
+        let mut queries: Vec<(&str, &str)> = CONTROLS.iter().map(|c| (c.id, c.sql)).collect();
+        queries.extend(WATCHED.iter().map(|w| (w.id, w.sql)));
+        // The charts count over every tenant of the destination (each branch of the expiry
+        // chart reads one table alone); their joins stay within a tenant.
+        queries.push(("ROLE_HOLDERS_CHART", ROLE_HOLDERS_CHART.sql));
+        let mut bad = Vec::new();
+        for (id, sql) in queries {
+            if !id.ends_with("_CHART") && !sql.contains("@tenant()") {
+                bad.push(format!("{id}: no @tenant()"));
+            }
+            let aliases = table_aliases(sql);
+            assert!(!aliases.is_empty(), "{id}: no table found in {sql}");
+            for (table, alias) in aliases {
+                let keyword = matches!(
+                    alias.to_ascii_uppercase().as_str(),
+                    "" | "WHERE" | "ON" | "JOIN" | "LEFT" | "CROSS" | "GROUP" | "UNION" | "ORDER"
+                );
+                if keyword {
+                    bad.push(format!("{id}: {table} has no alias"));
+                } else if !sql.contains(&format!("{alias}.tenant_id")) {
+                    bad.push(format!("{id}: {table} {alias} not compared on tenant_id"));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    }
+}

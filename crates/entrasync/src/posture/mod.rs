@@ -8,6 +8,12 @@
 //! evaluated* when a table it reads is missing from the destination (not selected) or holds no
 //! row (the sync creates every selected table, also one it then skipped for a missing permission
 //! or licence), unless the control declares that table may be empty.
+//!
+//! A destination may hold several tenants (a source with `tenants:`), told apart by `tenant_id`.
+//! Every control is evaluated per tenant: its SQL reads one tenant (`@tenant()`, a literal) and
+//! ties every table it reads to that tenant, so counts, thresholds, "no policy exists" checks and
+//! joins never mix tenants. A tenant passes, fails or is not evaluated on its own; the control's
+//! status is the worst of its tenants' (fail, error, not evaluated, pass in that order).
 
 pub mod controls;
 pub mod report;
@@ -68,22 +74,31 @@ pub struct Control {
     /// other table that is empty makes the control *not evaluated*: a sync creates every selected
     /// table, also one it then skipped for a missing permission or licence.
     pub may_be_empty: &'static [&'static str],
-    /// Returns `object_id, object_name, detail` of each offending object.
+    /// Returns `object_id, object_name, detail` of each offending object of the tenant
+    /// `@tenant()`; every table it reads is compared on `tenant_id`.
     pub sql: &'static str,
 }
 
 impl Control {
-    /// The query for one dialect, wrapped so that every column is text.
-    pub fn query(&self, dialect: Dialect) -> String {
-        let inner = sql::expand(self.sql, dialect, &controls::list);
+    /// The query for one dialect and one tenant, wrapped so that every column is text.
+    pub fn query(&self, dialect: Dialect, tenant: &str) -> String {
+        let text = self.sql.replace("@tenant()", &sql_literal(tenant));
+        let inner = sql::expand(&text, dialect, &controls::list);
         format!(
             "SELECT CAST(object_id AS TEXT), CAST(object_name AS TEXT), CAST(detail AS TEXT) FROM ({inner}) AS q ORDER BY 1, 3"
         )
     }
 }
 
+/// `s` as an SQL string literal.
+pub fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// One offending object, in one tenant.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Finding {
+    pub tenant_id: String,
     pub object_id: String,
     pub object_name: String,
     pub detail: String,
@@ -109,14 +124,52 @@ impl Status {
     }
 }
 
+impl Status {
+    /// Orders the statuses of one control's tenants: the control's status is the worst.
+    fn rank(self) -> u8 {
+        match self {
+            Status::Fail => 3,
+            Status::Error => 2,
+            Status::NotEvaluated => 1,
+            Status::Pass => 0,
+        }
+    }
+}
+
+/// A control's result in one tenant.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TenantOutcome {
+    pub tenant_id: String,
+    pub status: Status,
+    /// Why the control was not evaluated in this tenant, or the database's error.
+    pub reason: Option<String>,
+    /// How many findings in this tenant.
+    pub findings: usize,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub control: &'static Control,
+    /// The worst of the tenants' statuses: fails when it fails in any tenant, passes only when it
+    /// passes in every tenant.
     pub status: Status,
-    /// Why a control was not evaluated, or the database's error.
+    /// Why a control was not evaluated, or the database's error (per tenant when they differ).
     pub reason: Option<String>,
+    /// Every tenant's findings, tenant by tenant.
     pub findings: Vec<Finding>,
+    /// The result in each tenant of the destination (none when no table it reads has a row).
+    pub tenants: Vec<TenantOutcome>,
     pub millis: u64,
+}
+
+impl Outcome {
+    /// The status in `tenant`, if the destination holds it.
+    pub fn status_in(&self, tenant: &str) -> Option<Status> {
+        self.tenants
+            .iter()
+            .find(|t| t.tenant_id == tenant)
+            .map(|t| t.status)
+    }
 }
 
 /// A chart series: label and value.
@@ -132,6 +185,8 @@ pub struct Report {
     pub dialect: Dialect,
     /// The destination, password masked.
     pub target: String,
+    /// The tenants the destination holds (sorted).
+    pub tenants: Vec<String>,
     pub outcomes: Vec<Outcome>,
     /// Active holders of each directory role (direct assignments), largest first.
     pub role_holders: Vec<Bar>,
@@ -362,68 +417,225 @@ pub async fn open(
     }
 }
 
-/// Runs one control.
+/// What a run knows of the destination's tables: whether each exists, and whether it has a row
+/// of a tenant; asked once per table (and tenant) however many controls read it.
+#[derive(Default)]
+pub struct Tables {
+    exists: std::collections::HashMap<String, bool>,
+    has_rows: std::collections::HashMap<(String, String), bool>,
+}
+
+impl Tables {
+    async fn exists(&mut self, db: &Db, table: &str) -> anyhow::Result<bool> {
+        if let Some(e) = self.exists.get(table) {
+            return Ok(*e);
+        }
+        let e = db.rows(table).await?.is_some();
+        self.exists.insert(table.to_string(), e);
+        Ok(e)
+    }
+
+    async fn has_rows(&mut self, db: &Db, table: &str, tenant: &str) -> anyhow::Result<bool> {
+        let key = (table.to_string(), tenant.to_string());
+        if let Some(h) = self.has_rows.get(&key) {
+            return Ok(*h);
+        }
+        let rows = db
+            .text_rows_with(
+                &format!(
+                    "SELECT CAST(count(*) AS TEXT) FROM (SELECT 1 FROM \"{table}\" WHERE tenant_id = $1 LIMIT 1) AS t"
+                ),
+                &[tenant],
+            )
+            .await?;
+        let h = rows.first().and_then(|r| r.first()).is_some_and(|n| n != "0");
+        self.has_rows.insert(key, h);
+        Ok(h)
+    }
+}
+
+/// The tenants the destination holds: every `tenant_id` of the tables the controls read, sorted.
+/// Walks each table's `(tenant_id, ...)` key from one tenant to the next, so it costs one index
+/// probe per table and tenant, not a scan.
+pub async fn tenants(db: &Db) -> anyhow::Result<Vec<String>> {
+    let mut tables: Vec<&str> = controls::CONTROLS
+        .iter()
+        .flat_map(|c| c.tables.iter().copied())
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    let mut out = std::collections::BTreeSet::new();
+    for table in tables {
+        if db.rows(table).await?.is_none() {
+            continue;
+        }
+        let q = format!(
+            "WITH RECURSIVE t(x) AS (SELECT min(tenant_id) FROM \"{table}\" \
+             UNION ALL SELECT (SELECT min(tenant_id) FROM \"{table}\" WHERE tenant_id > t.x) FROM t WHERE t.x IS NOT NULL) \
+             SELECT CAST(x AS TEXT) FROM t WHERE x IS NOT NULL"
+        );
+        for r in db.text_rows(&q).await? {
+            if let Some(t) = r.into_iter().next().filter(|t| !t.is_empty()) {
+                out.insert(t);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Runs one control in every tenant of the destination.
 pub async fn evaluate(db: &Db, control: &'static Control) -> Outcome {
+    match tenants(db).await {
+        Ok(t) => evaluate_in(db, control, &t, &mut Tables::default()).await,
+        Err(e) => Outcome {
+            control,
+            status: Status::Error,
+            reason: Some(format!("{e:#}")),
+            findings: vec![],
+            tenants: vec![],
+            millis: 0,
+        },
+    }
+}
+
+/// Runs one control in each of `tenants`.
+pub async fn evaluate_in(
+    db: &Db,
+    control: &'static Control,
+    tenants: &[String],
+    tables: &mut Tables,
+) -> Outcome {
     let start = Instant::now();
-    let done = |status, reason, findings| Outcome {
+    let done = |status, reason, findings, tenants| Outcome {
         control,
         status,
         reason,
         findings,
+        tenants,
         millis: start.elapsed().as_millis() as u64,
     };
     let mut missing = Vec::new();
-    let mut empty = Vec::new();
     for table in control.tables {
-        match db.rows(table).await {
-            Ok(None) => missing.push(*table),
-            Ok(Some(0)) if !control.may_be_empty.contains(table) => empty.push(*table),
-            Ok(Some(_)) => {}
-            Err(e) => return done(Status::Error, Some(format!("{e:#}")), vec![]),
+        match tables.exists(db, table).await {
+            Ok(false) => missing.push(*table),
+            Ok(true) => {}
+            Err(e) => return done(Status::Error, Some(format!("{e:#}")), vec![], vec![]),
         }
     }
+    let every = |status: Status, reason: &str| -> Vec<TenantOutcome> {
+        tenants
+            .iter()
+            .map(|t| TenantOutcome {
+                tenant_id: t.clone(),
+                status,
+                reason: Some(reason.to_string()),
+                findings: 0,
+            })
+            .collect()
+    };
     if !missing.is_empty() {
-        return done(
-            Status::NotEvaluated,
-            Some(format!(
-                "not synced: {} (add to the source's tables and sync)",
-                missing.join(", ")
-            )),
-            vec![],
+        let reason = format!(
+            "not synced: {} (add to the source's tables and sync)",
+            missing.join(", ")
         );
+        let per = every(Status::NotEvaluated, &reason);
+        return done(Status::NotEvaluated, Some(reason), vec![], per);
     }
-    if !empty.is_empty() {
-        return done(
-            Status::NotEvaluated,
-            Some(format!(
-                "no rows in {}: the sync skipped it (a missing permission or licence), it failed, or the tenant has none",
-                empty.join(", ")
-            )),
-            vec![],
-        );
+    let no_rows = |empty: &[&str]| {
+        format!(
+            "no rows in {}: the sync skipped it (a missing permission or licence), it failed, or the tenant has none",
+            empty.join(", ")
+        )
+    };
+    if tenants.is_empty() {
+        // no table the controls read has a row of any tenant
+        let empty: Vec<&str> = control
+            .tables
+            .iter()
+            .copied()
+            .filter(|t| !control.may_be_empty.contains(t))
+            .collect();
+        return done(Status::NotEvaluated, Some(no_rows(&empty)), vec![], vec![]);
     }
-    match db.text_rows(&control.query(db.dialect())).await {
-        Ok(rows) => {
-            let findings: Vec<Finding> = rows
-                .into_iter()
-                .map(|mut r| {
-                    r.resize(3, String::new());
-                    Finding {
-                        detail: r.pop().unwrap_or_default(),
-                        object_name: r.pop().unwrap_or_default(),
-                        object_id: r.pop().unwrap_or_default(),
-                    }
-                })
-                .collect();
-            let status = if findings.is_empty() {
-                Status::Pass
-            } else {
-                Status::Fail
-            };
-            done(status, None, findings)
+    let mut findings = Vec::new();
+    let mut per = Vec::new();
+    for tenant in tenants {
+        let mut empty = Vec::new();
+        let mut error = None;
+        for table in control.tables {
+            if control.may_be_empty.contains(table) {
+                continue;
+            }
+            match tables.has_rows(db, table, tenant).await {
+                Ok(true) => {}
+                Ok(false) => empty.push(*table),
+                Err(e) => {
+                    error = Some(format!("{e:#}"));
+                    break;
+                }
+            }
         }
-        Err(e) => done(Status::Error, Some(format!("{e:#}")), vec![]),
+        let (status, reason, found) = if let Some(e) = error {
+            (Status::Error, Some(e), vec![])
+        } else if !empty.is_empty() {
+            (Status::NotEvaluated, Some(no_rows(&empty)), vec![])
+        } else {
+            match db.text_rows(&control.query(db.dialect(), tenant)).await {
+                Ok(rows) => {
+                    let found: Vec<Finding> = rows
+                        .into_iter()
+                        .map(|r| {
+                            let mut r = r.into_iter();
+                            let mut next = || r.next().unwrap_or_default();
+                            Finding {
+                                tenant_id: tenant.clone(),
+                                object_id: next(),
+                                object_name: next(),
+                                detail: next(),
+                            }
+                        })
+                        .collect();
+                    let status = if found.is_empty() {
+                        Status::Pass
+                    } else {
+                        Status::Fail
+                    };
+                    (status, None, found)
+                }
+                Err(e) => (Status::Error, Some(format!("{e:#}")), vec![]),
+            }
+        };
+        per.push(TenantOutcome {
+            tenant_id: tenant.clone(),
+            status,
+            reason,
+            findings: found.len(),
+        });
+        findings.extend(found);
     }
+    let status = per
+        .iter()
+        .map(|t| t.status)
+        .max_by_key(|s| s.rank())
+        .unwrap_or(Status::NotEvaluated);
+    let reasons: Vec<&TenantOutcome> = per.iter().filter(|t| t.reason.is_some()).collect();
+    let reason = match reasons.as_slice() {
+        [] => None,
+        [one] if per.len() == 1 => one.reason.clone(),
+        many => Some(
+            many.iter()
+                .map(|t| {
+                    format!(
+                        "tenant {}: {}",
+                        t.tenant_id,
+                        t.reason.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
+    done(status, reason, findings, per)
 }
 
 /// Options of a run.
@@ -643,6 +855,8 @@ async fn logged_changes(db: &Db, at: &str) -> Vec<Changes> {
 pub async fn run(db: &Db, target: &str, options: &Options) -> anyhow::Result<Report> {
     let start = Instant::now();
     let since = options.since.as_deref().map(parse_since).transpose()?;
+    let tenants = tenants(db).await?;
+    let mut tables = Tables::default();
     let mut outcomes = Vec::new();
     for control in controls::CONTROLS {
         let selected = options.only.is_empty()
@@ -652,7 +866,7 @@ pub async fn run(db: &Db, target: &str, options: &Options) -> anyhow::Result<Rep
                     || control.family.to_ascii_lowercase() == o
             });
         if selected {
-            outcomes.push(evaluate(db, control).await);
+            outcomes.push(evaluate_in(db, control, &tenants, &mut tables).await);
         }
     }
     let role_holders = chart(db, controls::ROLE_HOLDERS_CHART).await;
@@ -665,6 +879,7 @@ pub async fn run(db: &Db, target: &str, options: &Options) -> anyhow::Result<Rep
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         dialect: db.dialect(),
         target: target.to_string(),
+        tenants,
         outcomes,
         role_holders,
         credential_expiry,

@@ -9,6 +9,7 @@ pub fn json(report: &Report) -> Value {
         "generated_at": report.generated_at,
         "dialect": report.dialect,
         "target": report.target,
+        "tenants": report.tenants,
         "millis": report.millis,
         "summary": summary(report),
         "controls": report.outcomes.iter().map(|o| json!({
@@ -22,6 +23,7 @@ pub fn json(report: &Report) -> Value {
             "source": o.control.source,
             "link": o.control.link,
             "tables": o.control.tables,
+            "tenants": o.tenants,
             "findings": o.findings,
             "millis": o.millis,
         })).collect::<Vec<_>>(),
@@ -47,6 +49,25 @@ fn summary(report: &Report) -> Value {
             }),
         );
     }
+    let mut by_tenant = serde_json::Map::new();
+    for t in &report.tenants {
+        let n = |st: Status| {
+            report
+                .outcomes
+                .iter()
+                .filter(|o| o.status_in(t) == Some(st))
+                .count()
+        };
+        by_tenant.insert(
+            t.clone(),
+            json!({
+                "pass": n(Status::Pass),
+                "fail": n(Status::Fail),
+                "not_evaluated": n(Status::NotEvaluated),
+                "error": n(Status::Error),
+            }),
+        );
+    }
     json!({
         "controls": report.outcomes.len(),
         "pass": report.count(Status::Pass, None),
@@ -54,7 +75,20 @@ fn summary(report: &Report) -> Value {
         "not_evaluated": report.count(Status::NotEvaluated, None),
         "error": report.count(Status::Error, None),
         "by_severity": by,
+        "by_tenant": by_tenant,
     })
+}
+
+/// With several tenants, each tenant's status of a control, e.g. `t1: fail (3); t2: pass`.
+fn tenant_statuses(o: &super::Outcome) -> String {
+    o.tenants
+        .iter()
+        .map(|t| match t.status {
+            Status::Fail => format!("{}: fail ({})", t.tenant_id, t.findings),
+            st => format!("{}: {}", t.tenant_id, st.as_str()),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn md_cell(s: &str) -> String {
@@ -81,6 +115,15 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
         report.count(Status::NotEvaluated, None),
         report.count(Status::Error, None),
     );
+    let several = report.tenants.len() > 1;
+    if several {
+        let _ = writeln!(
+            s,
+            "{} tenants: {}. A control fails when it fails in any tenant, passes when it passes in every tenant.\n",
+            report.tenants.len(),
+            report.tenants.join(", ")
+        );
+    }
     let _ = writeln!(
         s,
         "| id | severity | status | findings | title |\n|---|---|---|---|---|"
@@ -144,15 +187,30 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
             o.control.source,
             o.control.link
         );
+        if several {
+            let _ = writeln!(s, "Per tenant: {}\n", md_cell(&tenant_statuses(o)));
+        }
         if let Some(r) = &o.reason {
             let _ = writeln!(s, "Not evaluated: {r}\n");
         }
         if !o.findings.is_empty() {
-            let _ = writeln!(s, "| object | name | detail |\n|---|---|---|");
-            for f in o.findings.iter().take(max_rows) {
+            if several {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} |",
+                    "| tenant | object | name | detail |\n|---|---|---|---|"
+                );
+            } else {
+                let _ = writeln!(s, "| object | name | detail |\n|---|---|---|");
+            }
+            for f in o.findings.iter().take(max_rows) {
+                let tenant = if several {
+                    format!(" {} |", md_cell(&f.tenant_id))
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    s,
+                    "|{tenant} {} | {} | {} |",
                     md_cell(&f.object_id),
                     md_cell(&f.object_name),
                     md_cell(&f.detail)
@@ -168,7 +226,9 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
 
 /// SARIF 2.1.0: one rule per control, one result per offending object (and one `notApplicable`
 /// notification per control not evaluated); with `--since`, the changes (with their tenant) in
-/// the run's property bag.
+/// the run's property bag. The run's logical locations are the tenants; a result's logical
+/// location is its object (`tenant/object id`, parent: its tenant) and its property bag names
+/// the tenant too.
 pub fn sarif(report: &Report) -> Value {
     let level = |s: Severity| match s {
         Severity::Critical | Severity::High => "error",
@@ -199,9 +259,13 @@ pub fn sarif(report: &Report) -> Value {
                 "ruleId": o.control.id,
                 "ruleIndex": i,
                 "level": level(o.control.severity),
-                "message": {"text": format!("{}: {} ({})", o.control.title, f.object_name, f.detail)},
-                "locations": [{"logicalLocations": [{"fullyQualifiedName": f.object_id, "name": f.object_name}]}],
-                "partialFingerprints": {"objectId": format!("{}/{}/{}", o.control.id, f.object_id, f.detail)},
+                "message": {"text": format!("{}: {} ({}) in tenant {}", o.control.title, f.object_name, f.detail, f.tenant_id)},
+                "locations": [{"logicalLocations": [
+                    {"fullyQualifiedName": format!("{}/{}", f.tenant_id, f.object_id), "name": f.object_name, "kind": "object",
+                     "parentIndex": report.tenants.iter().position(|t| *t == f.tenant_id)},
+                ]}],
+                "partialFingerprints": {"objectId": format!("{}/{}/{}/{}", o.control.id, f.tenant_id, f.object_id, f.detail)},
+                "properties": {"tenant_id": f.tenant_id, "object_id": f.object_id},
             }));
         }
         if matches!(o.status, Status::NotEvaluated | Status::Error) {
@@ -223,6 +287,8 @@ pub fn sarif(report: &Report) -> Value {
                 "rules": rules,
             }},
             "invocations": [{"executionSuccessful": true, "toolExecutionNotifications": notifications}],
+            // each tenant of the destination; a result's logical location (the object) is in one
+            "logicalLocations": report.tenants.iter().map(|t| json!({"name": t, "fullyQualifiedName": t, "kind": "namespace"})).collect::<Vec<_>>(),
             "results": results,
         }],
     });
@@ -310,7 +376,7 @@ details.control>summary .id{font-family:ui-monospace,monospace;font-size:13px;co
 details.control>summary .title{flex:1;font-weight:550}details.control>summary .count{color:var(--muted);font-size:13px}
 .body{padding:4px 16px 14px;border-top:1px solid var(--line)}.body p{margin:8px 0}.muted{color:var(--muted);font-size:13px}
 .findings{max-height:420px;overflow:auto;border:1px solid var(--line);border-radius:6px}.findings td{font-size:13px;word-break:break-word}
-code{font-size:12px}
+code{font-size:12px}.tenants{font-size:13px}.tenant-status{margin-right:14px;white-space:nowrap}
 "#;
 
 const JS: &str = r#"
@@ -333,14 +399,21 @@ document.getElementById('q').addEventListener('input',filter);document.getElemen
 /// (at most `max_rows` each).
 pub fn html(report: &Report, max_rows: usize) -> String {
     let mut h = String::new();
+    // with one tenant, no tenant column: the header names it
+    let several = report.tenants.len() > 1;
     let status_key = |s: Status| s.as_str().replace(' ', "-");
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>Entra ID security posture</title><style>{CSS}</style></head><body>\
-         <header><h1>Entra ID security posture</h1><p>{} controls · {} · generated {} by entrasync {} in {} ms</p></header><main>",
+         <header><h1>Entra ID security posture</h1><p>{} controls · {} · {} · generated {} by entrasync {} in {} ms</p></header><main>",
         report.outcomes.len(),
         esc(&report.target),
+        match report.tenants.as_slice() {
+            [] => "no tenant".to_string(),
+            [one] => format!("tenant <span id=\"tenant\">{}</span>", esc(one)),
+            many => format!("<span id=\"tenant-count\">{}</span> tenants", many.len()),
+        },
         esc(&report.generated_at),
         env!("CARGO_PKG_VERSION"),
         report.millis
@@ -374,6 +447,29 @@ pub fn html(report: &Report, max_rows: usize) -> String {
         );
     }
     h.push_str("</tbody></table>");
+    if several {
+        // controls per status in each tenant
+        h.push_str("<h2>By tenant</h2><table id=\"by-tenant\"><thead><tr><th>tenant</th><th>failed</th><th>passed</th><th>not evaluated</th><th>errors</th></tr></thead><tbody>");
+        for t in &report.tenants {
+            let n = |st: Status| {
+                report
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.status_in(t) == Some(st))
+                    .count()
+            };
+            let _ = write!(
+                h,
+                "<tr data-tenant=\"{t}\"><td class=\"tenant\"><code>{t}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                n(Status::Fail),
+                n(Status::Pass),
+                n(Status::NotEvaluated),
+                n(Status::Error),
+                t = esc(t)
+            );
+        }
+        h.push_str("</tbody></table><p class=\"muted\">A control fails when it fails in any tenant and passes when it passes in every tenant; the counts above are per control.</p>");
+    }
     let _ = write!(
         h,
         "<h2>Charts</h2><section class=\"charts\">{}{}</section>",
@@ -473,15 +569,42 @@ pub fn html(report: &Report, max_rows: usize) -> String {
                 ""
             }
         );
+        if several {
+            h.push_str("<p class=\"tenants\">");
+            for t in &o.tenants {
+                let tst = status_key(t.status);
+                let _ = write!(
+                    h,
+                    "<span class=\"tenant-status\" data-tenant=\"{}\">tenant <code>{}</code>: <span class=\"st st-{tst}\">{}</span>{}</span> ",
+                    esc(&t.tenant_id),
+                    esc(&t.tenant_id),
+                    t.status.as_str(),
+                    match t.status {
+                        Status::Fail => format!(" ({})", t.findings),
+                        _ => String::new(),
+                    }
+                );
+            }
+            h.push_str("</p>");
+        }
         if let Some(r) = &o.reason {
             let _ = write!(h, "<p class=\"st st-{st}\">{}</p>", esc(r));
         }
         if !o.findings.is_empty() {
-            h.push_str("<div class=\"findings\"><table><thead><tr><th>object id</th><th>name</th><th>detail</th></tr></thead><tbody>");
+            h.push_str("<div class=\"findings\"><table><thead><tr>");
+            if several {
+                h.push_str("<th>tenant</th>");
+            }
+            h.push_str("<th>object id</th><th>name</th><th>detail</th></tr></thead><tbody>");
             for f in o.findings.iter().take(max_rows) {
+                let tenant = if several {
+                    format!("<td class=\"tenant\"><code>{}</code></td>", esc(&f.tenant_id))
+                } else {
+                    String::new()
+                };
                 let _ = write!(
                     h,
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                    "<tr>{tenant}<td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                     esc(&f.object_id),
                     esc(&f.object_name),
                     esc(&f.detail)
@@ -509,7 +632,7 @@ pub fn query_pack() -> Vec<(String, String)> {
     families.dedup();
     let mut pages = Vec::new();
     let mut index = String::from(
-        "# entrasync check: the controls' SQL\n\nGenerated by `entrasync check --write-queries docs/queries` from the catalogue in `crates/entrasync/src/posture/controls.rs`; a test fails when it is stale. Each query returns the offending objects as `object_id, object_name, detail`.\n\n| id | severity | family | title |\n|---|---|---|---|\n",
+        "# entrasync check: the controls' SQL\n\nGenerated by `entrasync check --write-queries docs/queries` from the catalogue in `crates/entrasync/src/posture/controls.rs`; a test fails when it is stale. Each query returns the offending objects of one tenant as `object_id, object_name, detail`: `entrasync check` runs it once per tenant of the destination, with `'<tenant_id>'` replaced by the tenant's id, and every table it reads is compared on `tenant_id`, so counts and joins stay within the tenant.\n\n| id | severity | family | title |\n|---|---|---|---|\n",
     );
     for fam in &families {
         let mut p = format!("# {fam}\n");
@@ -532,8 +655,8 @@ pub fn query_pack() -> Vec<(String, String)> {
                 c.source,
                 c.link,
                 c.tables.join(", "),
-                c.query(Dialect::Sqlite),
-                c.query(Dialect::Postgres)
+                c.query(Dialect::Sqlite, "<tenant_id>"),
+                c.query(Dialect::Postgres, "<tenant_id>")
             );
         }
         pages.push((format!("{fam}.md"), p));
