@@ -448,7 +448,10 @@ impl Tables {
                 &[tenant],
             )
             .await?;
-        let h = rows.first().and_then(|r| r.first()).is_some_and(|n| n != "0");
+        let h = rows
+            .first()
+            .and_then(|r| r.first())
+            .is_some_and(|n| n != "0");
         self.has_rows.insert(key, h);
         Ok(h)
     }

@@ -195,10 +195,7 @@ pub fn markdown(report: &Report, max_rows: usize) -> String {
         }
         if !o.findings.is_empty() {
             if several {
-                let _ = writeln!(
-                    s,
-                    "| tenant | object | name | detail |\n|---|---|---|---|"
-                );
+                let _ = writeln!(s, "| tenant | object | name | detail |\n|---|---|---|---|");
             } else {
                 let _ = writeln!(s, "| object | name | detail |\n|---|---|---|");
             }
@@ -598,7 +595,10 @@ pub fn html(report: &Report, max_rows: usize) -> String {
             h.push_str("<th>object id</th><th>name</th><th>detail</th></tr></thead><tbody>");
             for f in o.findings.iter().take(max_rows) {
                 let tenant = if several {
-                    format!("<td class=\"tenant\"><code>{}</code></td>", esc(&f.tenant_id))
+                    format!(
+                        "<td class=\"tenant\"><code>{}</code></td>",
+                        esc(&f.tenant_id)
+                    )
                 } else {
                     String::new()
                 };

@@ -1715,6 +1715,20 @@ async fn posture_cli_formats_exit_codes_and_not_evaluated() {
     );
     assert_eq!(by_id("ES-APP-07")["status"], "fail");
     assert_eq!(by_id("ES-HYG-02")["status"], "fail");
+    // one tenant: JSON still names it, per finding and per control
+    let tid = &tenant.info().tenant_id;
+    assert_eq!(report["tenants"], json!([tid]));
+    let app7 = by_id("ES-APP-07");
+    assert_eq!(app7["tenants"][0]["tenant_id"], json!(tid), "{app7}");
+    assert_eq!(app7["tenants"][0]["status"], "fail", "{app7}");
+    assert!(
+        app7["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["tenant_id"] == json!(tid)),
+        "{app7}"
+    );
     // No critical control can be evaluated here, so --fail-on critical passes and --fail-on low
     // (ES-APP-07 is low) fails.
     assert_eq!(code, 0, "{err}");
@@ -1736,6 +1750,12 @@ async fn posture_cli_formats_exit_codes_and_not_evaluated() {
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert!(!results.is_empty());
     assert!(results.iter().all(|r| r["ruleId"] == "ES-APP-07"));
+    assert!(
+        results
+            .iter()
+            .all(|r| r["properties"]["tenant_id"] == json!(tid)),
+        "{results:?}"
+    );
     let html_path = dir.path().join("report.html");
     let (code, _, err) = run_cli(
         &[
@@ -1751,6 +1771,15 @@ async fn posture_cli_formats_exit_codes_and_not_evaluated() {
     assert!(code <= 1, "{err}");
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(html.contains("ES-PRIV-01") && html.contains("not evaluated"));
+    // one tenant: named in the header, no tenant column
+    assert!(html.contains(&format!("tenant <span id=\"tenant\">{tid}</span>")));
+    assert!(!html.contains("<th>tenant</th>") && !html.contains("id=\"by-tenant\""));
+    let (_, markdown, _) = run_cli(&["check", c, "--only", "ES-APP-07"], &[]);
+    assert!(
+        markdown.contains("| object | name | detail |"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("| tenant |"), "{markdown}");
     assert!(!html.contains("<script src"), "self-contained");
     assert!(!html.contains("<link "), "no external stylesheet");
     let (code, out, _) = run_cli(&["check", "--list"], &[]);
@@ -2277,28 +2306,7 @@ async fn change_log_of_two_tenants_names_each_rows_tenant(store: &str, open: imp
         .expect("fake-graph starts");
     let t = server.tenants().to_vec();
     let dir = tempfile::tempdir().unwrap();
-    let entries: String = t
-        .iter()
-        .map(|t| {
-            format!(
-                "      - tenant_id: {}\n        client_id: {}\n        client_secret: \"{}\"\n",
-                t.info.tenant_id, t.info.client_id, t.info.client_secret
-            )
-        })
-        .collect();
-    let (path, connection) = match store.strip_prefix("postgres:") {
-        Some(url) => ("cloudquery/postgresql", url.to_string()),
-        None => ("cloudquery/sqlite", store.to_string()),
-    };
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  registry: cloudquery\n  version: \"v1.4.1\"\n  \
-             tables: [\"*\"]\n  destinations: [\"store\"]\n  spec:\n    graph_url: {}\n    login_url: {}\n    max_retries: 2\n    tenants:\n{entries}\
-             ---\nkind: destination\nspec:\n  name: store\n  path: {path}\n  registry: cloudquery\n  version: \"v1.0.0\"\n  spec:\n    connection_string: \"{connection}\"\n",
-            server.info.graph_url, server.info.login_url
-        ),
-    );
+    let config = two_tenants_config(&server, dir.path(), store);
     let first = sync(&config).await;
     assert_eq!(first.errors, 0, "{first:?}");
     // in each tenant, a user who is no Global Administrator becomes one
@@ -2438,6 +2446,343 @@ async fn posture_change_log_of_two_tenants_names_each_rows_tenant_postgres() {
     let pg = PgDb::create().await;
     let url = pg.url.clone();
     change_log_of_two_tenants_names_each_rows_tenant(&format!("postgres:{url}"), async || {
+        Db::postgres(&url).await.unwrap()
+    })
+    .await;
+    pg.drop().await;
+}
+
+/// A config whose one source syncs every tenant of `server` (`tenants:`) into one destination:
+/// a SQLite path, or `postgres:<url>`.
+fn two_tenants_config(server: &fake_graph::Server, dir: &Path, store: &str) -> std::path::PathBuf {
+    let t = server.tenants();
+    let entries: String = t
+        .iter()
+        .map(|t| {
+            format!(
+                "      - tenant_id: {}\n        client_id: {}\n        client_secret: \"{}\"\n",
+                t.info.tenant_id, t.info.client_id, t.info.client_secret
+            )
+        })
+        .collect();
+    let (path, connection) = match store.strip_prefix("postgres:") {
+        Some(url) => ("cloudquery/postgresql", url.to_string()),
+        None => ("cloudquery/sqlite", store.to_string()),
+    };
+    write_config(
+        dir,
+        &format!(
+            "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  registry: cloudquery\n  version: \"v1.4.1\"\n  \
+             tables: [\"*\"]\n  destinations: [\"store\"]\n  spec:\n    graph_url: {}\n    login_url: {}\n    max_retries: 2\n    tenants:\n{entries}\
+             ---\nkind: destination\nspec:\n  name: store\n  path: {path}\n  registry: cloudquery\n  version: \"v1.0.0\"\n  spec:\n    connection_string: \"{connection}\"\n",
+            server.info.graph_url, server.info.login_url
+        ),
+    )
+}
+
+/// `check` on a destination holding two tenants (one source with `tenants:`, one fake-graph
+/// serving both): every control runs per tenant. Planted so that ES-PRIV-01 (more than four
+/// Global Administrators) fails in the first tenant only and ES-PRIV-02 (fewer than two) in the
+/// second only, though the two together hold six; ES-APP-07's findings are exactly the (tenant,
+/// application) pairs planted; and ES-PRIV-10 (disabled accounts holding a privileged role) does
+/// not pair the second tenant's Global Administrator assignment with the first tenant's disabled
+/// user whose id it names. Then the same in every output format.
+async fn controls_of_two_tenants_are_evaluated_per_tenant(store: &str, open: impl AsyncFn() -> Db) {
+    let server = fake_graph::start(fake_graph::Config::new(Profile::Tiny, 29).tenants(2))
+        .await
+        .expect("fake-graph starts");
+    let (a, b) = (
+        server.tenants()[0].info.tenant_id.clone(),
+        server.tenants()[1].info.tenant_id.clone(),
+    );
+    assert!(a != b);
+    let dir = tempfile::tempdir().unwrap();
+    let config = two_tenants_config(&server, dir.path(), store);
+    let first = sync(&config).await;
+    assert_eq!(first.errors, 0, "{first:?}");
+
+    let ids = async |sql: String| -> Vec<String> {
+        open()
+            .await
+            .text_rows(&sql)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
+    };
+    // six members of tenant a (every role assignment is deleted below)
+    let users_a = ids(format!(
+        "SELECT id FROM entraid_users WHERE tenant_id = '{a}' AND user_type = 'Member' ORDER BY id LIMIT 6"
+    ))
+    .await;
+    let apps_a = ids(format!(
+        "SELECT id FROM entraid_applications WHERE tenant_id = '{a}' ORDER BY id LIMIT 2"
+    ))
+    .await;
+    let apps_b = ids(format!(
+        "SELECT id FROM entraid_applications WHERE tenant_id = '{b}' ORDER BY id LIMIT 1"
+    ))
+    .await;
+    assert_eq!((users_a.len(), apps_a.len(), apps_b.len()), (6, 2, 1));
+    // In each tenant every user enabled, every application single-tenant, no role assignment;
+    // then y: a disabled Global Administrator of tenant a; z: a disabled user of tenant a without
+    // a role there, whose id tenant b's only role assignment (Global Administrator) names.
+    let (y, z) = (&users_a[0], &users_a[5]);
+    assert!(
+        ids(format!(
+            "SELECT id FROM entraid_users WHERE tenant_id = '{b}' AND id = '{z}'"
+        ))
+        .await
+        .is_empty()
+    );
+    let multi = || json!({"signInAudience": "AzureADMultipleOrgs"});
+    let clean = || {
+        vec![
+            set_where("users", json!({}), json!({"accountEnabled": true})),
+            set_where(
+                "applications",
+                json!({}),
+                json!({"signInAudience": "AzureADMyOrg"}),
+            ),
+            delete_where("roleAssignments", json!({})),
+        ]
+    };
+    let mut edits_a = clean();
+    edits_a.extend(
+        users_a[..5]
+            .iter()
+            .enumerate()
+            .map(|(n, u)| role(&format!("planted-ga-a{n}"), u, GA)),
+    );
+    edits_a.extend([
+        set("users", y, json!({"accountEnabled": false})),
+        set("users", z, json!({"accountEnabled": false})),
+        set("applications", &apps_a[0], multi()),
+        set("applications", &apps_a[1], multi()),
+    ]);
+    let mut edits_b = clean();
+    edits_b.extend([
+        role("planted-ga-b", z, GA),
+        set("applications", &apps_b[0], multi()),
+    ]);
+    let http = reqwest::Client::new();
+    for (tid, edits) in [(&a, edits_a), (&b, edits_b)] {
+        let resp = http
+            .post(format!(
+                "{}/_fake/tenants/{tid}/edit",
+                server.info.graph_url
+            ))
+            .json(&edits)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    let second = sync(&config).await;
+    assert_eq!(second.errors, 0, "{second:?}");
+
+    type Pairs = std::collections::BTreeSet<(String, String)>;
+    let pairs = |v: &[(&String, &String)]| -> Pairs {
+        v.iter()
+            .map(|(t, o)| (t.to_string(), o.to_string()))
+            .collect()
+    };
+    let ga = GA.to_string();
+    let expected: Vec<(&str, Pairs, [Status; 2])> = vec![
+        (
+            "ES-PRIV-01",
+            pairs(&users_a[..5].iter().map(|u| (&a, u)).collect::<Vec<_>>()),
+            [Status::Fail, Status::Pass],
+        ),
+        (
+            "ES-PRIV-02",
+            pairs(&[(&b, &ga)]),
+            [Status::Pass, Status::Fail],
+        ),
+        (
+            "ES-APP-07",
+            pairs(&[(&a, &apps_a[0]), (&a, &apps_a[1]), (&b, &apps_b[0])]),
+            [Status::Fail, Status::Fail],
+        ),
+        (
+            "ES-PRIV-10",
+            pairs(&[(&a, y)]),
+            [Status::Fail, Status::Pass],
+        ),
+    ];
+
+    let db = open().await;
+    assert_eq!(posture::tenants(&db).await.unwrap(), {
+        let mut v = vec![a.clone(), b.clone()];
+        v.sort();
+        v
+    });
+    for (id, want, [in_a, in_b]) in &expected {
+        let o = findings(&db, id).await;
+        let got: Pairs = o
+            .findings
+            .iter()
+            .map(|f| (f.tenant_id.clone(), f.object_id.clone()))
+            .collect();
+        assert_eq!(&got, want, "{id}: {:?}", o.findings);
+        assert_eq!(o.findings.len(), want.len(), "{id}: one finding each");
+        assert_eq!(
+            (o.status_in(&a), o.status_in(&b)),
+            (Some(*in_a), Some(*in_b)),
+            "{id}: {:?}",
+            o.tenants
+        );
+        assert_eq!(o.status, Status::Fail, "{id}: fails in a tenant");
+    }
+    // the counts are each tenant's own
+    let priv1 = findings(&db, "ES-PRIV-01").await;
+    assert!(
+        priv1
+            .findings
+            .iter()
+            .all(|f| f.detail == "Global Administrator, one of 5"),
+        "{:?}",
+        priv1.findings
+    );
+    assert_eq!(
+        findings(&db, "ES-PRIV-02").await.findings[0].detail,
+        "active holders: 1"
+    );
+
+    // every format names the tenant of each finding
+    let c = config.to_str().unwrap();
+    let check = |format: &str| {
+        let mut args = vec!["check", c, "--format", format];
+        for (id, _, _) in &expected {
+            args.extend(["--only", id]);
+        }
+        let (code, out, err) = run_cli(&args, &[]);
+        assert_eq!(code, 1, "{format}: ES-PRIV-01 (high) fails: {err}");
+        assert!(err.contains("over 2 tenants"), "{err}");
+        out
+    };
+    let json: Value = serde_json::from_str(&check("json")).unwrap();
+    let mut sorted = vec![a.clone(), b.clone()];
+    sorted.sort();
+    assert_eq!(json["tenants"], json!(sorted));
+    for (id, want, [in_a, in_b]) in &expected {
+        let control = json["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == *id)
+            .unwrap();
+        let got: Pairs = control["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["tenant_id"].as_str().unwrap().to_string(),
+                    f["object_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(&got, want, "{id}: {control}");
+        let status_in = |t: &str| {
+            control["tenants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["tenant_id"] == t)
+                .unwrap()["status"]
+                .clone()
+        };
+        assert_eq!(status_in(&a), json!(in_a), "{id}: {control}");
+        assert_eq!(status_in(&b), json!(in_b), "{id}: {control}");
+    }
+    // PRIV-01, PRIV-10 and APP-07 fail in a; PRIV-02 and APP-07 in b; all four somewhere
+    assert_eq!(
+        json["summary"]["by_tenant"][&a]["fail"], 3,
+        "{}",
+        json["summary"]
+    );
+    assert_eq!(
+        json["summary"]["by_tenant"][&b]["fail"], 2,
+        "{}",
+        json["summary"]
+    );
+    assert_eq!(json["summary"]["fail"], 4, "{}", json["summary"]);
+
+    let sarif: Value = serde_json::from_str(&check("sarif")).unwrap();
+    let run = &sarif["runs"][0];
+    let tenants_at: Vec<&str> = run["logicalLocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["fullyQualifiedName"].as_str().unwrap())
+        .collect();
+    for (id, want, _) in &expected {
+        let got: Pairs = run["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["ruleId"] == *id)
+            .map(|r| {
+                let tenant = r["properties"]["tenant_id"].as_str().unwrap().to_string();
+                let loc = &r["locations"][0]["logicalLocations"][0];
+                let parent = loc["parentIndex"].as_u64().unwrap() as usize;
+                assert_eq!(tenants_at[parent], tenant, "{r}");
+                let object = r["properties"]["object_id"].as_str().unwrap().to_string();
+                assert_eq!(
+                    loc["fullyQualifiedName"],
+                    json!(format!("{tenant}/{object}")),
+                    "{r}"
+                );
+                (tenant, object)
+            })
+            .collect();
+        assert_eq!(&got, want, "{id}");
+    }
+
+    let markdown = check("markdown");
+    let html = check("html");
+    assert!(html.contains("<th>tenant</th>") && html.contains("id=\"by-tenant\""));
+    for (id, want, _) in &expected {
+        for (tid, object) in want {
+            assert!(
+                markdown
+                    .lines()
+                    .any(|l| l.starts_with(&format!("| {tid} | {object} |"))),
+                "{id}: ({tid}, {object}) not in\n{markdown}"
+            );
+            assert!(
+                html.contains(&format!(
+                    "<tr><td class=\"tenant\"><code>{tid}</code></td><td><code>{object}</code></td>"
+                )),
+                "{id}: ({tid}, {object}) not in the HTML"
+            );
+        }
+    }
+    assert!(
+        markdown.contains(&format!("Per tenant: {a}: fail (5); {b}: pass"))
+            || markdown.contains(&format!("Per tenant: {b}: pass; {a}: fail (5)")),
+        "{markdown}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_controls_of_two_tenants_are_evaluated_per_tenant_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    controls_of_two_tenants_are_evaluated_per_tenant(path.to_str().unwrap(), async || {
+        Db::sqlite(&path).unwrap()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_controls_of_two_tenants_are_evaluated_per_tenant_postgres() {
+    let pg = PgDb::create().await;
+    let url = pg.url.clone();
+    controls_of_two_tenants_are_evaluated_per_tenant(&format!("postgres:{url}"), async || {
         Db::postgres(&url).await.unwrap()
     })
     .await;
