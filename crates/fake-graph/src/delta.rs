@@ -33,7 +33,8 @@ pub struct DeltaTok {
     pub to: u64,
     /// Initial round: last sequence fully served; changes round: index into the ordered change list.
     pub pos: u64,
-    /// Offset into the current object's members (when one object's members span pages).
+    /// Position in the current object's stored relationship lists (when its entries span
+    /// pages).
     pub moff: usize,
 }
 
@@ -240,25 +241,35 @@ pub fn handle(ctx: &Ctx, coll: &str) -> Resp {
             let mut o = full(&t, coll, item, &tok.sel);
             let mut split = false;
             if !rels.is_empty() {
-                // members then owners, as one list that is split over pages when long
-                let all: Vec<(&'static str, &String)> = rels
+                // Members then owners, as one list split over pages when long. `moff` is a
+                // position in the stored lists (dead entries included), so a page costs its own
+                // entries, not the whole list's.
+                let mut live = rels
                     .iter()
-                    .flat_map(|r| live_related(&t, item, r).into_iter().map(move |m| (*r, m)))
+                    .flat_map(|r| {
+                        item.rels
+                            .get(r)
+                            .map_or(&[][..], Vec::as_slice)
+                            .iter()
+                            .map(move |m| (*r, m))
+                    })
+                    .enumerate()
+                    .skip(moff)
+                    .filter(|(_, (_, m))| t.dir_object(m).is_some());
+                let refs: Vec<(&'static str, Value)> = live
+                    .by_ref()
+                    .take(mchunk)
+                    .map(|(at, (r, m))| {
+                        moff = at + 1;
+                        (r, member_ref(&t, m))
+                    })
                     .collect();
-                if !all.is_empty() {
-                    let end = (moff + mchunk).min(all.len());
-                    let refs: Vec<(&'static str, Value)> = all[moff..end]
-                        .iter()
-                        .map(|(r, m)| (*r, member_ref(&t, m)))
-                        .collect();
-                    put_rel_entries(&mut o, &refs);
-                    if end < all.len() {
-                        // the rest of this group's members continue on the next page
-                        split = true;
-                        moff = end;
-                    } else {
-                        moff = 0;
-                    }
+                put_rel_entries(&mut o, &refs);
+                if refs.len() == mchunk && live.next().is_some() {
+                    // the rest of this group's members continue on the next page
+                    split = true;
+                } else {
+                    moff = 0;
                 }
             }
             values.push(Value::Object(o));
