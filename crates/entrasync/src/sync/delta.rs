@@ -30,6 +30,7 @@ impl Scheduler {
         // the next page, which repeats the group (graph-api.md §3), and the group must be
         // emitted (and its children read) once.
         let mut carried: Option<Value> = None;
+        let mut fetched = self.page(&url, &run.traffic).await;
         loop {
             run.full.store(initial, Relaxed);
             for child in children {
@@ -38,7 +39,7 @@ impl Scheduler {
                         && matches!(child.plan(), super::ChildPlan::Full));
                 child.full.store(whole, Relaxed);
             }
-            let (objects, link) = match self.page(&url, &run.traffic).await {
+            let (objects, link) = match fetched {
                 Ok(page) => page,
                 Err(e) if e.is_delta_expired() && !initial => {
                     tracing::warn!(
@@ -49,6 +50,7 @@ impl Scheduler {
                     initial = true;
                     carried = None;
                     self.resync_children(children);
+                    fetched = self.page(&url, &run.traffic).await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -60,18 +62,37 @@ impl Scheduler {
             {
                 carried = Some(last);
             }
-            self.apply_removals(run, &removed, initial).await?;
-            self.note_restored(run, &present, initial);
-            let read = Read::Delta {
-                incremental: !initial,
+            let store = async {
+                self.apply_removals(run, &removed, initial).await?;
+                self.note_restored(run, &present, initial);
+                let read = Read::Delta {
+                    incremental: !initial,
+                };
+                self.emit(run, &present, children, jobs, read).await
             };
-            self.emit(run, &present, children, jobs, read).await?;
             match link {
                 Link::Next(next) => {
+                    // The chain's pages are one round trip each: the next one is on its way
+                    // while this one is stored.
                     chain.follow(&next)?;
-                    url = next;
+                    let started = std::time::Instant::now();
+                    let store = async {
+                        let stored = store.await;
+                        (stored, started.elapsed())
+                    };
+                    let ((stored, storing), next_page) =
+                        tokio::join!(store, self.page(&next, &run.traffic));
+                    tracing::debug!(
+                        table = run.table.name,
+                        storing_ms = storing.as_millis() as u64,
+                        page_ms = started.elapsed().as_millis() as u64,
+                        "delta page"
+                    );
+                    stored?;
+                    fetched = next_page;
                 }
                 Link::Delta(delta) => {
+                    store.await?;
                     self.after_round(run, path, initial, children, jobs).await?;
                     *run.pending_state.lock().expect("not poisoned") = Some(SyncMessage::State {
                         key: state_key(run.table.name, self.client.tenant_id()),
@@ -80,6 +101,7 @@ impl Scheduler {
                     return Ok(());
                 }
                 Link::End => {
+                    store.await?;
                     self.after_round(run, path, initial, children, jobs).await?;
                     return Ok(());
                 }
@@ -224,8 +246,9 @@ impl Scheduler {
             tenant_id: self.client.tenant_id(),
             parent: Some((parent_id, parent_cq_id)),
         };
+        // A page carries a few rows for each of its groups: sent a thousand at a time.
         child
-            .insert(&self.tx, &present, &ctx, self.options.deterministic())
+            .insert_batched(&self.tx, &present, &ctx, self.options.deterministic(), true)
             .await
             .map(|_| ())
     }

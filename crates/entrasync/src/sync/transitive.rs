@@ -262,39 +262,24 @@ impl Scheduler {
         run: &Arc<TableRun>,
         memberships: &SharedMemberships,
     ) -> Result<(), GraphError> {
-        let schema = convert::schema(run.table);
-        // Group by group, so that memory holds one group's closure at a time, never the table.
+        // Group by group, so that memory holds one group's closure at a time, never the table;
+        // small closures are sent together (one transaction each in SQLite).
         let groups = memberships.lock().expect("not poisoned").groups();
         for group in groups {
-            let batches = {
-                let memberships = memberships.lock().expect("not poisoned");
-                let Some((cq_id, rows)) = memberships.closure_of(&group) else {
-                    continue;
-                };
-                let ctx = convert::RowContext {
-                    tenant_id: self.client.tenant_id(),
-                    parent: Some((&group, cq_id)),
-                };
-                rows.chunks(CLOSURE_ROWS_PER_BATCH)
-                    .map(|rows| {
-                        convert::to_batch(
-                            run.table,
-                            &schema,
-                            rows,
-                            &ctx,
-                            self.options.deterministic(),
-                        )
-                        .map(|(batch, _)| batch)
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| GraphError::Setup(e.to_string()))?
+            let Some((cq_id, rows)) = memberships.lock().expect("not poisoned").closure_of(&group)
+            else {
+                continue;
             };
-            for batch in batches {
-                run.rows.fetch_add(batch.num_rows() as u64, Relaxed);
-                self.send(SyncMessage::Insert(batch)).await?;
+            let ctx = convert::RowContext {
+                tenant_id: self.client.tenant_id(),
+                parent: Some((&group, cq_id)),
+            };
+            for rows in rows.chunks(CLOSURE_ROWS_PER_BATCH) {
+                run.insert_batched(&self.tx, rows, &ctx, self.options.deterministic(), true)
+                    .await?;
             }
         }
-        Ok(())
+        run.flush(&self.tx).await
     }
 
     /// Re-reads the transitive members of the groups whose memberships changed and of every
