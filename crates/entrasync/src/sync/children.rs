@@ -320,8 +320,9 @@ impl Scheduler {
         }
     }
 
-    /// Starts a job reading `children` of one parent row; waits for a free slot first, the
-    /// back-pressure that bounds memory. With `replace`, the parent's previous rows go.
+    /// Starts a job reading `children` of one parent row. The job waits for a free slot; the
+    /// caller waits only while `QUEUED_PARENTS` of its table's parents wait, the back-pressure
+    /// that bounds memory. With `replace`, the parent's previous rows go.
     pub(super) async fn spawn_children(
         &self,
         children: Vec<Arc<TableRun>>,
@@ -330,12 +331,15 @@ impl Scheduler {
         replace: bool,
         jobs: &mut Vec<tokio::task::JoinHandle<()>>,
     ) {
-        let slot = self
-            .child_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed");
+        let parent_table = children.first().and_then(|c| match c.table.source {
+            Source::Child { parent, .. } => Some(parent),
+            _ => None,
+        });
+        let queued = match parent_table.and_then(|p| self.queued.get(p)) {
+            Some(queue) => Some(queue.clone().acquire_owned().await.expect("never closed")),
+            None => None,
+        };
+        let slots = self.child_slots.clone();
         let job = ChildJob {
             client: self.client.clone(),
             deterministic: self.options.deterministic(),
@@ -350,6 +354,7 @@ impl Scheduler {
                 .zip(self.closure.map(|(_, from)| from)),
         };
         jobs.push(tokio::spawn(async move {
+            let slot = slots.acquire_owned().await.expect("never closed");
             let children = job.children.clone();
             let task = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(job.run()));
             if let Err(panic) = task.await {
@@ -361,10 +366,13 @@ impl Scheduler {
                     )));
                 }
             }
-            drop(slot);
+            drop((slot, queued));
         }));
-        // Finished handles are dropped so the list does not grow with the tenant.
-        jobs.retain(|t| !t.is_finished());
+        // Finished handles are dropped so the list does not grow with the tenant (now and
+        // then: most of a full list is still waiting).
+        if jobs.len().is_multiple_of(256) {
+            jobs.retain(|t| !t.is_finished());
+        }
     }
 
     /// Re-reads, for users restored in this sync, the relationships Graph's delta does not

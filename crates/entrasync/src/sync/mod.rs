@@ -332,6 +332,11 @@ impl SyncOptions {
 /// latency; the throttle, not this bound, sets the pace.
 const CHILD_CHAINS: usize = 192;
 
+/// Parent rows of one table whose children wait for a slot: a listing goes on without waiting
+/// for other tables' children to finish (so the longest chain is never held up by them) until
+/// this many of its own parents wait; each waits as a small task (its ids, no page).
+const QUEUED_PARENTS: usize = 200;
+
 /// Rows of per-parent reads sent together (see `TableRun::coalesced`).
 const COALESCED_ROWS: usize = 1000;
 
@@ -351,6 +356,8 @@ pub struct Scheduler {
     runs: Vec<Arc<TableRun>>,
     tx: mpsc::Sender<SyncMessage>,
     child_slots: Arc<Semaphore>,
+    /// Per parent table: its parents queued for a child slot (`QUEUED_PARENTS`).
+    queued: HashMap<&'static str, Arc<Semaphore>>,
     /// When the sync started: the next change-feed cursor and refresh cycles count from here.
     started: DateTime<Utc>,
     /// The selected computed table's parent and the child table it is computed from.
@@ -405,6 +412,14 @@ impl Scheduler {
                 .collect(),
             tx,
             child_slots: Arc::new(Semaphore::new(CHILD_CHAINS)),
+            queued: selected
+                .iter()
+                .filter_map(|s| match s.table.source {
+                    Source::Child { parent, .. } => Some(parent),
+                    _ => None,
+                })
+                .map(|parent| (parent, Arc::new(Semaphore::new(QUEUED_PARENTS))))
+                .collect(),
             started: Utc::now(),
             closure: selected.iter().find_map(|s| match s.table.source {
                 Source::Computed { parent, from } => Some((parent, from)),
