@@ -21,7 +21,7 @@
 //!
 //! `cargo build --release -p entrasync && cargo run --release -p entrasync --example full_sync
 //! [-- --profiles small,large --backends sqlite,postgres --latency-ms 100 --with-state --signins
-//! --wrap "heaptrack -o FILE"]`;
+//! --wrap "heaptrack -o FILE" --tables entraid_groups,entraid_groups_members]`;
 //! PostgreSQL from `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a
 //! database is created per scenario and dropped).
 
@@ -105,15 +105,17 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// The tables a scenario syncs: every table but the log and report family's, or only the
-/// sign-ins.
+/// The tables a scenario syncs: every table but the log and report family's (or those named by
+/// `--tables a,b`, to study a part of the plan), or only the sign-ins.
 fn scenario_tables(signins: bool) -> Vec<&'static Table> {
+    let only = arg("--tables", "");
     tables::all()
         .into_iter()
         .filter(|t| {
             let scope = t.endpoint().map(|e| Scope::of(&e));
             match signins {
                 true => t.name == "entraid_auditlogs_signins",
+                false if !only.is_empty() => only.split(',').any(|n| n == t.name),
                 false => scope != Some(Scope::Reports),
             }
         })
@@ -200,7 +202,7 @@ async fn scenario(
     let mut child = command
         .args(["sync", "--no-progress"])
         .arg(&config_path)
-        .env("RUST_LOG", "error")
+        .args(["--log-level", &arg("--log-level", "error")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
@@ -255,6 +257,12 @@ async fn scenario(
     println!("{line}");
     if status.code() != Some(0) {
         eprintln!("{stderr}");
+    }
+    // `--stderr FILE`: entrasync's log (with `--log-level info,entrasync::sync=debug`, a line
+    // a delta page).
+    let keep = arg("--stderr", "");
+    if !keep.is_empty() {
+        std::fs::write(&keep, &stderr)?;
     }
     server.shutdown().await;
     db.remove().await
@@ -339,6 +347,7 @@ fn least_time(
     latency: Duration,
 ) -> Model {
     use fake_graph::routes::{self, Kind};
+    use fake_graph::tenant::logs::LogKind;
     let tenant = server.state.tenant.read().expect("not poisoned");
     let config = &server.state.config;
     let mut model = Model {
@@ -395,6 +404,16 @@ fn least_time(
                 let n = match route.kind {
                     Kind::List(c) | Kind::Delta(c) | Kind::PimGroup(c) => {
                         tenant.coll(c).items.len()
+                    }
+                    // The entries of the scenario's window (`log_lookback_days: 1`).
+                    Kind::Log(kind) => {
+                        let store = match kind {
+                            LogKind::SignIn => &tenant.signins,
+                            _ => &tenant.audits,
+                        };
+                        let since = chrono::Utc::now().timestamp_millis() - 86_400_000;
+                        let (lo, hi) = store.range(Some((since, true)), None);
+                        (hi - lo) as usize
                     }
                     _ => 1,
                 };
