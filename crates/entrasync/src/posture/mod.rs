@@ -206,6 +206,14 @@ impl Report {
             .count()
     }
 
+    /// Controls with `status` in one tenant.
+    pub fn count_in(&self, tenant: &str, status: Status) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.status_in(tenant) == Some(status))
+            .count()
+    }
+
     /// Whether a control of `threshold` or higher failed (or could not run).
     pub fn fails_at(&self, threshold: Severity) -> bool {
         self.outcomes.iter().any(|o| {

@@ -51,13 +51,7 @@ fn summary(report: &Report) -> Value {
     }
     let mut by_tenant = serde_json::Map::new();
     for t in &report.tenants {
-        let n = |st: Status| {
-            report
-                .outcomes
-                .iter()
-                .filter(|o| o.status_in(t) == Some(st))
-                .count()
-        };
+        let n = |st: Status| report.count_in(t, st);
         by_tenant.insert(
             t.clone(),
             json!({
@@ -448,13 +442,7 @@ pub fn html(report: &Report, max_rows: usize) -> String {
         // controls per status in each tenant
         h.push_str("<h2>By tenant</h2><table id=\"by-tenant\"><thead><tr><th>tenant</th><th>failed</th><th>passed</th><th>not evaluated</th><th>errors</th></tr></thead><tbody>");
         for t in &report.tenants {
-            let n = |st: Status| {
-                report
-                    .outcomes
-                    .iter()
-                    .filter(|o| o.status_in(t) == Some(st))
-                    .count()
-            };
+            let n = |st: Status| report.count_in(t, st);
             let _ = write!(
                 h,
                 "<tr data-tenant=\"{t}\"><td class=\"tenant\"><code>{t}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
