@@ -62,50 +62,43 @@ impl Scheduler {
             {
                 carried = Some(last);
             }
+            let started = std::time::Instant::now();
             let store = async {
                 self.apply_removals(run, &removed, initial).await?;
                 self.note_restored(run, &present, initial);
                 let read = Read::Delta {
                     incremental: !initial,
                 };
-                self.emit(run, &present, children, jobs, read).await
+                self.emit(run, &present, children, jobs, read).await?;
+                Ok::<_, GraphError>(started.elapsed())
             };
-            match link {
-                Link::Next(next) => {
-                    // The chain's pages are one round trip each: the next one is on its way
-                    // while this one is stored.
-                    chain.follow(&next)?;
-                    let started = std::time::Instant::now();
-                    let store = async {
-                        let stored = store.await;
-                        (stored, started.elapsed())
-                    };
-                    let ((stored, storing), next_page) =
-                        tokio::join!(store, self.page(&next, &run.traffic));
-                    tracing::debug!(
-                        table = run.table.name,
-                        storing_ms = storing.as_millis() as u64,
-                        page_ms = started.elapsed().as_millis() as u64,
-                        "delta page"
-                    );
-                    stored?;
-                    fetched = next_page;
-                }
-                Link::Delta(delta) => {
+            let next = match link {
+                Link::Next(next) => next,
+                last => {
                     store.await?;
                     self.after_round(run, path, initial, children, jobs).await?;
-                    *run.pending_state.lock().expect("not poisoned") = Some(SyncMessage::State {
-                        key: state_key(run.table.name, self.client.tenant_id()),
-                        value: delta,
-                    });
+                    if let Link::Delta(delta) = last {
+                        *run.pending_state.lock().expect("not poisoned") =
+                            Some(SyncMessage::State {
+                                key: state_key(run.table.name, self.client.tenant_id()),
+                                value: delta,
+                            });
+                    }
                     return Ok(());
                 }
-                Link::End => {
-                    store.await?;
-                    self.after_round(run, path, initial, children, jobs).await?;
-                    return Ok(());
-                }
-            }
+            };
+            // The chain's pages are one round trip each: the next one is on its way while this
+            // one is stored.
+            chain.follow(&next)?;
+            let (storing, next_page) = tokio::join!(store, self.page(&next, &run.traffic));
+            tracing::debug!(
+                table = run.table.name,
+                storing_ms = storing.as_ref().map_or(0, |d| d.as_millis() as u64),
+                page_ms = started.elapsed().as_millis() as u64,
+                "delta page"
+            );
+            storing?;
+            fetched = next_page;
         }
     }
 
