@@ -160,6 +160,60 @@ async fn group_members_delta_split_across_pages() {
     assert!(v.iter().any(|g| g.get("members@delta").is_some()));
 }
 
+/// Deleted members may stay in a group's stored list but are not served: pages split over the
+/// live ones only, wherever the dead ones fall. "All Company" (20 members, 6 a page) loses its
+/// 6th and its last member: 18 live ones fill exactly three pages, and no fourth, empty one
+/// follows.
+#[tokio::test]
+async fn group_members_delta_split_skips_deleted_members() {
+    let mut cfg = Config::new(Profile::Tiny, 1);
+    cfg.delta_members_per_page = 6;
+    let t = common::start(cfg).await;
+    let all_company = t.all("/v1.0/groups?$select=id").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let members = t.all(&format!("/v1.0/groups/{all_company}/members")).await;
+    assert_eq!(members.len(), 20);
+    for gone in [&members[5], &members[19]] {
+        t.admin(
+            "/edit",
+            json!([{"delete": {"collection": "users", "id": gone["id"]}}]),
+        )
+        .await;
+    }
+    let (v, _, _) = round(&t, "/v1.0/groups/delta?$select=displayName,members", &[]).await;
+    let mut merged: HashMap<String, Vec<String>> = HashMap::new();
+    let mut appearances: HashMap<String, usize> = HashMap::new();
+    for g in &v {
+        let id = g["id"].as_str().unwrap().to_string();
+        *appearances.entry(id.clone()).or_default() += 1;
+        let entries = g["members@delta"].as_array().cloned().unwrap_or_default();
+        assert!(entries.len() <= 6, "{g}");
+        merged.entry(id).or_default().extend(
+            entries
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string()),
+        );
+    }
+    for g in t.all("/v1.0/groups?$select=id").await {
+        let id = g["id"].as_str().unwrap();
+        let mut live: Vec<String> = t
+            .all(&format!("/v1.0/groups/{id}/members"))
+            .await
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
+        let mut served = merged.get(id).cloned().unwrap_or_default();
+        live.sort();
+        served.sort();
+        // each live member once, no deleted one, and no page that serves none of them
+        assert_eq!(served, live, "group {id}");
+        assert_eq!(appearances[id], live.len().div_ceil(6).max(1), "group {id}");
+    }
+    assert_eq!(appearances[&all_company], 3);
+}
+
 #[tokio::test]
 async fn other_delta_resources() {
     let t = tiny().await;
