@@ -21,7 +21,8 @@
 //!
 //! `cargo build --release -p entrasync && cargo run --release -p entrasync --example full_sync
 //! [-- --profiles small,large --backends sqlite,postgres --latency-ms 100 --with-state --signins
-//! --wrap "heaptrack -o FILE" --tables entraid_groups,entraid_groups_members]`;
+//! --wrap "heaptrack -o FILE" --tables entraid_groups,entraid_group_members
+//! --log-level info,entrasync::sync=debug --stderr FILE]`;
 //! PostgreSQL from `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a
 //! database is created per scenario and dropped).
 
