@@ -12,8 +12,23 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The Arrow schema of a table, with every `cq:` key CloudQuery's SDK writes.
+/// The Arrow schema of a table, with every `cq:` key CloudQuery's SDK writes. Built once per
+/// table and shared: every batch of a table points at it (a schema of its own per batch cost
+/// tens of MB with thousands of small per-parent batches in flight).
 pub fn schema(table: &Table) -> SchemaRef {
+    static SCHEMAS: std::sync::OnceLock<std::sync::Mutex<HashMap<&'static str, SchemaRef>>> =
+        std::sync::OnceLock::new();
+    let mut schemas = SCHEMAS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("not poisoned");
+    schemas
+        .entry(table.name)
+        .or_insert_with(|| build_schema(table))
+        .clone()
+}
+
+fn build_schema(table: &Table) -> SchemaRef {
     let fields: Vec<_> = table
         .columns()
         .iter()
@@ -128,7 +143,13 @@ fn build_column(
         .map(|o| o.get(graph).filter(|v| !v.is_null()));
     match col.kind {
         ColumnKind::Utf8 => {
-            let mut b = StringBuilder::new();
+            // Sized to the rows: a default builder reserves room for 1,024 values, which a
+            // one-row batch of a per-parent read keeps until it is written.
+            let bytes = values
+                .clone()
+                .map(|v| v.and_then(Value::as_str).map_or(0, str::len))
+                .sum();
+            let mut b = StringBuilder::with_capacity(n, bytes);
             for v in values {
                 match v {
                     Some(Value::String(s)) => b.append_value(s),
@@ -171,7 +192,14 @@ fn build_column(
             Arc::new(b.finish())
         }
         ColumnKind::Utf8List => {
-            let mut b = ListBuilder::new(StringBuilder::new());
+            let (items, bytes) = values
+                .clone()
+                .filter_map(|v| v.and_then(Value::as_array))
+                .flatten()
+                .fold((0, 0), |(n, bytes), item| {
+                    (n + 1, bytes + item.as_str().map_or(0, str::len))
+                });
+            let mut b = ListBuilder::with_capacity(StringBuilder::with_capacity(items, bytes), n);
             for v in values {
                 match v {
                     Some(Value::Array(items)) => {
@@ -190,12 +218,11 @@ fn build_column(
             Arc::new(b.finish())
         }
         ColumnKind::Json => {
-            let mut b = BinaryBuilder::new();
-            for v in values {
-                match v {
-                    Some(v) => b.append_value(v.to_string().as_bytes()),
-                    None => b.append_null(),
-                }
+            let texts: Vec<Option<String>> = values.map(|v| v.map(Value::to_string)).collect();
+            let bytes = texts.iter().flatten().map(String::len).sum();
+            let mut b = BinaryBuilder::with_capacity(n, bytes);
+            for text in texts {
+                b.append_option(text);
             }
             Arc::new(b.finish())
         }
