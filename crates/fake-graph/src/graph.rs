@@ -1056,10 +1056,7 @@ pub fn served_children<'t>(
 ) -> Vec<&'t Item> {
     let c = t.coll(coll);
     let items: Vec<&Item> = if by_resource {
-        c.items
-            .values()
-            .filter(|i| i.str("resourceId") == Some(parent))
-            .collect()
+        c.granting(parent)
     } else {
         c.children(parent)
     };

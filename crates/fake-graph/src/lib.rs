@@ -68,8 +68,9 @@ impl Default for Licences {
     }
 }
 
-/// Latency model: every response waits `base + per_item * items`, scaled by a jitter factor
-/// drawn (from the seed) uniformly in `[1 - jitter, 1 + jitter]`.
+/// Latency model: every response goes out `base + per_item * items` after its request came in
+/// (the time spent building it included), scaled by a jitter factor drawn (from the seed)
+/// uniformly in `[1 - jitter, 1 + jitter]`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub base: Duration,

@@ -207,12 +207,7 @@ fn drop_children(t: &mut Tenant, coll: &str, id: &str) {
         let c = t.coll_mut(child);
         let mut gone: Vec<String> = c.children(id).iter().map(|i| i.id.clone()).collect();
         if by_resource {
-            gone.extend(
-                c.items
-                    .values()
-                    .filter(|i| i.str("resourceId") == Some(id))
-                    .map(|i| i.id.clone()),
-            );
+            gone.extend(c.granting(id).iter().map(|i| i.id.clone()));
         }
         for cid in gone {
             c.remove(&cid, RemovedReason::Deleted, v);

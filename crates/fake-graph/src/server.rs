@@ -299,6 +299,7 @@ async fn serve(
         )));
     }
     let is_admin = r.path.starts_with("/_fake");
+    let received = tokio::time::Instant::now();
     // faults and latency apply to Graph and token calls, never to the operator API
     let decision = if is_admin {
         faults::Decision::default()
@@ -337,8 +338,10 @@ async fn serve(
             let u = (state.next_rand() >> 11) as f64 / (1u64 << 53) as f64;
             delay = delay.mul_f64((1.0 + lat.jitter * (2.0 * u - 1.0)).max(0.0));
         }
+        // The latency is the whole response time, the time spent building the answer included:
+        // the simulator's own CPU (it shares the machine with the client) is not Graph's.
         if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep_until(received + delay).await;
         }
     }
     let key = endpoint_key(&r.method, &r.path);

@@ -334,8 +334,10 @@ const CHILD_CHAINS: usize = 192;
 
 /// Parent rows of one table whose children wait for a slot: a listing goes on without waiting
 /// for other tables' children to finish (so the longest chain is never held up by them) until
-/// this many of its own parents wait; each waits as a small task (its ids, no page).
-const QUEUED_PARENTS: usize = 200;
+/// this many of its own parents wait; each waits as a small task (its ids, no page). Large
+/// enough that the groups delta chain outruns the first burst of every table's children (200
+/// held it at ~190 ms a page for its first 200 pages on `large`; 4,096 tasks cost a few MB).
+const QUEUED_PARENTS: usize = 4096;
 
 /// Rows of per-parent reads sent together (see `TableRun::coalesced`).
 const COALESCED_ROWS: usize = 1000;

@@ -84,6 +84,9 @@ pub struct Collection {
     pub changes: Vec<Change>,
     /// parent id -> seqs of children, for child collections.
     pub by_parent: HashMap<String, Vec<u64>>,
+    /// `resourceId` -> seqs of the items granting it (app role assignments, served per
+    /// resource by `appRoleAssignedTo`); `resourceId` never changes once created.
+    pub by_resource: HashMap<String, Vec<u64>>,
 }
 
 impl Collection {
@@ -96,6 +99,7 @@ impl Collection {
             removed: HashMap::new(),
             changes: Vec::new(),
             by_parent: HashMap::new(),
+            by_resource: HashMap::new(),
         }
     }
 
@@ -105,6 +109,9 @@ impl Collection {
         self.by_id.insert(item.id.clone(), seq);
         if let Some(p) = &item.parent {
             self.by_parent.entry(p.clone()).or_default().push(seq);
+        }
+        if let Some(r) = item.str("resourceId") {
+            self.by_resource.entry(r.to_string()).or_default().push(seq);
         }
         self.items.insert(seq, item);
         seq
@@ -136,6 +143,11 @@ impl Collection {
         {
             v.retain(|s| *s != seq);
         }
+        if let Some(r) = item.str("resourceId")
+            && let Some(v) = self.by_resource.get_mut(r)
+        {
+            v.retain(|s| *s != seq);
+        }
         let keep = if reason == RemovedReason::Changed {
             Some(item.clone())
         } else {
@@ -153,6 +165,14 @@ impl Collection {
 
     pub fn log(&mut self, c: Change) {
         self.changes.push(c);
+    }
+
+    /// Items whose `resourceId` is `resource`, in insertion order.
+    pub fn granting(&self, resource: &str) -> Vec<&Item> {
+        self.by_resource
+            .get(resource)
+            .map(|seqs| seqs.iter().filter_map(|s| self.items.get(s)).collect())
+            .unwrap_or_default()
     }
 
     /// Children of a parent, in insertion order.

@@ -358,7 +358,7 @@ pub fn app_role_assignment(
     o.insert("resourceDisplayName".into(), json!(resource_name));
     o.insert("resourceId".into(), json!(resource));
     let mut item = Item::new(opaque_id(f), o);
-    // Indexed by principal; appRoleAssignedTo scans by resourceId.
+    // Indexed by principal (and by resource: `Collection::granting`).
     item.parent = Some(principal.to_string());
     item
 }
