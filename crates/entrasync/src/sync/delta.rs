@@ -31,6 +31,8 @@ impl Scheduler {
         // emitted (and its children read) once.
         let mut carried: Option<Value> = None;
         let mut fetched = self.page(&url, &run.traffic).await;
+        // A round that starts as a first one stores every group whole: closures can go out.
+        let streams_closure = initial;
         loop {
             run.full.store(initial, Relaxed);
             for child in children {
@@ -70,6 +72,9 @@ impl Scheduler {
                     incremental: !initial,
                 };
                 self.emit(run, &present, children, jobs, read).await?;
+                if streams_closure {
+                    self.stream_closure(run, &present).await?;
+                }
                 Ok::<_, GraphError>(started.elapsed())
             };
             let next = match link {

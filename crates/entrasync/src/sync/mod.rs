@@ -130,8 +130,12 @@ impl TableRun {
         self.outcome.lock().expect("not poisoned").clone()
     }
 
+    /// Marks the run started, once (a computed table may start with its first streamed rows).
     fn start(&self) {
-        *self.started.lock().expect("not poisoned") = Some(Instant::now());
+        self.started
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert_with(Instant::now);
     }
 
     fn plan(&self) -> ChildPlan {

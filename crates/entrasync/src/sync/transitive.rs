@@ -77,6 +77,12 @@ pub struct Memberships {
     members: HashMap<u32, Member>,
     /// group → the group row's `_cq_id`.
     group_cq_ids: HashMap<u32, uuid::Uuid>,
+    /// Groups whose member lists are final (`complete`), for closures sent during the sync.
+    complete: HashSet<u32>,
+    /// Groups whose closure went out.
+    emitted: HashSet<u32>,
+    /// An incomplete group → the groups whose closure waits for it.
+    waiting: HashMap<u32, Vec<u32>>,
 }
 
 /// A member as Graph returned it.
@@ -144,12 +150,54 @@ impl Memberships {
         }
     }
 
-    /// The groups of the closure, in no particular order.
+    /// The groups of the closure whose rows have not gone out yet, in no particular order.
     pub fn groups(&self) -> Vec<String> {
         self.group_cq_ids
             .keys()
+            .filter(|g| !self.emitted.contains(g))
             .map(|&g| self.ids.name(g).to_string())
             .collect()
+    }
+
+    /// Records that these groups' member lists are final, and returns the groups whose closure
+    /// is now final too (every group reachable from them complete), each once: their rows can
+    /// go out while the rest of the directory is still being read.
+    pub fn complete(&mut self, groups: &[&str]) -> Vec<String> {
+        let mut queue: Vec<u32> = Vec::new();
+        for group in groups {
+            let Some(g) = self.ids.get(group) else {
+                continue;
+            };
+            if self.complete.insert(g) {
+                queue.push(g);
+                queue.extend(self.waiting.remove(&g).unwrap_or_default());
+            }
+        }
+        let mut ready = Vec::new();
+        while let Some(g) = queue.pop() {
+            if self.emitted.contains(&g) || !self.group_cq_ids.contains_key(&g) {
+                continue;
+            }
+            match self.first_incomplete(g) {
+                Some(blocker) => self.waiting.entry(blocker).or_default().push(g),
+                None => {
+                    self.emitted.insert(g);
+                    ready.push(self.ids.name(g).to_string());
+                }
+            }
+        }
+        ready
+    }
+
+    /// A group this group's closure depends on (itself or one nested in it) whose member list
+    /// is not final yet.
+    fn first_incomplete(&self, group: u32) -> Option<u32> {
+        if !self.complete.contains(&group) {
+            return Some(group);
+        }
+        self.reachable(group)
+            .into_iter()
+            .find(|&m| self.is_group(m) && !self.complete.contains(&m))
     }
 
     /// One group's transitive members as objects ready for the computed table (the member's
@@ -257,14 +305,58 @@ impl Scheduler {
         }
     }
 
+    /// In a first round of the groups' delta, once a page's groups are stored their member
+    /// lists are final (a group split over pages is stored once, whole): the closures that
+    /// depend only on such groups go out now, so that the closure is not all written after the
+    /// last page.
+    pub(super) async fn stream_closure(
+        &self,
+        groups: &TableRun,
+        present: &[Value],
+    ) -> Result<(), GraphError> {
+        let (Some(memberships), Some((parent, from))) = (&self.memberships, self.closure) else {
+            return Ok(());
+        };
+        let carried = tables::by_name(from).is_some_and(|t| t.parent_delta.is_some());
+        let Some(run) = self
+            .runs
+            .iter()
+            .find(|r| matches!(r.table.source, Source::Computed { .. }))
+        else {
+            return Ok(());
+        };
+        if groups.table.name != parent || !carried || self.run_of(from).is_none() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = present
+            .iter()
+            .filter_map(|o| o.get("id").and_then(Value::as_str))
+            .collect();
+        let ready = memberships.lock().expect("not poisoned").complete(&ids);
+        if !ready.is_empty() {
+            run.start();
+        }
+        self.emit_closures(run, memberships, ready).await
+    }
+
     async fn emit_closure(
         &self,
         run: &Arc<TableRun>,
         memberships: &SharedMemberships,
     ) -> Result<(), GraphError> {
-        // Group by group, so that memory holds one group's closure at a time, never the table;
-        // small closures are sent together (one transaction each in SQLite).
         let groups = memberships.lock().expect("not poisoned").groups();
+        self.emit_closures(run, memberships, groups).await?;
+        run.flush(&self.tx).await
+    }
+
+    /// Group by group, so that memory holds one group's closure at a time, never the table;
+    /// small closures are sent together (one transaction each in SQLite).
+    async fn emit_closures(
+        &self,
+        run: &TableRun,
+        memberships: &SharedMemberships,
+        groups: Vec<String>,
+    ) -> Result<(), GraphError> {
         for group in groups {
             let Some((cq_id, rows)) = memberships.lock().expect("not poisoned").closure_of(&group)
             else {
@@ -279,7 +371,7 @@ impl Scheduler {
                     .await?;
             }
         }
-        run.flush(&self.tx).await
+        Ok(())
     }
 
     /// Re-reads the transitive members of the groups whose memberships changed and of every
@@ -434,6 +526,33 @@ mod tests {
         let mut u2 = rich;
         u2["groupId"] = json!("a");
         assert_eq!(rows, [u1, u2]);
+    }
+
+    #[test]
+    fn a_closure_is_ready_once_every_group_it_reaches_is_complete() {
+        let mut m = Memberships::default();
+        for g in ["a", "b", "c", "d", "x", "y"] {
+            m.add_group(g, uuid::Uuid::new_v4());
+        }
+        // a ⊃ {u1, b}; b ⊃ {u2}; c ⊃ {u3}; d ⊃ {e}, a group never listed; x ⊃ y ⊃ x.
+        m.add_members("a", &[user("u1"), group("b")]);
+        m.add_members("b", &[user("u2")]);
+        m.add_members("c", &[user("u3")]);
+        m.add_members("d", &[group("e")]);
+        m.add_members("x", &[group("y")]);
+        m.add_members("y", &[group("x")]);
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        assert!(m.complete(&["a"]).is_empty(), "a waits for b");
+        assert_eq!(sorted(m.complete(&["b", "c"])), ["a", "b", "c"]);
+        assert!(m.complete(&["d"]).is_empty(), "e never completes");
+        assert!(m.complete(&["x"]).is_empty(), "x waits for y");
+        assert_eq!(sorted(m.complete(&["y", "b"])), ["x", "y"]);
+        // What is left for the end of the sync: d alone; nothing goes out twice.
+        assert_eq!(m.groups(), ["d"]);
+        assert!(m.complete(&["a", "b", "c", "x", "y"]).is_empty());
     }
 
     #[test]
