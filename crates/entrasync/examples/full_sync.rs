@@ -20,7 +20,7 @@
 //! - the model's time is the largest of the families' times and the longest chain.
 //!
 //! `cargo build --release -p entrasync && cargo run --release -p entrasync --example full_sync
-//! [-- --profiles small,large --backends sqlite,postgres --latency-ms 100 --with-state --signins
+//! [-- --profiles small,large --backends sqlite,postgres,parquet --latency-ms 100 --with-state --signins
 //! --wrap "heaptrack -o FILE" --tables entraid_groups,entraid_group_members
 //! --log-level info,entrasync::sync=debug --stderr FILE]`;
 //! PostgreSQL from `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a
@@ -152,7 +152,16 @@ async fn scenario(
     let db = database(backend, dir.path()).await?;
     let (path, name) = match backend {
         "sqlite" => ("cloudquery/sqlite", "sqlite"),
+        "parquet" | "json" | "csv" => ("cloudquery/file", "file"),
         _ => ("cloudquery/postgresql", "postgresql"),
+    };
+    // Files (`--backends parquet,json,csv`) go to the scenario's temporary directory.
+    let destination = match name {
+        "file" => format!(
+            "path: \"{}\"\n    format: {backend}\n",
+            dir.path().join("out").display()
+        ),
+        _ => format!("connection_string: \"{}\"\n", db.connection),
     };
     let names: Vec<String> = selected.iter().map(|t| format!("\"{}\"", t.name)).collect();
     let with_state = std::env::args().any(|a| a == "--with-state");
@@ -172,14 +181,13 @@ async fn scenario(
              client_id: {}\n    client_secret: {}\n    graph_url: {}\n    login_url: {}\n    \
              log_lookback_days: 1\n---\n\
              kind: destination\nspec:\n  name: {name}\n  path: {path}\n  spec:\n    \
-             connection_string: \"{}\"\n",
+             {destination}",
             names.join(", "),
             info.tenant_id,
             info.client_id,
             info.client_secret,
             info.graph_url,
             info.login_url,
-            db.connection
         ),
     )?;
     let http = reqwest::Client::new();

@@ -56,10 +56,10 @@ impl Database {
     }
 }
 
-/// A scenario's database: SQLite in `dir`, or a new PostgreSQL database on the server of
-/// `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`).
+/// A scenario's database: SQLite in `dir` (files go there too), or a new PostgreSQL database on
+/// the server of `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`).
 pub async fn database(backend: &str, dir: &Path) -> anyhow::Result<Database> {
-    if backend == "sqlite" {
+    if backend != "postgres" {
         return Ok(Database {
             connection: dir.join("bench.db").display().to_string(),
             drop: None,

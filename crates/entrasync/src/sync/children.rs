@@ -356,7 +356,10 @@ impl Scheduler {
         jobs.push(tokio::spawn(async move {
             let slot = slots.acquire_owned().await.expect("never closed");
             let children = job.children.clone();
-            let task = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(job.run()));
+            // Boxed once it runs: a queued task then holds its job (ids), not the room the
+            // running read needs (thousands of parents may wait).
+            let task =
+                futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(Box::pin(job.run())));
             if let Err(panic) = task.await {
                 let why = super::panic_message(&*panic);
                 for child in children {
