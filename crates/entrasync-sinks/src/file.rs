@@ -73,6 +73,9 @@ pub const DELETED_AT: &str = "_cq_deleted_at";
 const ROW_GROUP_ROWS: usize = 100_000;
 /// Buffered bytes of a Parquet row group (the encoder's estimate) that close it early.
 const ROW_GROUP_BYTES: usize = 32 << 20;
+/// Buffered bytes of the row groups of every open Parquet file together: over it, the largest
+/// group is written out (56 tables each filling its own group held ~375 MB on `large`).
+const PARQUET_BUFFER_BYTES: usize = 48 << 20;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,6 +142,8 @@ pub struct FileSink {
     open: HashMap<String, OpenFile>,
     /// The primary-key columns of each migrated table: the columns of its deletions file.
     primary_keys: HashMap<String, Vec<FieldRef>>,
+    /// `PARQUET_BUFFER_BYTES` (smaller in tests).
+    parquet_budget: usize,
 }
 
 enum Output {
@@ -260,6 +265,13 @@ impl ParquetFile {
             }
         }
         Ok(())
+    }
+
+    /// Bytes the row group being filled holds (the encoder's estimate).
+    fn buffered(&self) -> usize {
+        self.group.as_ref().map_or(0, |(writers, _)| {
+            writers.iter().map(|w| w.memory_size()).sum()
+        })
     }
 
     fn close_group(&mut self, tmp: &Path) -> Result<()> {
@@ -651,6 +663,21 @@ impl OpenFile {
         })
     }
 
+    fn buffered(&self) -> usize {
+        match &self.writer {
+            Writer::Parquet(w) => w.buffered(),
+            Writer::Lines(_) => 0,
+        }
+    }
+
+    /// Writes out the rows buffered for a Parquet row group.
+    fn close_group(&mut self) -> Result<()> {
+        match &mut self.writer {
+            Writer::Parquet(w) => w.close_group(&self.tmp),
+            Writer::Lines(_) => Ok(()),
+        }
+    }
+
     fn write(&mut self, table: &str, batch: &RecordBatch, format: FileFormat) -> Result<()> {
         match &mut self.writer {
             Writer::Parquet(w) => w.write(&parquet_batch(batch)?, &self.tmp),
@@ -741,6 +768,29 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 impl FileSink {
     /// A file sink; nothing is created until the first rows arrive.
+    /// Writes out the largest Parquet row groups until the open files' groups fit the budget.
+    async fn keep_within_budget(&mut self) -> Result<()> {
+        while let Some(table) = self.largest_over_budget() {
+            let mut file = self.open.remove(&table).expect("just listed");
+            let (file, result) = tokio::task::spawn_blocking(move || {
+                let r = file.close_group();
+                (file, r)
+            })
+            .await
+            .map_err(|e| SinkError::Other(format!("file writer failed: {e}")))?;
+            self.open.insert(table, file);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// The table holding the largest row group, when all of them together exceed the budget.
+    fn largest_over_budget(&self) -> Option<String> {
+        let sizes = self.open.iter().map(|(table, f)| (f.buffered(), table));
+        let total: usize = sizes.clone().map(|(size, _)| size).sum();
+        (total > self.parquet_budget).then(|| sizes.max().map(|(_, t)| t.clone()))?
+    }
+
     pub fn new(mut options: FileOptions) -> Result<Self> {
         if options.format == FileFormat::Parquet && options.compression != FileCompression::None {
             return Err(SinkError::Other(
@@ -763,6 +813,7 @@ impl FileSink {
             options,
             open: HashMap::new(),
             primary_keys: HashMap::new(),
+            parquet_budget: PARQUET_BUFFER_BYTES,
         })
     }
 
@@ -930,7 +981,8 @@ impl Sink for FileSink {
         if let Some(file) = file {
             self.open.insert(table, file);
         }
-        result
+        result?;
+        self.keep_within_budget().await
     }
 
     async fn delete_stale(
@@ -1110,6 +1162,61 @@ fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn parquet_row_groups_of_all_tables_share_one_budget() {
+        use arrow_array::StringArray;
+        use arrow_schema::{DataType, Field, Schema};
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::new(FileOptions {
+            path: dir.path().display().to_string(),
+            format: FileFormat::Parquet,
+            compression: FileCompression::None,
+        })
+        .unwrap();
+        sink.parquet_budget = 256 << 10;
+        let tables = ["t_one", "t_two", "t_three"];
+        let schemas: Vec<SchemaRef> = tables
+            .iter()
+            .map(|t| {
+                Arc::new(Schema::new_with_metadata(
+                    vec![Field::new("v", DataType::Utf8, true)],
+                    HashMap::from([(cq::META_TABLE_NAME.to_string(), t.to_string())]),
+                ))
+            })
+            .collect();
+        for schema in &schemas {
+            sink.migrate(schema.clone()).await.unwrap();
+        }
+        for round in 0..40 {
+            for (t, schema) in schemas.iter().enumerate() {
+                let values: Vec<String> = (0..500)
+                    .map(|i| format!("{t}-{round}-{i}-{}", "x".repeat(40 + i % 7)))
+                    .collect();
+                let batch =
+                    RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(values))])
+                        .unwrap();
+                sink.write(batch).await.unwrap();
+                let held: usize = sink.open.values().map(OpenFile::buffered).sum();
+                assert!(held <= sink.parquet_budget, "{held} bytes held");
+            }
+        }
+        for table in tables {
+            sink.table_done(table).await.unwrap();
+            let path = dir.path().join(format!("{table}.parquet"));
+            let rows = read_rows(&path).unwrap();
+            assert_eq!(rows.len(), 40 * 500, "{table}: every row written once");
+            let file = File::open(&path).unwrap();
+            let groups = parquet::file::reader::FileReader::metadata(
+                &parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap(),
+            )
+            .num_row_groups();
+            assert!(
+                groups > 1,
+                "{table}: row groups closed by the budget ({groups})"
+            );
+        }
+    }
 
     #[test]
     fn csv_quoting() {
