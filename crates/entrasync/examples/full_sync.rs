@@ -20,7 +20,8 @@
 //! - the model's time is the largest of the families' times and the longest chain.
 //!
 //! `cargo build --release -p entrasync && cargo run --release -p entrasync --example full_sync
-//! [-- --profiles small,large --backends sqlite,postgres,parquet --latency-ms 100 --with-state --signins
+//! [-- --profiles small,large --backends sqlite,postgres,parquet,cli --cloudquery PATH
+//! --latency-ms 100 --with-state --signins
 //! --wrap "heaptrack -o FILE" --tables entraid_groups,entraid_group_members
 //! --log-level info,entrasync::sync=debug --stderr FILE]`;
 //! PostgreSQL from `ENTRASYNC_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`; a
@@ -92,6 +93,22 @@ fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The child processes of a live process (started by any of its threads).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 /// Peak resident set of a live process in MB (`VmHWM`).
 fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -150,8 +167,13 @@ async fn scenario(
     let model = least_time(&server, &selected, latency);
     let dir = tempfile::tempdir()?;
     let db = database(backend, dir.path()).await?;
+    // `cli`: the CloudQuery CLI (`--cloudquery PATH`) runs entrasync twice as local plugins,
+    // the entraid source and a SQLite destination.
+    let cli = backend == "cli";
+    let bin = binary.display().to_string();
     let (path, name) = match backend {
         "sqlite" => ("cloudquery/sqlite", "sqlite"),
+        "cli" => (bin.as_str(), "sqlite"),
         "parquet" | "json" | "csv" => ("cloudquery/file", "file"),
         _ => ("cloudquery/postgresql", "postgresql"),
     };
@@ -172,15 +194,19 @@ async fn scenario(
         ),
         false => String::new(),
     };
+    let (source_path, registry) = match cli {
+        true => (bin.as_str(), "  registry: local\n"),
+        false => ("cloudquery/entraid", ""),
+    };
     let config_path = dir.path().join("bench.yml");
     std::fs::write(
         &config_path,
         format!(
-            "kind: source\nspec:\n  name: entraid\n  path: cloudquery/entraid\n  tables: [{}]\n  \
+            "kind: source\nspec:\n  name: entraid\n  path: {source_path}\n{registry}  tables: [{}]\n  \
              destinations: [{name}]\n{backend_options}  spec:\n    tenant_id: {}\n    \
              client_id: {}\n    client_secret: {}\n    graph_url: {}\n    login_url: {}\n    \
              log_lookback_days: 1\n---\n\
-             kind: destination\nspec:\n  name: {name}\n  path: {path}\n  spec:\n    \
+             kind: destination\nspec:\n  name: {name}\n  path: {path}\n{registry}  spec:\n    \
              {destination}",
             names.join(", "),
             info.tenant_id,
@@ -206,12 +232,23 @@ async fn scenario(
             c.args(words).arg(binary);
             c
         }
+        None if cli => tokio::process::Command::new(arg("--cloudquery", "cloudquery")),
         None => tokio::process::Command::new(binary),
     };
+    match cli {
+        true => command
+            .arg("sync")
+            .arg(&config_path)
+            .args(["--telemetry-level", "none", "--cq-dir"])
+            .arg(dir.path().join(".cq"))
+            .arg("--log-file-name")
+            .arg(dir.path().join("cq.log")),
+        false => command
+            .args(["sync", "--no-progress"])
+            .arg(&config_path)
+            .args(["--log-level", &arg("--log-level", "error")]),
+    };
     let mut child = command
-        .args(["sync", "--no-progress"])
-        .arg(&config_path)
-        .args(["--log-level", &arg("--log-level", "error")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
@@ -225,13 +262,20 @@ async fn scenario(
         text
     });
     // The peak and CPU are read while the process lives; the last reading is at most 50 ms old.
+    // Under the CLI: the peak and CPU of each plugin process (the CLI's children), by pid.
     let (mut peak, mut cpu) = (0.0f64, 0.0f64);
+    let mut plugins: std::collections::BTreeMap<u32, (f64, f64)> = Default::default();
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         peak = peak.max(peak_rss_mb(pid).unwrap_or(0.0));
         cpu = cpu.max(cpu_seconds(&pid.to_string()));
+        for plugin in children_of(pid) {
+            let seen = plugins.entry(plugin).or_default();
+            seen.0 = seen.0.max(peak_rss_mb(plugin).unwrap_or(0.0));
+            seen.1 = seen.1.max(cpu_seconds(&plugin.to_string()));
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let wall = started.elapsed().as_secs_f64();
@@ -257,6 +301,13 @@ async fn scenario(
         "model": model.json(),
         "wall_over_model": round(wall / model.seconds()),
     });
+    if cli {
+        // The plugins in the order they started: the CLI starts the source first.
+        let peaks: Vec<f64> = plugins.values().map(|p| round(p.0)).collect();
+        let cpus: Vec<f64> = plugins.values().map(|p| round(p.1)).collect();
+        line["plugins_peak_rss_mb"] = json!(peaks);
+        line["plugins_cpu_s"] = json!(cpus);
+    }
     if signins {
         // Reports: 5 requests per 10 s. The fraction of what that budget allowed while the sync
         // ran (a window that began is a window's worth of requests).
