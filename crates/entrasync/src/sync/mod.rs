@@ -340,7 +340,8 @@ const CHILD_CHAINS: usize = 192;
 /// for other tables' children to finish (so the longest chain is never held up by them) until
 /// this many of its own parents wait; each waits as a small task (its ids, no page). Large
 /// enough that the groups delta chain outruns the first burst of every table's children (200
-/// held it at ~190 ms a page for its first 200 pages on `large`; 4,096 tasks cost a few MB).
+/// held it at ~190 ms a page for its first 200 pages on `large`; a queued task holds its ids,
+/// its read is boxed only when it runs).
 const QUEUED_PARENTS: usize = 4096;
 
 /// Rows of per-parent reads sent together (see `TableRun::coalesced`).

@@ -169,18 +169,20 @@ impl Collection {
 
     /// Items whose `resourceId` is `resource`, in insertion order.
     pub fn granting(&self, resource: &str) -> Vec<&Item> {
-        self.by_resource
-            .get(resource)
-            .map(|seqs| seqs.iter().filter_map(|s| self.items.get(s)).collect())
-            .unwrap_or_default()
+        self.at(self.by_resource.get(resource))
     }
 
     /// Children of a parent, in insertion order.
     pub fn children(&self, parent: &str) -> Vec<&Item> {
-        self.by_parent
-            .get(parent)
-            .map(|seqs| seqs.iter().filter_map(|s| self.items.get(s)).collect())
-            .unwrap_or_default()
+        self.at(self.by_parent.get(parent))
+    }
+
+    /// The live items of an index entry, in its order.
+    fn at(&self, seqs: Option<&Vec<u64>>) -> Vec<&Item> {
+        seqs.into_iter()
+            .flatten()
+            .filter_map(|s| self.items.get(s))
+            .collect()
     }
 }
 
