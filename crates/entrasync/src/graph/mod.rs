@@ -62,13 +62,18 @@ pub struct GraphClient {
     tid: std::sync::OnceLock<String>,
 }
 
-/// One page of a Graph collection.
+/// One page of a Graph collection: its objects as JSON values, or as their text
+/// ([`GraphClient::get_raw_page`]).
 #[derive(Debug)]
-pub struct Page {
-    pub objects: Vec<Value>,
+pub struct Page<T = Value> {
+    pub objects: Vec<T>,
     pub next: Option<String>,
     pub delta: Option<String>,
 }
+
+/// A page's objects as their JSON text: about the size of the response, where a tree of values
+/// takes several times that.
+pub type RawObject = Box<serde_json::value::RawValue>;
 
 /// What a 200 response must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +82,16 @@ enum Expect {
     Object,
     /// A collection page: an object with a `value` array.
     Page,
+}
+
+/// A collection page as `get_raw_page` reads it; other members (`@odata.context`) are ignored.
+#[derive(serde::Deserialize)]
+struct RawPageBody {
+    value: Vec<RawObject>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next: Option<Value>,
+    #[serde(rename = "@odata.deltaLink", default)]
+    delta: Option<Value>,
 }
 
 /// Builds the HTTP client every Graph and token request shares.
@@ -170,34 +185,63 @@ impl GraphClient {
 
     /// GETs a single resource (absolute URL) and returns its JSON object.
     pub async fn get(&self, url: &str, traffic: &Traffic) -> Result<Value, GraphError> {
-        self.request(url, traffic, Expect::Object).await
+        self.request(url, traffic, |body, path| {
+            decode(body, Expect::Object, path)
+        })
+        .await
     }
 
     /// GETs one page of a collection: its objects and its next or delta link. A 200 that is not
     /// a page (no `value` array) is retried like a 5xx, then fails: never an empty table.
     pub async fn get_page(&self, url: &str, traffic: &Traffic) -> Result<Page, GraphError> {
-        let mut body = self.request(url, traffic, Expect::Page).await?;
-        let objects = match body.get_mut("value").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => unreachable!("request() checked the page shape"),
-        };
-        let link = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
-        Ok(Page {
-            objects,
-            next: link("@odata.nextLink"),
-            delta: link("@odata.deltaLink"),
+        self.request(url, traffic, |body, path| {
+            decode(body, Expect::Page, path).map(page_of)
         })
+        .await
+    }
+
+    /// As `get_page`, with each object left as its JSON text, for a reader that converts a page
+    /// a few objects at a time.
+    pub async fn get_raw_page(
+        &self,
+        url: &str,
+        traffic: &Traffic,
+    ) -> Result<Page<RawObject>, GraphError> {
+        self.request(url, traffic, |body, path| {
+            match serde_json::from_slice::<RawPageBody>(body) {
+                Ok(page) => Ok(Page {
+                    objects: page.value,
+                    next: page
+                        .next
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    delta: page
+                        .delta
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                }),
+                // Not a page: the tree says precisely what it is instead.
+                Err(e) => decode(body, Expect::Page, path).and_then(|_| {
+                    Err(GraphError::Malformed(format!(
+                        "GET {path}: status 200 with a page that cannot be read: {e}"
+                    )))
+                }),
+            }
+        })
+        .await
     }
 
     /// Retries 429, 5xx, malformed 200s and connection failures with capped exponential backoff
     /// and jitter, honouring Retry-After up to `max_retry_after`; a 429 pauses every task of the
     /// same throttle scope. A 401 refreshes the token once.
-    async fn request(
+    async fn request<T>(
         &self,
         url: &str,
         traffic: &Traffic,
-        expect: Expect,
-    ) -> Result<Value, GraphError> {
+        decode: impl Fn(&[u8], &str) -> Result<T, GraphError>,
+    ) -> Result<T, GraphError> {
         // Before anything else, and before a token is fetched: a link to another origin gets
         // nothing from us.
         self.check_origin(url)?;
@@ -219,14 +263,14 @@ impl GraphClient {
                 traffic.requests.fetch_add(1, Relaxed);
                 self.send(url, &path, &token).await
             };
-            let err = match result.and_then(|(v, reported)| {
+            let err = match result.and_then(|(body, reported)| {
                 // Documented costs are a handful of units: a larger figure is not believed.
                 let spent = reported.unwrap_or(units).clamp(1, MAX_UNITS_PER_REQUEST);
                 self.throttle.settle(claim, spent);
                 if scope == Scope::Identity {
                     traffic.resource_units.fetch_add(spent.into(), Relaxed);
                 }
-                check_shape(v, expect, &path)
+                decode(&body, &path)
             }) {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
@@ -282,7 +326,7 @@ impl GraphClient {
         url: &str,
         path: &str,
         token: &crate::config::Secret,
-    ) -> Result<(Value, Option<u32>), GraphError> {
+    ) -> Result<(Vec<u8>, Option<u32>), GraphError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut response = self
             .http
@@ -308,13 +352,7 @@ impl GraphClient {
         let units = header("x-ms-resource-unit").and_then(|v| v.trim().parse::<u32>().ok());
         let body = read_body(&mut response, &format!("GET {path}")).await?;
         if status == 200 {
-            return serde_json::from_slice(&body)
-                .map(|value| (value, units))
-                .map_err(|e| {
-                    GraphError::Malformed(format!(
-                        "GET {path}: the body is not JSON (truncated?): {e}"
-                    ))
-                });
+            return Ok((body, units));
         }
         let mut api = error::parse_api_error(status, &body, path, retry_after, location);
         if api.request_id.is_none() {
@@ -361,7 +399,10 @@ pub(crate) async fn read_body(
     response: &mut reqwest::Response,
     what: &str,
 ) -> Result<Vec<u8>, GraphError> {
-    let mut body = Vec::new();
+    // Sized from Content-Length when there is one (no doubling copies of a large page), but
+    // a header cannot make us allocate much before the body shows up.
+    let expected = response.content_length().unwrap_or(0).min(8 << 20) as usize;
+    let mut body = Vec::with_capacity(expected);
     loop {
         let chunk = response.chunk().await.map_err(|e| {
             GraphError::Transport(format!(
@@ -379,6 +420,30 @@ pub(crate) async fn read_body(
             )));
         }
         body.extend_from_slice(&chunk);
+    }
+}
+
+/// A 200's body as JSON values.
+fn decode(body: &[u8], expect: Expect, path: &str) -> Result<Value, GraphError> {
+    let value = serde_json::from_slice(body).map_err(|e| {
+        GraphError::Malformed(format!(
+            "GET {path}: the body is not JSON (truncated?): {e}"
+        ))
+    })?;
+    check_shape(value, expect, path)
+}
+
+/// A checked page's objects and links.
+fn page_of(mut body: Value) -> Page {
+    let objects = match body.get_mut("value").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => unreachable!("check_shape checked the page shape"),
+    };
+    let link = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+    Page {
+        objects,
+        next: link("@odata.nextLink"),
+        delta: link("@odata.deltaLink"),
     }
 }
 

@@ -42,6 +42,7 @@ impl Scheduler {
             let objects = dedupe_by_id(objects);
             self.emit(run, &objects, &[], &mut Vec::new(), Read::Listing)
                 .await?;
+            run.flush(&self.tx).await?;
             match next {
                 Link::Next(next) => {
                     chain.follow(&next)?;

@@ -5,6 +5,9 @@ use crate::graph::GraphError;
 use crate::tables::Source;
 use std::sync::Arc;
 
+/// Objects of a listing page converted together (see `read_full`).
+const OBJECTS_PER_CONVERSION: usize = 64;
+
 impl Scheduler {
     pub(super) async fn read_full(
         &self,
@@ -23,10 +26,26 @@ impl Scheduler {
                 let mut url = self.client.url(&query);
                 let mut chain = self.client.chain();
                 loop {
-                    let (objects, next) = self.page(&url, &run.traffic).await?;
-                    self.emit(run, &objects, children, jobs, Read::Listing)
-                        .await?;
-                    match next {
+                    let page = self.client.get_raw_page(&url, &run.traffic).await?;
+                    // A few objects at a time as values: a page of 999 wide objects as one
+                    // tree of values is several times its JSON, and every listing has one.
+                    for raw in page.objects.chunks(OBJECTS_PER_CONVERSION) {
+                        let objects = raw
+                            .iter()
+                            .map(|o| serde_json::from_str(o.get()))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| {
+                                GraphError::Malformed(format!(
+                                    "{}: an object of a page cannot be read: {e}",
+                                    run.table.name
+                                ))
+                            })?;
+                        self.emit(run, &objects, children, jobs, Read::Listing)
+                            .await?;
+                    }
+                    // The destination still gets the page as one batch.
+                    run.flush(&self.tx).await?;
+                    match Link::of(page.next, page.delta) {
                         Link::Next(next) => {
                             chain.follow(&next)?;
                             url = next;
@@ -41,7 +60,8 @@ impl Scheduler {
                     .url(&format!("/{}{path}", run.table.version.segment()));
                 let object = self.client.get(&url, &run.traffic).await?;
                 self.emit(run, &[object], children, jobs, Read::Listing)
-                    .await
+                    .await?;
+                run.flush(&self.tx).await
             }
             Source::Child { .. } | Source::Computed { .. } => Ok(()),
         }

@@ -807,8 +807,15 @@ impl Scheduler {
             tenant_id: self.client.tenant_id(),
             parent: None,
         };
+        // A listing hands its page over in parts and flushes the table when the page ends.
         let ids = run
-            .insert(&self.tx, objects, &ctx, self.options.deterministic())
+            .insert_batched(
+                &self.tx,
+                objects,
+                &ctx,
+                self.options.deterministic(),
+                read == Read::Listing,
+            )
             .await?;
         if let Some(memberships) = &self.memberships
             && self.is_closure_parent(run.table.name)
