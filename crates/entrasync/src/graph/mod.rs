@@ -211,16 +211,8 @@ impl GraphClient {
             match serde_json::from_slice::<RawPageBody>(body) {
                 Ok(page) => Ok(Page {
                     objects: page.value,
-                    next: page
-                        .next
-                        .as_ref()
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    delta: page
-                        .delta
-                        .as_ref()
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
+                    next: link(page.next.as_ref()),
+                    delta: link(page.delta.as_ref()),
                 }),
                 // Not a page: the tree says precisely what it is instead.
                 Err(e) => decode(body, Expect::Page, path).and_then(|_| {
@@ -439,12 +431,16 @@ fn page_of(mut body: Value) -> Page {
         Some(Value::Array(items)) => items,
         _ => unreachable!("check_shape checked the page shape"),
     };
-    let link = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
     Page {
         objects,
-        next: link("@odata.nextLink"),
-        delta: link("@odata.deltaLink"),
+        next: link(body.get("@odata.nextLink")),
+        delta: link(body.get("@odata.deltaLink")),
     }
+}
+
+/// A page's next or delta link; one that is not a string is no link.
+fn link(member: Option<&Value>) -> Option<String> {
+    member.and_then(Value::as_str).map(str::to_string)
 }
 
 /// A 200's body must be what was asked for; an error envelope or other JSON sent with status

@@ -518,7 +518,7 @@ async fn a_200_that_is_not_a_page_keeps_the_rows() {
     let setup = Setup::start(fake_graph::Profile::Tiny).await;
     let config = synced(&setup, USERS).await;
     let truth = setup.truth_ids("users").await;
-    let bodies: [(&str, &[u8]); 5] = [
+    let bodies: [(&str, &[u8]); 6] = [
         ("application/json", b"{}"),
         ("application/json", br#"{"value":"oops"}"#),
         (
@@ -530,6 +530,8 @@ async fn a_200_that_is_not_a_page_keeps_the_rows() {
             b"<html><body>Service Unavailable</body></html>",
         ),
         ("application/json", br#"[{"id":"x"}]"#),
+        // JSON whose meaning is not defined: which `value` is the page?
+        ("application/json", br#"{"value":[],"value":[{"id":"x"}]}"#),
     ];
     for (content_type, body) in bodies {
         setup.proxy.clear();
