@@ -370,6 +370,36 @@ impl Db {
             Db::Postgres(c) => Ok(c.execute(sql, &pg_params(params)).await?),
         }
     }
+
+    /// Runs a statement once per parameter row, in order. PostgreSQL prepares it once and
+    /// pipelines the executions: one round trip per row made the change log of a large tenant
+    /// (33,000 facts) take 11 s.
+    pub async fn execute_each(&self, sql: &str, rows: &[Vec<&str>]) -> anyhow::Result<u64> {
+        /// Executions in flight at once on the connection.
+        const PIPELINED: usize = 256;
+        match self {
+            Db::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut changed = 0;
+                for params in rows {
+                    changed += stmt.execute(rusqlite::params_from_iter(params))? as u64;
+                }
+                Ok(changed)
+            }
+            Db::Postgres(c) => {
+                let stmt = c.prepare(sql).await?;
+                let mut changed = 0;
+                for chunk in rows.chunks(PIPELINED) {
+                    let params: Vec<_> = chunk.iter().map(|p| pg_params(p)).collect();
+                    let done =
+                        futures::future::try_join_all(params.iter().map(|p| c.execute(&stmt, p)))
+                            .await?;
+                    changed += done.iter().sum::<u64>();
+                }
+                Ok(changed)
+            }
+        }
+    }
 }
 
 fn pg_params<'a>(params: &'a [&'a str]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {

@@ -154,33 +154,65 @@ async fn write(
                 &[tenant, kind],
             )
             .await?;
-            for (key, [id, name, detail]) in facts {
-                db.execute(insert, &[tenant, kind, key, id, name, detail])
-                    .await?;
-            }
+            let all: Vec<_> = facts.iter().collect();
+            db.execute_each(insert, &snapshot(tenant, kind, &all))
+                .await?;
             let count = format!("{} facts", facts.len());
             db.execute(log, &[tenant, kind, "", "", "", &count, "baseline", at])
                 .await?;
             stats.baselines += 1;
             continue;
         }
-        for (key, [id, name, detail]) in old.iter().filter(|(k, _)| !facts.contains_key(*k)) {
-            db.execute(
-                "DELETE FROM entrasync_watch WHERE tenant_id = $1 AND kind = $2 AND key = $3",
-                &[tenant, kind, key],
-            )
+        let removed: Vec<_> = old
+            .iter()
+            .filter(|(k, _)| !facts.contains_key(*k))
+            .collect();
+        let added: Vec<_> = facts
+            .iter()
+            .filter(|(k, _)| !old.contains_key(*k))
+            .collect();
+        db.execute_each(
+            "DELETE FROM entrasync_watch WHERE tenant_id = $1 AND kind = $2 AND key = $3",
+            &removed
+                .iter()
+                .map(|(key, _)| vec![tenant, kind, key.as_str()])
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        db.execute_each(log, &logged(tenant, kind, &removed, "removed", at))
             .await?;
-            db.execute(log, &[tenant, kind, key, id, name, detail, "removed", at])
-                .await?;
-            stats.removed += 1;
-        }
-        for (key, [id, name, detail]) in facts.iter().filter(|(k, _)| !old.contains_key(*k)) {
-            db.execute(insert, &[tenant, kind, key, id, name, detail])
-                .await?;
-            db.execute(log, &[tenant, kind, key, id, name, detail, "added", at])
-                .await?;
-            stats.added += 1;
-        }
+        db.execute_each(insert, &snapshot(tenant, kind, &added))
+            .await?;
+        db.execute_each(log, &logged(tenant, kind, &added, "added", at))
+            .await?;
+        stats.removed += removed.len();
+        stats.added += added.len();
     }
     Ok(stats)
+}
+
+/// The snapshot rows of `facts`.
+fn snapshot<'a>(
+    tenant: &'a str,
+    kind: &'a str,
+    facts: &[(&'a String, &'a [String; 3])],
+) -> Vec<Vec<&'a str>> {
+    facts
+        .iter()
+        .map(|(key, [id, name, detail])| vec![tenant, kind, key, id, name, detail])
+        .collect()
+}
+
+/// The change-log rows of `facts`, as `change` at `at`.
+fn logged<'a>(
+    tenant: &'a str,
+    kind: &'a str,
+    facts: &[(&'a String, &'a [String; 3])],
+    change: &'a str,
+    at: &'a str,
+) -> Vec<Vec<&'a str>> {
+    facts
+        .iter()
+        .map(|(key, [id, name, detail])| vec![tenant, kind, key, id, name, detail, change, at])
+        .collect()
 }
