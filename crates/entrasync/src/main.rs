@@ -4,6 +4,22 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// glibc's malloc gives each thread that allocates (tokio's workers, the blocking pool) an arena
+/// of its own and raises its mmap threshold as large buffers are freed, so pages already
+/// stored stay resident: a large tenant's first sync peaked at 149 MB RSS with 79 MB allocated.
+/// Two arenas and a fixed threshold (large buffers mapped, and unmapped when freed) bring
+/// that to 111 MB (into PostgreSQL 177 -> 136 MB; a small tenant 45 -> 40 MB), wall time
+/// unchanged.
+#[allow(unsafe_code)]
+fn limit_heap_retention() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "entrasync",
@@ -268,6 +284,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    limit_heap_retention();
     let cli = Cli::parse();
     if let Command::Serve { .. } = cli.command {
         // The CLI reads zerolog-style JSON lines from the plugin's stdout.
