@@ -65,10 +65,10 @@ const CLOSURE_ROWS_PER_BATCH: usize = 5000;
 /// Direct memberships collected during the sync, compactly: every id is stored once and
 /// referred to by its index, and a member Graph gave only as `@odata.type` and `id` (as
 /// `members@delta` does) is kept as its type, not as a JSON object. Memory grows with the
-/// directory (~100 bytes per object), not with the membership count (4 bytes each).
+/// directory (~80 bytes per object), not with the membership count (4 bytes each).
 #[derive(Default)]
 pub struct Memberships {
-    ids: Interner,
+    ids: Ids,
     /// `@odata.type` values, each once.
     types: Interner,
     /// group → direct members, in the order Graph listed them.
@@ -112,12 +112,64 @@ impl Interner {
         i
     }
 
-    fn get(&self, s: &str) -> Option<u32> {
-        self.index.get(s).copied()
-    }
-
     fn name(&self, i: u32) -> &str {
         &self.strings[i as usize]
+    }
+}
+
+/// Object ids, each stored once with a dense index. A GUID as Graph writes directory object ids
+/// (lower-case, hyphenated) is kept as its 16 bytes: ~50 bytes an id where text took ~110.
+#[derive(Default)]
+struct Ids {
+    guids: HashMap<[u8; 16], u32>,
+    others: HashMap<Arc<str>, u32>,
+    by_index: Vec<Id>,
+}
+
+enum Id {
+    Guid([u8; 16]),
+    Other(Arc<str>),
+}
+
+/// The bytes of `s` when it is a GUID written exactly as it would be printed back.
+fn canonical_guid(s: &str) -> Option<[u8; 16]> {
+    let guid = uuid::Uuid::try_parse(s).ok()?;
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    (guid.hyphenated().encode_lower(&mut text) == s).then(|| *guid.as_bytes())
+}
+
+impl Ids {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.get(s) {
+            return i;
+        }
+        let i = u32::try_from(self.by_index.len()).expect("fewer than 4 billion objects");
+        match canonical_guid(s) {
+            Some(guid) => {
+                self.guids.insert(guid, i);
+                self.by_index.push(Id::Guid(guid));
+            }
+            None => {
+                let s: Arc<str> = Arc::from(s);
+                self.others.insert(s.clone(), i);
+                self.by_index.push(Id::Other(s));
+            }
+        }
+        i
+    }
+
+    fn get(&self, s: &str) -> Option<u32> {
+        match canonical_guid(s) {
+            Some(guid) => self.guids.get(&guid).copied(),
+            None => self.others.get(s).copied(),
+        }
+    }
+
+    fn name(&self, i: u32) -> String {
+        match &self.by_index[i as usize] {
+            Id::Guid(guid) => uuid::Uuid::from_bytes(*guid).hyphenated().to_string(),
+            Id::Other(s) => s.to_string(),
+        }
     }
 }
 
@@ -155,7 +207,7 @@ impl Memberships {
         self.group_cq_ids
             .keys()
             .filter(|g| !self.emitted.contains(g))
-            .map(|&g| self.ids.name(g).to_string())
+            .map(|&g| self.ids.name(g))
             .collect()
     }
 
@@ -182,7 +234,7 @@ impl Memberships {
                 Some(blocker) => self.waiting.entry(blocker).or_default().push(g),
                 None => {
                     self.emitted.insert(g);
-                    ready.push(self.ids.name(g).to_string());
+                    ready.push(self.ids.name(g));
                 }
             }
         }
@@ -564,5 +616,28 @@ mod tests {
         m.add_members("b", &[user("u1")]);
         let (_, rows) = m.closure_of("a").unwrap();
         assert_eq!(rows.len(), 2);
+    }
+
+    #[test]
+    fn ids_come_back_exactly_as_graph_wrote_them() {
+        let guid = "0f4bd0f7-f044-4fa7-8006-21d66cc9014f";
+        let upper = guid.to_uppercase();
+        let braced = format!("{{{guid}}}");
+        let member = "9a5d5b52-61a1-4d8e-b0d3-7c0b6e1a2f3c";
+        let mut m = Memberships::default();
+        m.add_group(guid, uuid::Uuid::new_v4());
+        let members = [
+            user(&upper),
+            user(&braced),
+            user("not-a-guid"),
+            user(member),
+        ];
+        m.add_members(guid, &members);
+        let (_, rows) = m.closure_of(guid).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        // Only the canonical form is stored as bytes; the others are distinct ids, as text.
+        assert_eq!(ids, [upper.as_str(), braced.as_str(), "not-a-guid", member]);
+        assert!(rows.iter().all(|r| r["groupId"] == guid));
+        assert_eq!(m.groups(), [guid]);
     }
 }
