@@ -33,7 +33,9 @@ pub struct SyncResult {
 }
 
 /// Pages buffered between Graph and the sinks; the bound on memory besides in-flight requests.
-const CHANNEL_PAGES: usize = 16;
+/// The writer mostly keeps up: 16 held a large tenant's sync at 98 MB peak RSS, 4 at 91 MB,
+/// with the groups delta chain's pages waiting for it ~7 ms each instead of ~5.
+const CHANNEL_PAGES: usize = 4;
 
 /// A destination shared by every source that names it: two sinks on one SQLite file would
 /// fight over its lock, so each destination is opened once and its writes are serialised.
